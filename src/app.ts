@@ -1,0 +1,166 @@
+/**
+ * The app factory: Yoga (GraphQL over HTTP and SSE, GraphiQL), graphql-ws on the same path,
+ * `/healthz`, the generation service and the providers, all on one `node:http` server.
+ * Only `main.ts` listens on the configured port; tests call `createApp(config).start()` with port 0.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import type { Config } from './config.js';
+import { MemoryEventLog } from './generations/event-log.js';
+import { createGenerationPubSub } from './generations/generation-pub-sub.js';
+import { GenerationService } from './generations/generation-service.js';
+import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
+import { createOpenAICompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
+import type { ChatProvider } from './providers/provider.js';
+import { ProviderRegistry } from './providers/provider-registry.js';
+import type { GatewayContext } from './schema/builder.js';
+import { schema } from './schema/index.js';
+
+/** The GraphQL endpoint path, for HTTP, SSE and WebSocket alike. */
+export const GRAPHQL_PATH = '/graphql';
+
+/** The operation GraphiQL opens with: a story streamed from the default model. */
+const GRAPHIQL_DEFAULT_QUERY = `# Streams a story from the default model over graphql-ws.
+subscription Story {
+  chatCompletion(input: { messages: [{ role: USER, content: "Once upon a time" }], maxTokens: 200 }) {
+    __typename
+    ... on GenerationEvent { generationId sequence }
+    ... on ChatCompletionStarted { provider model }
+    ... on ChatTokenDelta { text }
+    ... on ChatCompletionCompleted { finishReason usage { promptTokens completionTokens totalTokens } }
+    ... on GenerationFailed { error { code message provider } }
+    ... on GenerationCancelled { reason }
+  }
+}
+`;
+
+/** A running (or startable) gateway. */
+export interface App {
+  /** Listens on `config.host:config.port` (port 0 = any free port). Resolves with the bound port and base URL. */
+  start(): Promise<{ port: number; url: string }>;
+  /** Cancels running generations, closes WebSockets (1001) and HTTP connections, and releases the providers. */
+  stop(): Promise<void>;
+  readonly generations: GenerationService;
+  readonly registry: ProviderRegistry;
+}
+
+/** Builds the providers named by the configuration, in priority order: `llama-cpp`, then each upstream. */
+export function createProviders(config: Config): ChatProvider[] {
+  return [
+    createLlamaCppProvider({
+      modelsDir: config.modelsDir,
+      threads: config.llamaThreads,
+      contextSize: config.llamaContextSize,
+      sequences: config.llamaSequences,
+      gpu: config.llamaGpu,
+    }),
+    ...config.upstreams.map((upstream) => createOpenAICompatibleProvider(upstream)),
+  ];
+}
+
+/** Creates the gateway from a validated configuration. Nothing listens until `start()`. */
+export function createApp(config: Config, options: { providers?: ChatProvider[] } = {}): App {
+  const providers = options.providers ?? createProviders(config);
+  const registry = new ProviderRegistry(providers, {
+    ...(config.defaultChatModel !== undefined && { defaultChatModel: config.defaultChatModel }),
+  });
+  const generations = new GenerationService({
+    registry,
+    eventLog: new MemoryEventLog(),
+    pubSub: createGenerationPubSub(),
+    retentionMs: config.generationRetentionMs,
+  });
+  const context: GatewayContext = { generations, registry };
+
+  const yoga: YogaServerInstance<{ req: IncomingMessage; res: ServerResponse }, GatewayContext> = createYoga({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    context: () => context,
+    landingPage: false,
+    // Errors that are not GraphQL errors (GatewayError is one) become "Unexpected error." and are logged.
+    maskedErrors: true,
+    graphiql: config.graphiql
+      ? { title: 'GraphQL AI gateway', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_DEFAULT_QUERY }
+      : false,
+    renderGraphiQL,
+  });
+
+  const server = createServer((request, response) => {
+    if (request.url === '/healthz' || request.url?.startsWith('/healthz?')) {
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    void yoga(request, response);
+  });
+
+  const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  const webSockets = useServer(
+    {
+      execute: (args: any) => args.rootValue.execute(args),
+      subscribe: (args: any) => args.rootValue.subscribe(args),
+      // Runs every operation through Yoga's envelop, so plugins and error masking apply to WebSocket traffic too.
+      onSubscribe: async (connection, _id, payload) => {
+        const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...connection,
+          req: connection.extra.request,
+          socket: connection.extra.socket,
+          params: payload,
+        });
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : createGraphQLError(String(error))];
+        }
+        const errors = validate(envelopedSchema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema: envelopedSchema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    webSocketServer,
+  );
+
+  let stopping: Promise<void> | undefined;
+
+  return {
+    generations,
+    registry,
+
+    start() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          const { port } = server.address() as AddressInfo;
+          const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+          resolve({ port, url: `http://${host}:${port}` });
+        });
+      });
+    },
+
+    stop() {
+      stopping ??= (async () => {
+        await generations.stop();
+        await webSockets.dispose();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await Promise.all(providers.map((provider) => provider.close?.()));
+      })();
+      return stopping;
+    },
+  };
+}

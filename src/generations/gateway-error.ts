@@ -1,0 +1,25 @@
+/**
+ * Expected errors of the gateway: bad input, unknown ids. A `GatewayError` is a GraphQL error
+ * with `extensions.code`, so Yoga's error masking lets it through unchanged (over HTTP, SSE and
+ * graphql-ws alike) while it masks every other error as "Unexpected error." and logs it. The
+ * REST layer maps the same codes to HTTP statuses.
+ */
+import { GraphQLError } from 'graphql';
+
+/** Codes a client can act on. */
+export type GatewayErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'MODEL_NOT_FOUND'
+  | 'PROVIDER_NOT_FOUND'
+  | 'GENERATION_NOT_FOUND';
+
+/** An expected, client-facing error with a stable code (also in `extensions.code`). */
+export class GatewayError extends GraphQLError {
+  override readonly name = 'GatewayError';
+  readonly code: GatewayErrorCode;
+
+  constructor(code: GatewayErrorCode, message: string) {
+    super(message, { extensions: { code } });
+    this.code = code;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The events of a generation: one discriminated union shared by the generation service,
+ * the event log, the GraphQL schema and (later) the REST routes.
+ *
+ * Every event carries `generationId` and `sequence`: 1, 2, 3, … per generation, with no
+ * gaps and no repeats. The last event of a generation is terminal
+ * (`chat-completion-completed`, `generation-failed` or `generation-cancelled`).
+ */
+import type { FinishReason, Usage } from '../providers/provider.js';
+
+/** A failure as clients see it: a stable `code`, a message, and the provider that failed (if any). */
+export interface GenerationErrorShape {
+  code: string;
+  message: string;
+  provider?: string;
+}
+
+interface EventBase {
+  generationId: string;
+  /** Position in the generation's event log, from 1. */
+  sequence: number;
+}
+
+/** First event: which provider and model serve the generation. */
+export interface ChatCompletionStartedEvent extends EventBase {
+  type: 'chat-completion-started';
+  provider: string;
+  model: string;
+}
+
+/** Text that arrived together (one or more tokens). */
+export interface ChatTokenDeltaEvent extends EventBase {
+  type: 'chat-token-delta';
+  text: string;
+}
+
+/** Terminal success: `text` is the concatenation of every delta's text. */
+export interface ChatCompletionCompletedEvent extends EventBase {
+  type: 'chat-completion-completed';
+  finishReason: FinishReason;
+  usage?: Usage;
+  text: string;
+}
+
+/** Terminal failure. */
+export interface GenerationFailedEvent extends EventBase {
+  type: 'generation-failed';
+  error: GenerationErrorShape;
+}
+
+/** Terminal cancellation (by `cancelGeneration`, a closed subscription or shutdown). */
+export interface GenerationCancelledEvent extends EventBase {
+  type: 'generation-cancelled';
+  reason?: string;
+}
+
+/** Any event of a chat generation. */
+export type GenerationEvent =
+  | ChatCompletionStartedEvent
+  | ChatTokenDeltaEvent
+  | ChatCompletionCompletedEvent
+  | GenerationFailedEvent
+  | GenerationCancelledEvent;
+
+/** An event before its number is given; the generation service adds `generationId` and `sequence`. */
+export type UnnumberedGenerationEvent = GenerationEvent extends infer Event
+  ? Event extends GenerationEvent
+    ? Omit<Event, 'generationId' | 'sequence'>
+    : never
+  : never;
+
+/** Whether the event ends its generation's stream. */
+export function isTerminalEvent(event: GenerationEvent): boolean {
+  return (
+    event.type === 'chat-completion-completed' || event.type === 'generation-failed' || event.type === 'generation-cancelled'
+  );
+}

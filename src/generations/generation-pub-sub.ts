@@ -1,0 +1,20 @@
+/**
+ * Live delivery of generation events. Yoga's `createPubSub` with one typed topic, routed by
+ * generation id; pass a different `EventTarget` (e.g. `@graphql-yoga/redis-event-target`)
+ * to spread events across instances without touching resolvers or the service.
+ */
+import { createPubSub, type PubSub } from 'graphql-yoga';
+import type { GenerationEvent } from './generation-events.js';
+
+/** Topic map: `generation:event` routed by generation id, carrying one numbered event. */
+export type GenerationPubSubTopics = {
+  'generation:event': [generationId: string, event: GenerationEvent];
+};
+
+/** The pub/sub the generation service publishes to and subscribers follow. */
+export type GenerationPubSub = PubSub<GenerationPubSubTopics>;
+
+/** Creates the in-process pub/sub, or one over the given event target. */
+export function createGenerationPubSub(eventTarget?: EventTarget): GenerationPubSub {
+  return createPubSub<GenerationPubSubTopics>(eventTarget ? { eventTarget: eventTarget as never } : undefined);
+}

@@ -1,0 +1,296 @@
+/**
+ * The `llama-cpp` provider: in-process inference through `node-llama-cpp`.
+ *
+ * Models are the `.gguf` files of one folder; a model's id is its file name without the
+ * extension. Each model is loaded once, on first use, with one context holding
+ * `sequences` context sequences, so that many generations run at once (batched by
+ * llama.cpp); more requests wait for a free sequence. The thread count is always explicit
+ * (`../shared/guide/pitfalls.md`, "llama.cpp threads").
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import {
+  getLlama,
+  LlamaChat,
+  LlamaCompletion,
+  LlamaLogLevel,
+  type ChatHistoryItem,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import {
+  ProviderError,
+  type Availability,
+  type ChatMessage,
+  type ChatProvider,
+  type ChatRequest,
+  type ChatStreamPart,
+  type ModelDescriptor,
+  type StreamOptions,
+} from '../provider.js';
+import { SequencePool } from './sequence-pool.js';
+
+/** Settings of the `llama-cpp` provider. */
+export interface LlamaCppProviderOptions {
+  /** Folder scanned for `.gguf` files. */
+  modelsDir: string;
+  /** CPU threads per evaluation. */
+  threads: number;
+  /** Context size of each sequence, tokens. */
+  contextSize: number;
+  /** Generations one model runs at once. */
+  sequences: number;
+  /** GPU backend, or `false` for the CPU. */
+  gpu: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
+}
+
+interface LoadedModel {
+  model: LlamaModel;
+  context: LlamaContext;
+  pool: SequencePool<LlamaContextSequence>;
+  /** Whether the GGUF file carries a chat template (then the chat path is used). */
+  hasChatTemplate: boolean;
+}
+
+/** The provider id. */
+export const LLAMA_CPP_PROVIDER_ID = 'llama-cpp';
+
+/**
+ * Builds the plain completion prompt for a model without a chat template: one message gives its
+ * content verbatim (a story start for `stories260K`); a conversation becomes a transcript of
+ * `User:`/`Assistant:` lines, with system messages first, ending with `Assistant:` (or the
+ * unfinished assistant message to continue).
+ */
+export function buildPlainPrompt(messages: ChatMessage[]): string {
+  const onlyMessage = messages.length === 1 ? messages[0] : undefined;
+  if (onlyMessage) return onlyMessage.content;
+  const lines: string[] = [];
+  for (const message of messages) {
+    if (message.role === 'system') lines.push(message.content);
+    else lines.push(`${message.role === 'user' ? 'User' : 'Assistant'}: ${message.content}`);
+  }
+  const last = messages[messages.length - 1];
+  return last?.role === 'assistant' ? lines.join('\n') : `${lines.join('\n')}\nAssistant:`;
+}
+
+/** Chat history in node-llama-cpp's shape, ending with the model response to generate (a prefill when the last message is the assistant's). */
+function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((message) =>
+    message.role === 'system'
+      ? { type: 'system', text: message.content }
+      : message.role === 'user'
+        ? { type: 'user', text: message.content }
+        : { type: 'model', response: [message.content] },
+  );
+  if (messages[messages.length - 1]?.role !== 'assistant') history.push({ type: 'model', response: [] });
+  return history;
+}
+
+/**
+ * Creates the provider. Nothing is loaded until the first generation.
+ * `streamChat` throws ProviderError `UPSTREAM_NOT_FOUND` for a model with no file,
+ * `PROVIDER_UNAVAILABLE` when llama.cpp or the model cannot load, `PROVIDER_ERROR` when inference fails.
+ */
+export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatProvider {
+  const modelsDir = resolve(options.modelsDir);
+  let llamaPromise: Promise<Llama> | undefined;
+  const loaded = new Map<string, Promise<LoadedModel>>();
+  let closed = false;
+
+  async function listModelFiles(): Promise<Map<string, string>> {
+    const files = new Map<string, string>();
+    let names: string[];
+    try {
+      names = await readdir(modelsDir);
+    } catch {
+      return files;
+    }
+    for (const name of names.sort()) {
+      if (extname(name).toLowerCase() === '.gguf') files.set(basename(name, extname(name)), join(modelsDir, name));
+    }
+    return files;
+  }
+
+  function loadLlama(): Promise<Llama> {
+    llamaPromise ??= getLlama({ gpu: options.gpu, build: 'never', logLevel: LlamaLogLevel.error });
+    return llamaPromise;
+  }
+
+  function loadModel(id: string, path: string): Promise<LoadedModel> {
+    let promise = loaded.get(id);
+    if (!promise) {
+      promise = (async () => {
+        const llama = await loadLlama();
+        const model = await llama.loadModel({ modelPath: path });
+        const context = await model.createContext({
+          sequences: options.sequences,
+          contextSize: Math.min(options.contextSize, model.trainContextSize),
+          threads: options.threads,
+        });
+        const sequences = Array.from({ length: options.sequences }, () => context.getSequence());
+        return {
+          model,
+          context,
+          pool: new SequencePool(sequences),
+          hasChatTemplate: Boolean(model.fileInfo.metadata.tokenizer?.chat_template),
+        };
+      })();
+      // A failed load is not cached, so a fixed file can be retried.
+      promise.catch(() => loaded.delete(id));
+      loaded.set(id, promise);
+    }
+    return promise;
+  }
+
+  return {
+    id: LLAMA_CPP_PROVIDER_ID,
+    label: 'llama.cpp (local GGUF models)',
+    capabilities: ['chat'],
+
+    async listModels(): Promise<ModelDescriptor[]> {
+      return [...(await listModelFiles()).keys()].map((id) => ({ id, capabilities: ['chat'] }));
+    },
+
+    async checkAvailability(): Promise<Availability> {
+      try {
+        if (!(await stat(modelsDir)).isDirectory()) return { available: false, reason: `MODELS_DIR ${modelsDir} is not a folder` };
+      } catch {
+        return { available: false, reason: `MODELS_DIR ${modelsDir} does not exist` };
+      }
+      if ((await listModelFiles()).size === 0) return { available: false, reason: `no .gguf files in ${modelsDir}` };
+      if (llamaPromise) {
+        try {
+          await llamaPromise;
+        } catch (error) {
+          return { available: false, reason: `llama.cpp cannot load: ${(error as Error).message}` };
+        }
+      }
+      return { available: true };
+    },
+
+    async *streamChat(request: ChatRequest, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
+      if (closed) throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: LLAMA_CPP_PROVIDER_ID, message: 'llama-cpp is closed' });
+      const path = (await listModelFiles()).get(request.model);
+      if (!path) {
+        throw new ProviderError({
+          code: 'UPSTREAM_NOT_FOUND',
+          provider: LLAMA_CPP_PROVIDER_ID,
+          message: `no file ${request.model}.gguf in ${modelsDir}`,
+        });
+      }
+      let model: LoadedModel;
+      try {
+        model = await loadModel(request.model, path);
+      } catch (error) {
+        throw new ProviderError({
+          code: 'PROVIDER_UNAVAILABLE',
+          provider: LLAMA_CPP_PROVIDER_ID,
+          message: `cannot load ${request.model}: ${(error as Error).message}`,
+          cause: error,
+        });
+      }
+      const sequence = await model.pool.acquire(signal);
+      // Aborts inference when the caller aborts, and when the consumer stops iterating early.
+      const stopController = new AbortController();
+      const generationSignal = AbortSignal.any([signal, stopController.signal]);
+      const pending: string[] = [];
+      let wake: (() => void) | undefined;
+      let outcome: { stopReason: string } | { error: unknown } | undefined;
+      let completionTokens = 0;
+      const meterBefore = sequence.tokenMeter.getState();
+      const generationOptions = {
+        signal: generationSignal,
+        onTextChunk: (text: string) => {
+          pending.push(text);
+          wake?.();
+        },
+        onToken: (tokens: readonly unknown[]) => {
+          completionTokens += tokens.length;
+        },
+        ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }),
+        ...(request.temperature !== undefined && { temperature: request.temperature }),
+        ...(request.topP !== undefined && { topP: request.topP }),
+        ...(request.seed !== undefined && { seed: request.seed }),
+        ...(request.stop !== undefined && { customStopTriggers: request.stop }),
+      };
+      const generation = (async () => {
+        if (model.hasChatTemplate) {
+          const chat = new LlamaChat({ contextSequence: sequence });
+          try {
+            return (await chat.generateResponse(toChatHistory(request.messages), generationOptions)).metadata.stopReason;
+          } finally {
+            chat.dispose({ disposeSequence: false });
+          }
+        }
+        const completion = new LlamaCompletion({ contextSequence: sequence });
+        try {
+          const result = await completion.generateCompletionWithMeta(buildPlainPrompt(request.messages), generationOptions);
+          return result.metadata.stopReason;
+        } finally {
+          completion.dispose({ disposeSequence: false });
+        }
+      })().then(
+        (stopReason) => {
+          outcome = { stopReason };
+          wake?.();
+        },
+        (error: unknown) => {
+          outcome = { error };
+          wake?.();
+        },
+      );
+      try {
+        for (;;) {
+          if (pending.length > 0) {
+            // Everything generated since the last read goes out as one delta.
+            const text = pending.length === 1 ? pending[0]! : pending.join('');
+            pending.length = 0;
+            yield { type: 'text-delta', text };
+            continue;
+          }
+          if (outcome) break;
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+        if ('error' in outcome) {
+          if (signal.aborted) throw signal.reason;
+          throw new ProviderError({
+            code: 'PROVIDER_ERROR',
+            provider: LLAMA_CPP_PROVIDER_ID,
+            message: `inference failed: ${(outcome.error as Error)?.message ?? String(outcome.error)}`,
+            cause: outcome.error,
+          });
+        }
+        const promptTokens = sequence.tokenMeter.diff(meterBefore).usedInputTokens;
+        yield {
+          type: 'finish',
+          finishReason: outcome.stopReason === 'maxTokens' ? 'length' : 'stop',
+          usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+        };
+      } finally {
+        stopController.abort();
+        await generation;
+        await model.pool.release(sequence, () => sequence.clearHistory());
+      }
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      const models = await Promise.allSettled(loaded.values());
+      loaded.clear();
+      for (const result of models) {
+        if (result.status === 'fulfilled') {
+          await result.value.context.dispose();
+          await result.value.model.dispose();
+        }
+      }
+      if (llamaPromise) {
+        const llama = await llamaPromise.catch(() => undefined);
+        llamaPromise = undefined;
+        await llama?.dispose();
+      }
+    },
+  };
+}

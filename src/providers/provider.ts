@@ -1,0 +1,156 @@
+/**
+ * The provider contract: a small spec with no implementation in it.
+ *
+ * A provider turns a chat request into an async stream of parts. It never knows about
+ * GraphQL, HTTP transports of this service, event numbering or subscribers: the
+ * generation service does all of that. Shapes follow the Vercel AI SDK's provider
+ * spec (stream parts `text-delta` and `finish`) and the OpenAI chat completion fields
+ * (`../shared/reference/protocols.md` §2).
+ */
+
+/** Who wrote a chat message. */
+export type ChatRole = 'system' | 'user' | 'assistant';
+
+/** One message of a chat: `{ role, content }`, content is plain text. */
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+/** What a model can do. */
+export type ModelCapability = 'chat' | 'image';
+
+/**
+ * Why a generation stopped, in the gateway's words. Maps OpenAI's `finish_reason`
+ * values `stop`, `length`, `content_filter`, `tool_calls` (and the legacy `function_call`).
+ */
+export type FinishReason = 'stop' | 'length' | 'content-filter' | 'tool-calls';
+
+/** Token counts of one generation; any count may be unknown. Units: tokens. */
+export interface Usage {
+  promptTokens?: number;
+  completionTokens?: number;
+  totalTokens?: number;
+}
+
+/** A chat request after validation and model resolution; `model` is the provider's own model id. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  /** Sampling temperature, 0..2. */
+  temperature?: number;
+  /** Nucleus sampling probability mass, 0..1 (exclusive of 0). */
+  topP?: number;
+  /** Upper bound on generated tokens. */
+  maxTokens?: number;
+  /** Strings that end the generation when produced (not included in the output). */
+  stop?: string[];
+  seed?: number;
+}
+
+/**
+ * One part of a chat stream.
+ * - `text-delta`: text that arrived together (one upstream read may carry several tokens;
+ *   providers coalesce them, see `../shared/guide/pitfalls.md` "Per-token GraphQL execution").
+ * - `finish`: the last part, with the reason and, when known, the usage.
+ */
+export type ChatStreamPart =
+  | { type: 'text-delta'; text: string }
+  | { type: 'finish'; finishReason: FinishReason; usage?: Usage };
+
+/** Options every streaming call takes. Aborting `signal` must stop the work promptly. */
+export interface StreamOptions {
+  signal: AbortSignal;
+}
+
+/** A model a provider serves. `id` is unique within the provider. */
+export interface ModelDescriptor {
+  id: string;
+  capabilities: ModelCapability[];
+}
+
+/** The answer of an availability check: `reason` says why when `available` is false. */
+export interface Availability {
+  available: boolean;
+  reason?: string;
+}
+
+/** A source of chat generations. */
+export interface ChatProvider {
+  /** Stable id used in requests and responses, e.g. `llama-cpp`, `groq`. */
+  readonly id: string;
+  /** Human-readable name. */
+  readonly label: string;
+  readonly capabilities: readonly ModelCapability[];
+  /** The models this provider serves now; never throws (an unreachable upstream lists its configured models or none). */
+  listModels(): Promise<ModelDescriptor[]>;
+  /** Whether the provider can serve requests now, and why not. Never throws. */
+  checkAvailability(): Promise<Availability>;
+  /**
+   * Streams one chat completion.
+   * @throws ProviderError for every failure the caller should report (before or during the stream);
+   *   when `options.signal` aborts, the iterator throws the signal's reason or simply ends.
+   */
+  streamChat(request: ChatRequest, options: StreamOptions): AsyncIterable<ChatStreamPart>;
+  /** Releases models, sockets and timers. */
+  close?(): Promise<void>;
+}
+
+/**
+ * Stable error codes a provider reports. They reach clients as `GenerationError.code`.
+ * - `UPSTREAM_ERROR`: 5xx or an in-band error from the upstream.
+ * - `UPSTREAM_TIMEOUT`: no response within the connect timeout, or no chunk within the idle timeout, or 408/504.
+ * - `RATE_LIMITED`: HTTP 429 (`retryAfterMs` from `Retry-After` when sent).
+ * - `UNAUTHORIZED` / `FORBIDDEN`: HTTP 401 / 403.
+ * - `UPSTREAM_BAD_REQUEST`: other 4xx, e.g. the upstream rejected a parameter.
+ * - `UPSTREAM_NOT_FOUND`: HTTP 404 (usually an unknown model upstream).
+ * - `UPSTREAM_BAD_RESPONSE`: a reply that does not follow the protocol (malformed JSON, wrong shape).
+ * - `UPSTREAM_CONNECTION_LOST`: the connection closed before the stream finished.
+ * - `PROVIDER_UNAVAILABLE`: the provider cannot run (no model file, upstream unreachable).
+ * - `PROVIDER_ERROR`: any other failure inside a provider.
+ */
+export type ProviderErrorCode =
+  | 'UPSTREAM_ERROR'
+  | 'UPSTREAM_TIMEOUT'
+  | 'RATE_LIMITED'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'UPSTREAM_BAD_REQUEST'
+  | 'UPSTREAM_NOT_FOUND'
+  | 'UPSTREAM_BAD_RESPONSE'
+  | 'UPSTREAM_CONNECTION_LOST'
+  | 'PROVIDER_UNAVAILABLE'
+  | 'PROVIDER_ERROR';
+
+/** A provider failure with a stable code. Messages never contain API keys. */
+export class ProviderError extends Error {
+  override readonly name = 'ProviderError';
+  readonly code: ProviderErrorCode;
+  readonly provider: string;
+  /** HTTP status of the upstream reply, when there was one. */
+  readonly statusCode?: number;
+  /** Milliseconds the upstream asked us to wait (`Retry-After`), when it said. */
+  readonly retryAfterMs?: number;
+
+  constructor(options: {
+    code: ProviderErrorCode;
+    provider: string;
+    message: string;
+    statusCode?: number;
+    retryAfterMs?: number;
+    cause?: unknown;
+  }) {
+    super(options.message, { cause: options.cause });
+    this.code = options.code;
+    this.provider = options.provider;
+    if (options.statusCode !== undefined) this.statusCode = options.statusCode;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+  }
+
+  /** Whether trying again (or another provider) may help: timeouts, lost connections, 408, 409, 429, 5xx. */
+  get isRetryable(): boolean {
+    if (this.code === 'UPSTREAM_TIMEOUT' || this.code === 'UPSTREAM_CONNECTION_LOST') return true;
+    const status = this.statusCode;
+    return status !== undefined && (status === 408 || status === 409 || status === 429 || status >= 500);
+  }
+}

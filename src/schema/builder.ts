@@ -1,0 +1,27 @@
+/**
+ * The Pothos schema builder: context and scalar types only. Types live in the modules beside
+ * this file; `index.ts` imports them and exports the schema.
+ */
+import SchemaBuilder from '@pothos/core';
+import type { GenerationService } from '../generations/generation-service.js';
+import type { ProviderRegistry } from '../providers/provider-registry.js';
+
+/** What every resolver receives as its context. */
+export interface GatewayContext {
+  generations: GenerationService;
+  registry: ProviderRegistry;
+}
+
+/** The one builder of the schema. */
+export const builder = new SchemaBuilder<{
+  Context: GatewayContext;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    ID: { Input: string; Output: string };
+  };
+  DefaultFieldNullability: false;
+}>({ defaultFieldNullability: false });
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});

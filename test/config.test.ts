@@ -1,0 +1,111 @@
+/** Configuration: defaults, validation with one clear line, and start-up with unavailable providers. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { unusedBaseURL } from './helpers/fake-openai-upstream.js';
+import { graphqlRequest } from './helpers/graphql-clients.js';
+import { startApp } from './helpers/start-app.js';
+
+const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 1337,
+      host: '127.0.0.1',
+      modelsDir: './models',
+      llamaContextSize: 2048,
+      llamaSequences: 4,
+      llamaGpu: 'auto',
+      generationRetentionMs: 3_600_000,
+      upstreams: [],
+      graphiql: true,
+    });
+    expect(config.llamaThreads).toBeGreaterThan(0);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^Invalid configuration: PORT: .*\(got "abc"\)$/],
+    [{ LLAMA_THREADS: '0' }, /^Invalid configuration: LLAMA_THREADS: .*greater than 0/],
+    [{ LLAMA_GPU: 'tpu' }, /^Invalid configuration: LLAMA_GPU: /],
+    [{ OPENAI_COMPATIBLE_UPSTREAMS: '[{' }, /^Invalid configuration: OPENAI_COMPATIBLE_UPSTREAMS: .*JSON array/],
+    [{ OPENAI_COMPATIBLE_UPSTREAMS: '[{"id":"x","baseURL":"not a url"}]' }, /OPENAI_COMPATIBLE_UPSTREAMS\.0\.baseURL/],
+    [{ OPENAI_COMPATIBLE_UPSTREAMS: '[{"id":"Bad Id","baseURL":"http://127.0.0.1:1/v1"}]' }, /OPENAI_COMPATIBLE_UPSTREAMS\.0\.id/],
+    [{ OPENAI_COMPATIBLE_UPSTREAMS: '[{"id":"llama-cpp","baseURL":"http://127.0.0.1:1/v1"}]' }, /"llama-cpp" is used twice/],
+    [{ OPENAI_COMPATIBLE_UPSTREAMS: '[{"id":"x","baseURL":"http://127.0.0.1:1/v1","apiKeyEnv":"NO_SUCH_VARIABLE"}]' }, /NO_SUCH_VARIABLE is not set/],
+    [{ GRAPHIQL: 'maybe' }, /^Invalid configuration: GRAPHIQL: /],
+    [{ CONFIG_FILE: '/no/such/file.json' }, /^CONFIG_FILE: cannot read \/no\/such\/file\.json/],
+  ])('rejects %o with one line naming the setting', (environment, message) => {
+    let error: unknown;
+    try {
+      loadConfig(environment);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('reads upstreams with keys from the environment, OPENAI_API_KEY, and a CONFIG_FILE the environment overrides', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'gateway-config-'));
+    const file = join(folder, 'config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        PORT: 8080,
+        LLAMA_SEQUENCES: 2,
+        OPENAI_COMPATIBLE_UPSTREAMS: [{ id: 'groq', baseURL: 'https://api.groq.com/openai/v1/', apiKeyEnv: 'GROQ_KEY', models: ['llama-3.1-8b-instant'] }],
+      }),
+    );
+    const config = loadConfig({ CONFIG_FILE: file, PORT: '9090', GROQ_KEY: 'gsk-1', OPENAI_API_KEY: 'sk-2' });
+    expect(config.port).toBe(9090);
+    expect(config.llamaSequences).toBe(2);
+    expect(config.upstreams).toEqual([
+      expect.objectContaining({ id: 'groq', baseURL: 'https://api.groq.com/openai/v1', apiKey: 'gsk-1', models: ['llama-3.1-8b-instant'], connectTimeoutMs: 10_000, idleTimeoutMs: 30_000 }),
+      expect.objectContaining({ id: 'openai', baseURL: 'https://api.openai.com/v1', apiKey: 'sk-2' }),
+    ]);
+  });
+});
+
+describe('start-up', () => {
+  it('stops with exit status 1 and one line naming the bad setting', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: repositoryRoot,
+      env: { ...process.env, LLAMA_THREADS: 'many', PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(status).toBe(1);
+    expect(stderr.trim()).toMatch(/^Invalid configuration: LLAMA_THREADS: .*\(got "many"\)$/);
+  });
+
+  it('serves even when every provider is unavailable, and says why', async () => {
+    const started = await startApp({
+      MODELS_DIR: join(tmpdir(), 'no-such-models-folder'),
+      OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'down', baseURL: await unusedBaseURL(), connectTimeoutMs: 1000 }]),
+    });
+    try {
+      const response = await graphqlRequest(started.graphqlUrl, '{ providers { id available unavailableReason models { id } } }');
+      expect(response.errors).toBeUndefined();
+      const [llama, down] = response.data.providers;
+      expect(llama).toMatchObject({ id: 'llama-cpp', available: false, models: [] });
+      expect(llama.unavailableReason).toMatch(/does not exist/);
+      expect(down).toMatchObject({ id: 'down', available: false, models: [] });
+      expect(down.unavailableReason).toMatch(/ECONNREFUSED/);
+
+      const start = await graphqlRequest(started.graphqlUrl, 'mutation { startChatCompletion(input: { messages: [{ role: USER, content: "hi" }] }) { id } }');
+      expect(start.errors![0]!.extensions!.code).toBe('MODEL_NOT_FOUND');
+      expect(start.errors![0]!.message).toMatch(/No chat model is available/);
+    } finally {
+      await started.stop();
+    }
+  });
+});

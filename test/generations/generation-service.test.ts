@@ -1,0 +1,123 @@
+/**
+ * The generation service on its own, behind the provider interface: numbering, replay while live,
+ * slow subscribers (more live events than the buffer holds), cancellation, and retention.
+ * The provider is a scripted implementation of `ChatProvider` (the seam the guide names for fakes).
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { MemoryEventLog } from '../../src/generations/event-log.js';
+import type { GenerationEvent } from '../../src/generations/generation-events.js';
+import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
+import { GenerationService } from '../../src/generations/generation-service.js';
+import type { ChatProvider, ChatStreamPart, StreamOptions } from '../../src/providers/provider.js';
+import { ProviderRegistry } from '../../src/providers/provider-registry.js';
+
+/** A provider that yields `count` one-character deltas, awaiting `gate` before each when given. */
+function scriptedProvider(count: number, gate?: () => Promise<void>): ChatProvider {
+  return {
+    id: 'scripted',
+    label: 'Scripted',
+    capabilities: ['chat'],
+    listModels: async () => [{ id: 'script', capabilities: ['chat'] }],
+    checkAvailability: async () => ({ available: true }),
+    async *streamChat(_request, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
+      for (let index = 0; index < count; index += 1) {
+        if (gate) await gate();
+        signal.throwIfAborted();
+        yield { type: 'text-delta', text: String(index % 10) };
+      }
+      yield { type: 'finish', finishReason: 'stop', usage: { completionTokens: count } };
+    },
+  };
+}
+
+function createService(provider: ChatProvider, retentionMs = 60_000) {
+  const eventLog = new MemoryEventLog();
+  const service = new GenerationService({
+    registry: new ProviderRegistry([provider]),
+    eventLog,
+    pubSub: createGenerationPubSub(),
+    retentionMs,
+  });
+  return { service, eventLog };
+}
+
+async function drain(events: AsyncIterable<GenerationEvent>): Promise<GenerationEvent[]> {
+  const all: GenerationEvent[] = [];
+  for await (const event of events) all.push(event);
+  return all;
+}
+
+const input = { messages: [{ role: 'user' as const, content: 'go' }] };
+
+describe('GenerationService', () => {
+  it('delivers every event in order to a subscriber that reads nothing until the generation has ended', async () => {
+    const { service } = createService(scriptedProvider(2000));
+    const record = await service.startChat(input);
+    const subscription = await service.subscribe(record.id);
+    const first = await subscription.next(); // the subscriber is live now, then stalls
+    const finished = await drain(await service.subscribe(record.id));
+    expect(finished).toHaveLength(2002);
+    const rest = await drain(subscription);
+    const events = [first.value as GenerationEvent, ...rest];
+    expect(events.map((event) => event.sequence)).toEqual(finished.map((event) => event.sequence));
+    expect(events.at(-1)).toMatchObject({ type: 'chat-completion-completed', text: record.text });
+    expect(record.text).toHaveLength(2000);
+  });
+
+  it('joins a running generation without gaps or repeats, wherever `after` points', async () => {
+    let release: () => void = () => {};
+    let opened = Promise.resolve();
+    const gate = () => opened;
+    const { service } = createService(scriptedProvider(50, () => gate()));
+    opened = new Promise<void>((resolve) => (release = resolve));
+    const record = await service.startChat(input);
+    const early = await service.subscribe(record.id, 0);
+    const fromOne = await service.subscribe(record.id, 1);
+    release();
+    const [all, resumed] = await Promise.all([drain(early), drain(fromOne)]);
+    expect(all.map((event) => event.sequence)).toEqual(Array.from({ length: 52 }, (_, index) => index + 1));
+    expect(resumed).toEqual(all.slice(1));
+  });
+
+  it('cancels promptly even when the provider ignores the signal, and emits generation-cancelled last', async () => {
+    const never = new Promise<void>(() => {});
+    const { service } = createService(scriptedProvider(10, () => never));
+    const record = await service.startChat(input);
+    const events = drain(await service.subscribe(record.id));
+    const cancelled = await service.cancel(record.id, 'test says stop');
+    expect(cancelled.status).toBe('cancelled');
+    expect((await events).map((event) => event.type)).toEqual(['chat-completion-started', 'generation-cancelled']);
+    expect((await events).at(-1)).toMatchObject({ reason: 'test says stop', sequence: 2 });
+  });
+
+  it('closing a startChatStream iterator while it waits cancels the generation', async () => {
+    const never = new Promise<void>(() => {});
+    const { service } = createService(scriptedProvider(10, () => never));
+    const stream = await service.startChatStream(input);
+    const started = await stream.next();
+    const waiting = stream.next();
+    await stream.return!();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    const record = service.get((started.value as GenerationEvent).generationId)!;
+    expect(record.status).toBe('cancelled');
+  });
+
+  it('forgets a finished generation and its events after the retention time', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { service, eventLog } = createService(scriptedProvider(3), 5_000);
+      const record = await service.startChat(input);
+      await drain(await service.subscribe(record.id));
+      expect(service.get(record.id)).toBe(record);
+      vi.advanceTimersByTime(4_999);
+      expect(service.get(record.id)).toBe(record);
+      expect(eventLog.size).toBe(1);
+      vi.advanceTimersByTime(1);
+      expect(service.get(record.id)).toBeUndefined();
+      expect(eventLog.size).toBe(0);
+      await expect(service.subscribe(record.id)).rejects.toMatchObject({ code: 'GENERATION_NOT_FOUND' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * Starts the real app on 127.0.0.1, port 0, with the configuration built from environment-style
+ * settings (as a user would set them). Defaults: the shared test model folder and one llama.cpp thread.
+ */
+import { fileURLToPath } from 'node:url';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+
+/** The folder holding `stories260K.gguf` (`../shared/models` beside the repository). */
+export const SHARED_MODELS_DIR = fileURLToPath(new URL('../../../shared/models', import.meta.url));
+
+/** A started app and the URLs to reach it. */
+export interface StartedApp {
+  app: App;
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /** `http://127.0.0.1:PORT/graphql` */
+  graphqlUrl: string;
+  /** `ws://127.0.0.1:PORT/graphql` */
+  webSocketUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the app; `settings` override the defaults with environment-variable names and string values. */
+export async function startApp(settings: Record<string, string> = {}): Promise<StartedApp> {
+  const config = loadConfig({
+    MODELS_DIR: SHARED_MODELS_DIR,
+    LLAMA_THREADS: '1',
+    LLAMA_CONTEXT_SIZE: '512',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    ...settings,
+  });
+  const app = createApp(config);
+  const { url } = await app.start();
+  return {
+    app,
+    url,
+    graphqlUrl: `${url}/graphql`,
+    webSocketUrl: `${url.replace(/^http/, 'ws')}/graphql`,
+    stop: () => app.stop(),
+  };
+}
