@@ -96,6 +96,8 @@ export class GenerationService {
   private readonly records = new Map<string, GenerationRecord>();
   private readonly running = new Map<string, RunningGeneration>();
   private readonly expiryTimers = new Set<NodeJS.Timeout>();
+  /** Subscribers currently following a generation, each with a way to hear when it has ended. */
+  private readonly followers = new Set<Promise<void>>();
   private stopped = false;
 
   constructor(private readonly options: GenerationServiceOptions) {}
@@ -196,7 +198,7 @@ export class GenerationService {
     onClose?: () => Promise<void>,
   ): AsyncIterableIterator<GenerationEvent> {
     const control: FollowControl = { closed: false };
-    const events = this.follow(record, after, control);
+    const events = this.tracked(this.follow(record, after, control));
     const close = async (): Promise<IteratorResult<GenerationEvent>> => {
       if (!control.closed) {
         control.closed = true;
@@ -216,6 +218,19 @@ export class GenerationService {
         return this;
       },
     };
+  }
+
+  /** Counts a subscriber as following from its first read until it ends, so `stop()` can wait for it. */
+  private async *tracked(events: AsyncGenerator<GenerationEvent, void, undefined>): AsyncGenerator<GenerationEvent, void, undefined> {
+    let ended!: () => void;
+    const following = new Promise<void>((resolve) => (ended = resolve));
+    this.followers.add(following);
+    try {
+      yield* events;
+    } finally {
+      this.followers.delete(following);
+      ended();
+    }
   }
 
   private async *follow(
@@ -276,10 +291,19 @@ export class GenerationService {
     }
   }
 
-  /** Cancels every running generation (reason `server shutting down`) and forgets all records. */
-  async stop(): Promise<void> {
+  /**
+   * Refuses new generations, cancels every running one (reason `server shutting down`), then waits
+   * up to `drainMs` (default 2000 ms) for subscribers to receive their terminal events.
+   */
+  async stop(drainMs = 2_000): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.running.keys()].map((id) => this.cancel(id, 'server shutting down')));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.followers),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs).unref())),
+    ]);
+    clearTimeout(timer);
     for (const timer of this.expiryTimers) clearTimeout(timer);
     this.expiryTimers.clear();
   }
