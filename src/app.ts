@@ -32,7 +32,7 @@ subscription Story {
     ... on GenerationEvent { generationId sequence }
     ... on ChatCompletionStarted { provider model }
     ... on ChatTokenDelta { text }
-    ... on ChatCompletionCompleted { finishReason usage { promptTokens completionTokens totalTokens } }
+    ... on ChatCompletionCompleted { finishReason text usage { promptTokens completionTokens totalTokens } }
     ... on GenerationFailed { error { code message provider } }
     ... on GenerationCancelled { reason }
   }
