@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -14,9 +15,12 @@ import type { Config } from './config.js';
 import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { GenerationService } from './generations/generation-service.js';
+import { ImageStore } from './images/image-store.js';
+import { createHuggingFaceSpaceProvider } from './providers/hf-space/hf-space-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAICompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
-import type { ChatProvider } from './providers/provider.js';
+import { createPollinationsProvider } from './providers/pollinations/pollinations-provider.js';
+import type { Provider } from './providers/provider.js';
 import { ProviderRegistry } from './providers/provider-registry.js';
 import type { GatewayContext } from './schema/builder.js';
 import { schema } from './schema/index.js';
@@ -49,9 +53,12 @@ export interface App {
   readonly registry: ProviderRegistry;
 }
 
-/** Builds the providers named by the configuration, in priority order: `llama-cpp`, then each upstream. */
-export function createProviders(config: Config): ChatProvider[] {
-  return [
+/**
+ * Builds the providers named by the configuration, in priority order: `llama-cpp`, each
+ * OpenAI-compatible upstream, `hf-space` (when it has spaces), `pollinations` (when enabled).
+ */
+export function createProviders(config: Config): Provider[] {
+  const providers: Provider[] = [
     createLlamaCppProvider({
       modelsDir: config.modelsDir,
       threads: config.llamaThreads,
@@ -61,18 +68,49 @@ export function createProviders(config: Config): ChatProvider[] {
     }),
     ...config.upstreams.map((upstream) => createOpenAICompatibleProvider(upstream)),
   ];
+  if (config.huggingFaceSpaces.length > 0) {
+    providers.push(
+      createHuggingFaceSpaceProvider({
+        spaces: config.huggingFaceSpaces,
+        ...(config.huggingFaceToken !== undefined && { token: config.huggingFaceToken }),
+        timeoutMs: config.huggingFaceSpaceTimeoutMs,
+        maxReads: config.huggingFaceSpaceMaxReads,
+        connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      }),
+    );
+  }
+  if (config.pollinations) {
+    providers.push(
+      createPollinationsProvider({
+        ...config.pollinations,
+        connectTimeoutMs: config.upstreamConnectTimeoutMs,
+        idleTimeoutMs: config.upstreamIdleTimeoutMs,
+        downloadTimeoutMs: config.imageDownloadTimeoutMs,
+        maxImageBytes: config.imageDownloadMaxBytes,
+      }),
+    );
+  }
+  return providers;
 }
 
 /** Creates the gateway from a validated configuration. Nothing listens until `start()`. */
-export function createApp(config: Config, options: { providers?: ChatProvider[] } = {}): App {
+export function createApp(config: Config, options: { providers?: Provider[] } = {}): App {
   const providers = options.providers ?? createProviders(config);
   const registry = new ProviderRegistry(providers, {
     ...(config.defaultChatModel !== undefined && { defaultChatModel: config.defaultChatModel }),
+    ...(config.defaultImageModel !== undefined && { defaultImageModel: config.defaultImageModel }),
+  });
+  const imageStore = new ImageStore({
+    directory: join(config.dataDir, 'images'),
+    maxBytes: config.imageDownloadMaxBytes,
+    downloadTimeoutMs: config.imageDownloadTimeoutMs,
+    ...(config.publicBaseUrl !== undefined && { publicBaseUrl: config.publicBaseUrl }),
   });
   const generations = new GenerationService({
     registry,
     eventLog: new MemoryEventLog(),
     pubSub: createGenerationPubSub(),
+    imageStore,
     retentionMs: config.generationRetentionMs,
   });
   const context: GatewayContext = { generations, registry };
@@ -95,7 +133,16 @@ export function createApp(config: Config, options: { providers?: ChatProvider[] 
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
-    void yoga(request, response);
+    imageStore.handle(request, response).then(
+      (handled) => {
+        if (!handled) void yoga(request, response);
+      },
+      (error: unknown) => {
+        console.error('[gateway] image route failed:', error);
+        if (!response.headersSent) response.writeHead(500).end();
+        else response.destroy();
+      },
+    );
   });
 
   const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
@@ -145,6 +192,7 @@ export function createApp(config: Config, options: { providers?: ChatProvider[] 
           server.off('error', reject);
           const { port } = server.address() as AddressInfo;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+          if (config.publicBaseUrl === undefined) imageStore.setPublicBaseUrl(`http://localhost:${port}`);
           resolve({ port, url: `http://${host}:${port}` });
         });
       });

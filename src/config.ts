@@ -18,12 +18,45 @@ export interface OpenAICompatibleUpstreamConfig {
   apiKey?: string;
   /** Model ids served; absent = discovered with `GET {baseURL}/models`. */
   models?: string[];
+  /** Image model ids served through `POST {baseURL}/images/generations` (never discovered). */
+  imageModels?: string[];
   /** Headers added to every upstream request. */
   headers?: Record<string, string>;
   /** Time allowed for the upstream's response headers, ms. */
   connectTimeoutMs: number;
   /** Longest silence allowed between two stream chunks, ms. */
   idleTimeoutMs: number;
+  /** Time an image request may take until the upstream answers (it answers once the image exists), ms. */
+  imageTimeoutMs?: number;
+}
+
+/**
+ * One Gradio image Space spoken to over Gradio's "call" API (`../shared/reference/protocols.md` §3).
+ * Each space is one image model of the `hf-space` provider.
+ */
+export interface HuggingFaceSpaceConfig {
+  /** Model id clients request, e.g. `flux-1-schnell`. */
+  model: string;
+  label?: string;
+  /** The space's own host, e.g. `https://black-forest-labs-flux-1-schnell.hf.space`. */
+  baseURL: string;
+  /** Gradio endpoint name: `POST {baseURL}/call/{endpoint}`, e.g. `infer`. */
+  endpoint: string;
+  /**
+   * The `data` list sent. String items that are exactly one placeholder are replaced by the
+   * value (keeping its type): `{prompt}`, `{negativePrompt}`, `{seed}` (0 when none was asked),
+   * `{randomizeSeed}` (true when no seed was asked), `{width}`, `{height}`, `{steps}`; other items pass as they are.
+   */
+  inputs: unknown[];
+  /** Index of the Gradio file object (`{url, path, mime_type, …}`) in the `complete` data list. */
+  imageIndex: number;
+  /** Index of the seed the space used in the `complete` data list, when it reports one. */
+  seedIndex?: number;
+  /** Pixels used when a request gives neither size nor aspect ratio. */
+  defaultWidth: number;
+  defaultHeight: number;
+  /** Inference steps used when a request gives none. */
+  defaultSteps: number;
 }
 
 /** The whole service configuration. Durations in ms. */
@@ -45,8 +78,37 @@ export interface Config {
   /** How long a finished generation stays queryable and replayable, ms. */
   generationRetentionMs: number;
   upstreams: OpenAICompatibleUpstreamConfig[];
+  /** Default time an upstream has to send response headers, ms. */
+  upstreamConnectTimeoutMs: number;
+  /** Default longest silence between two chunks of an upstream stream, ms. */
+  upstreamIdleTimeoutMs: number;
   /** Serve GraphiQL at `/graphql` to browsers. */
   graphiql: boolean;
+  /** `provider:model` or a model id used when an image request names no model; empty = first available image model. */
+  defaultImageModel?: string;
+  /** Folder for stored data; images go to `{dataDir}/images`. */
+  dataDir: string;
+  /** Base of the URLs this service hands out (e.g. image URLs); undefined = `http://localhost:{bound port}`. */
+  publicBaseUrl?: string;
+  /** Largest image download accepted, bytes. */
+  imageDownloadMaxBytes: number;
+  /** Time allowed for one image download, ms. */
+  imageDownloadTimeoutMs: number;
+  /** Gradio Spaces of the `hf-space` provider; empty = the provider is off. */
+  huggingFaceSpaces: HuggingFaceSpaceConfig[];
+  /** Sent as `Authorization: Bearer …` to Spaces; never logged. */
+  huggingFaceToken?: string;
+  /** Whole time one Space generation may take, ms. */
+  huggingFaceSpaceTimeoutMs: number;
+  /** How many times a Space's result stream is read before giving up when it ends without `complete`. */
+  huggingFaceSpaceMaxReads: number;
+  /** The `pollinations` provider (images, and chat through its OpenAI-compatible text endpoint); undefined = off. */
+  pollinations?: {
+    imageBaseURL: string;
+    textBaseURL: string;
+    imageModels: string[];
+    textModels: string[];
+  };
 }
 
 /** Thrown for invalid configuration; `message` is one line naming the bad setting. */
@@ -67,9 +129,47 @@ const upstreamSchema = z.object({
   /** Name of an environment variable holding the API key, so the key stays out of JSON files. */
   apiKeyEnv: z.string().optional(),
   models: z.array(z.string().min(1)).optional(),
+  imageModels: z.array(z.string().min(1)).optional(),
   headers: z.record(z.string(), z.string()).optional(),
   connectTimeoutMs: positiveInteger('connectTimeoutMs').optional(),
   idleTimeoutMs: positiveInteger('idleTimeoutMs').optional(),
+  imageTimeoutMs: positiveInteger('imageTimeoutMs').optional(),
+});
+
+/** A JSON array given as a string (environment) or as JSON (config file); absent = `[]`. */
+function jsonArray<Item extends z.ZodType>(name: string, item: Item) {
+  return z
+    .unknown()
+    .transform((value, context) => {
+      if (typeof value !== 'string') return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        context.addIssue({ code: 'custom', message: `${name} must be a JSON array` });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.array(item, { error: `${name} must be a JSON array` }))
+    .optional();
+}
+
+/** `a, b ,c` → `['a', 'b', 'c']`; a JSON array of strings in a config file works too. */
+const commaList = z.union([
+  z.array(z.string().min(1)),
+  z.string().transform((text) => text.split(',').map((item) => item.trim()).filter(Boolean)),
+]);
+
+const spaceSchema = z.object({
+  model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'model must be letters, digits, ".", "-" or "_"'),
+  label: z.string().optional(),
+  baseURL: z.url({ error: 'baseURL must be an http(s) URL', protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, '')),
+  endpoint: z.string().regex(/^[A-Za-z0-9_-]+$/, 'endpoint must be a Gradio endpoint name like "infer"'),
+  inputs: z.array(z.unknown()).min(1, 'inputs must list the data items'),
+  imageIndex: z.number().int().min(0).default(0),
+  seedIndex: z.number().int().min(0).optional(),
+  defaultWidth: z.number().int().min(32).max(2048).default(1024),
+  defaultHeight: z.number().int().min(32).max(2048).default(1024),
+  defaultSteps: z.number().int().min(1).max(100).default(4),
 });
 
 const booleanString = z
@@ -90,22 +190,33 @@ const environmentSchema = z.object({
   GENERATION_RETENTION_MS: positiveInteger('GENERATION_RETENTION_MS').default(3_600_000),
   UPSTREAM_CONNECT_TIMEOUT_MS: positiveInteger('UPSTREAM_CONNECT_TIMEOUT_MS').default(10_000),
   UPSTREAM_IDLE_TIMEOUT_MS: positiveInteger('UPSTREAM_IDLE_TIMEOUT_MS').default(30_000),
-  OPENAI_COMPATIBLE_UPSTREAMS: z
-    .unknown()
-    .transform((value, context) => {
-      if (typeof value !== 'string') return value;
-      try {
-        return JSON.parse(value) as unknown;
-      } catch {
-        context.addIssue({ code: 'custom', message: 'OPENAI_COMPATIBLE_UPSTREAMS must be a JSON array' });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.array(upstreamSchema, { error: 'OPENAI_COMPATIBLE_UPSTREAMS must be a JSON array of upstreams' }))
-    .optional(),
+  OPENAI_COMPATIBLE_UPSTREAMS: jsonArray('OPENAI_COMPATIBLE_UPSTREAMS', upstreamSchema),
   OPENAI_API_KEY: z.string().optional(),
   OPENAI_BASE_URL: z.url({ error: 'OPENAI_BASE_URL must be an http(s) URL' }).default('https://api.openai.com/v1'),
   GRAPHIQL: booleanString.default(true),
+  DEFAULT_IMAGE_MODEL: z.string().optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  PUBLIC_BASE_URL: z.url({ error: 'PUBLIC_BASE_URL must be an http(s) URL', protocol: /^https?$/ }).optional(),
+  IMAGE_DOWNLOAD_MAX_BYTES: positiveInteger('IMAGE_DOWNLOAD_MAX_BYTES').default(20 * 1024 * 1024),
+  IMAGE_DOWNLOAD_TIMEOUT_MS: positiveInteger('IMAGE_DOWNLOAD_TIMEOUT_MS').default(60_000),
+  IMAGE_GENERATION_TIMEOUT_MS: positiveInteger('IMAGE_GENERATION_TIMEOUT_MS').default(180_000),
+  HF_SPACES_ENABLED: booleanString.default(true),
+  HF_FLUX_SCHNELL_URL: z
+    .url({ error: 'HF_FLUX_SCHNELL_URL must be an http(s) URL', protocol: /^https?$/ })
+    .default('https://black-forest-labs-flux-1-schnell.hf.space'),
+  HF_SPACES: jsonArray('HF_SPACES', spaceSchema),
+  HF_TOKEN: z.string().optional(),
+  HF_SPACE_TIMEOUT_MS: positiveInteger('HF_SPACE_TIMEOUT_MS').default(300_000),
+  HF_SPACE_MAX_READS: positiveInteger('HF_SPACE_MAX_READS').default(3),
+  POLLINATIONS_ENABLED: booleanString.default(true),
+  POLLINATIONS_IMAGE_BASE_URL: z
+    .url({ error: 'POLLINATIONS_IMAGE_BASE_URL must be an http(s) URL', protocol: /^https?$/ })
+    .default('https://image.pollinations.ai'),
+  POLLINATIONS_TEXT_BASE_URL: z
+    .url({ error: 'POLLINATIONS_TEXT_BASE_URL must be an http(s) URL', protocol: /^https?$/ })
+    .default('https://text.pollinations.ai/openai'),
+  POLLINATIONS_IMAGE_MODELS: commaList.default(['flux', 'turbo']),
+  POLLINATIONS_TEXT_MODELS: commaList.default(['openai']),
 });
 
 /** Formats the first zod issue as `NAME[.path]: message (got value)`. */
@@ -160,9 +271,11 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
       baseURL: upstream.baseURL,
       ...(apiKey !== undefined && { apiKey }),
       ...(upstream.models !== undefined && { models: upstream.models }),
+      ...(upstream.imageModels !== undefined && { imageModels: upstream.imageModels }),
       ...(upstream.headers !== undefined && { headers: upstream.headers }),
       connectTimeoutMs: upstream.connectTimeoutMs ?? connectTimeoutMs,
       idleTimeoutMs: upstream.idleTimeoutMs ?? idleTimeoutMs,
+      imageTimeoutMs: upstream.imageTimeoutMs ?? values.IMAGE_GENERATION_TIMEOUT_MS,
     };
   });
   if (values.OPENAI_API_KEY && !upstreams.some((upstream) => upstream.id === 'openai')) {
@@ -173,14 +286,40 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
       apiKey: values.OPENAI_API_KEY,
       connectTimeoutMs,
       idleTimeoutMs,
+      imageTimeoutMs: values.IMAGE_GENERATION_TIMEOUT_MS,
     });
   }
-  const seen = new Set<string>(['llama-cpp']);
+  const seen = new Set<string>(['llama-cpp', 'hf-space', 'pollinations']);
   for (const upstream of upstreams) {
     if (seen.has(upstream.id)) {
       throw new ConfigError(`Invalid configuration: OPENAI_COMPATIBLE_UPSTREAMS: provider id "${upstream.id}" is used twice`);
     }
     seen.add(upstream.id);
+  }
+
+  const huggingFaceSpaces: HuggingFaceSpaceConfig[] = [];
+  if (values.HF_SPACES_ENABLED) {
+    huggingFaceSpaces.push({
+      model: 'flux-1-schnell',
+      label: 'FLUX.1 [schnell] (black-forest-labs/FLUX.1-schnell)',
+      baseURL: values.HF_FLUX_SCHNELL_URL.replace(/\/+$/, ''),
+      endpoint: 'infer',
+      inputs: ['{prompt}', '{seed}', '{randomizeSeed}', '{width}', '{height}', '{steps}'],
+      imageIndex: 0,
+      seedIndex: 1,
+      defaultWidth: 1024,
+      defaultHeight: 1024,
+      defaultSteps: 4,
+    });
+    for (const space of values.HF_SPACES ?? []) {
+      if (huggingFaceSpaces.some((existing) => existing.model === space.model)) {
+        throw new ConfigError(`Invalid configuration: HF_SPACES: model "${space.model}" is used twice`);
+      }
+      huggingFaceSpaces.push({
+        ...space,
+        ...(space.label === undefined && { label: space.model }),
+      } as HuggingFaceSpaceConfig);
+    }
   }
 
   return {
@@ -194,6 +333,25 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     ...(values.DEFAULT_CHAT_MODEL !== undefined && { defaultChatModel: values.DEFAULT_CHAT_MODEL }),
     generationRetentionMs: values.GENERATION_RETENTION_MS,
     upstreams,
+    upstreamConnectTimeoutMs: connectTimeoutMs,
+    upstreamIdleTimeoutMs: idleTimeoutMs,
     graphiql: values.GRAPHIQL,
+    ...(values.DEFAULT_IMAGE_MODEL !== undefined && { defaultImageModel: values.DEFAULT_IMAGE_MODEL }),
+    dataDir: values.DATA_DIR,
+    ...(values.PUBLIC_BASE_URL !== undefined && { publicBaseUrl: values.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
+    imageDownloadMaxBytes: values.IMAGE_DOWNLOAD_MAX_BYTES,
+    imageDownloadTimeoutMs: values.IMAGE_DOWNLOAD_TIMEOUT_MS,
+    huggingFaceSpaces,
+    ...(values.HF_TOKEN !== undefined && { huggingFaceToken: values.HF_TOKEN }),
+    huggingFaceSpaceTimeoutMs: values.HF_SPACE_TIMEOUT_MS,
+    huggingFaceSpaceMaxReads: values.HF_SPACE_MAX_READS,
+    ...(values.POLLINATIONS_ENABLED && {
+      pollinations: {
+        imageBaseURL: values.POLLINATIONS_IMAGE_BASE_URL.replace(/\/+$/, ''),
+        textBaseURL: values.POLLINATIONS_TEXT_BASE_URL.replace(/\/+$/, ''),
+        imageModels: values.POLLINATIONS_IMAGE_MODELS,
+        textModels: values.POLLINATIONS_TEXT_MODELS,
+      },
+    }),
   };
 }

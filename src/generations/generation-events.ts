@@ -1,10 +1,10 @@
 /**
- * The events of a generation: one discriminated union shared by the generation service,
+ * The events of a generation (chat or image): one discriminated union shared by the generation service,
  * the event log, the GraphQL schema and (later) the REST routes.
  *
  * Every event carries `generationId` and `sequence`: 1, 2, 3, … per generation, with no
  * gaps and no repeats. The last event of a generation is terminal
- * (`chat-completion-completed`, `generation-failed` or `generation-cancelled`).
+ * (`chat-completion-completed`, `image-generation-completed`, `generation-failed` or `generation-cancelled`).
  */
 import type { FinishReason, Usage } from '../providers/provider.js';
 
@@ -54,11 +54,68 @@ export interface GenerationCancelledEvent extends EventBase {
   reason?: string;
 }
 
-/** Any event of a chat generation. */
+/** An image as clients get it: a URL served by this service, or the bytes inline as base64. */
+export interface GeneratedImage {
+  /** `{PUBLIC_BASE_URL}/images/{sha256}.{ext}` when stored. */
+  url?: string;
+  /** The image bytes, base64, when `B64_JSON` was asked for. */
+  b64Json?: string;
+  /** From the bytes, e.g. `image/png`. */
+  mimeType: string;
+  /** Pixels, when the provider said. */
+  width?: number;
+  height?: number;
+  seed?: number;
+  revisedPrompt?: string;
+  /** The provider's own URL of the image, when it gave one. */
+  sourceUrl?: string;
+}
+
+/** First event of an image generation: which provider and model serve it. */
+export interface ImageGenerationStartedEvent extends EventBase {
+  type: 'image-generation-started';
+  provider: string;
+  model: string;
+}
+
+/** What the provider says while it works; `progress` in 0..1 when known. */
+export interface ImageGenerationProgressEvent extends EventBase {
+  type: 'image-generation-progress';
+  message?: string;
+  progress?: number;
+  queuePosition?: number;
+}
+
+/** Terminal success of an image generation. */
+export interface ImageGenerationCompletedEvent extends EventBase {
+  type: 'image-generation-completed';
+  images: GeneratedImage[];
+}
+
+/** Any event of a chat or image generation. */
 export type GenerationEvent =
   | ChatCompletionStartedEvent
   | ChatTokenDeltaEvent
   | ChatCompletionCompletedEvent
+  | ImageGenerationStartedEvent
+  | ImageGenerationProgressEvent
+  | ImageGenerationCompletedEvent
+  | GenerationFailedEvent
+  | GenerationCancelledEvent;
+
+/** Events of a chat generation. */
+export type ChatGenerationEvent =
+  | ChatCompletionStartedEvent
+  | ChatTokenDeltaEvent
+  | ChatCompletionCompletedEvent
+  | GenerationFailedEvent
+  | GenerationCancelledEvent;
+
+/** Events of an image generation. */
+export type ImageGenerationEvent =
+  | ImageGenerationStartedEvent
+  | ImageGenerationProgressEvent
+  | ImageGenerationCompletedEvent
   | GenerationFailedEvent
   | GenerationCancelledEvent;
 
@@ -72,6 +129,9 @@ export type UnnumberedGenerationEvent = GenerationEvent extends infer Event
 /** Whether the event ends its generation's stream. */
 export function isTerminalEvent(event: GenerationEvent): boolean {
   return (
-    event.type === 'chat-completion-completed' || event.type === 'generation-failed' || event.type === 'generation-cancelled'
+    event.type === 'chat-completion-completed' ||
+    event.type === 'image-generation-completed' ||
+    event.type === 'generation-failed' ||
+    event.type === 'generation-cancelled'
   );
 }

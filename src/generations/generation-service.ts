@@ -1,65 +1,50 @@
 /**
  * The generation service: the one place that runs generations. Transports (GraphQL resolvers,
- * later REST routes) hand it requests; it resolves the provider, runs the provider's async
- * generator, numbers the events, appends them to the event log, publishes them, and owns each
- * generation's AbortController. Subscribers replay from the log, then follow live events.
+ * REST routes) hand it requests; it resolves the provider, runs the provider's async generator,
+ * numbers the events, appends them to the event log, publishes them, and owns each generation's
+ * AbortController. Subscribers replay from the log, then follow live events.
  */
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
-import { ProviderError, type ChatProvider, type ChatRequest, type FinishReason, type Usage } from '../providers/provider.js';
+import { ImageStoreError, type CheckedImage, type ImageStore } from '../images/image-store.js';
+import {
+  ProviderError,
+  type ChatProvider,
+  type ChatRequest,
+  type FinishReason,
+  type ImageProvider,
+  type ImageRequest,
+  type ProviderImage,
+  type Usage,
+} from '../providers/provider.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 import type { EventLog } from './event-log.js';
 import { GatewayError } from './gateway-error.js';
 import {
   isTerminalEvent,
+  type GeneratedImage,
   type GenerationErrorShape,
   type GenerationEvent,
   type UnnumberedGenerationEvent,
 } from './generation-events.js';
+import {
+  chatCompletionInputSchema,
+  imageGenerationInputSchema,
+  parseInput,
+  type ChatCompletionInput,
+  type ImageGenerationInput,
+  type ImageResponseFormat,
+} from './generation-inputs.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
+import {
+  isFinalStatus,
+  type ChatGenerationRecord,
+  type GenerationRecord,
+  type GenerationStatus,
+  type ImageGenerationRecord,
+} from './generation-records.js';
 
-/** Lifecycle of a generation. QUEUED and RUNNING are live; the others are final. */
-export type GenerationStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-
-/** What the service knows about one chat generation. Times are `Date`s; text is what has streamed so far. */
-export interface ChatGenerationRecord {
-  kind: 'chat';
-  id: string;
-  status: GenerationStatus;
-  provider: string;
-  model: string;
-  createdAt: Date;
-  finishedAt?: Date;
-  text: string;
-  finishReason?: FinishReason;
-  usage?: Usage;
-  error?: GenerationErrorShape;
-  /** Sequence of the last event appended. */
-  lastSequence: number;
-}
-
-/** Any generation record (chat only for now; images come next). */
-export type GenerationRecord = ChatGenerationRecord;
-
-const chatMessageSchema = z.object({
-  role: z.enum(['system', 'user', 'assistant'], { error: 'role must be system, user or assistant' }),
-  content: z.string({ error: 'content must be a string' }),
-});
-
-/** The validation rules of a chat request, shared by every transport. */
-const chatCompletionInputSchema = z.object({
-  messages: z.array(chatMessageSchema).min(1, 'messages must contain at least one message'),
-  model: z.string().nullish(),
-  provider: z.string().nullish(),
-  temperature: z.number().min(0, 'temperature must be between 0 and 2').max(2, 'temperature must be between 0 and 2').nullish(),
-  topP: z.number().gt(0, 'topP must be greater than 0 and at most 1').max(1, 'topP must be greater than 0 and at most 1').nullish(),
-  maxTokens: z.number().int('maxTokens must be a whole number').positive('maxTokens must be greater than 0').nullish(),
-  stop: z.array(z.string().min(1, 'stop sequences must not be empty')).max(16, 'at most 16 stop sequences').nullish(),
-  seed: z.number().int('seed must be a whole number').nullish(),
-});
-
-/** A chat request as transports hand it over; `null` and `undefined` both mean "not set". */
-export type ChatCompletionInput = z.input<typeof chatCompletionInputSchema>;
+export type { ChatCompletionInput, ImageGenerationInput } from './generation-inputs.js';
+export type { ChatGenerationRecord, GenerationRecord, GenerationStatus, ImageGenerationRecord } from './generation-records.js';
 
 interface RunningGeneration {
   record: GenerationRecord;
@@ -78,6 +63,8 @@ export interface GenerationServiceOptions {
   registry: ProviderRegistry;
   eventLog: EventLog;
   pubSub: GenerationPubSub;
+  /** Where image bytes are checked, stored and downloaded. */
+  imageStore: ImageStore;
   /** How long a finished generation stays queryable and replayable, ms. */
   retentionMs: number;
 }
@@ -87,6 +74,12 @@ interface FollowControl {
   closed: boolean;
   wake?: () => void;
 }
+
+/** Races a promise against the generation's abort, so a provider that ignores the signal cannot hold it. */
+type AbortRace = <T>(promise: Promise<T>) => Promise<T>;
+
+/** The body of a generation: runs the provider and returns the terminal success event. */
+type GenerationWork = (signal: AbortSignal, race: AbortRace) => Promise<UnnumberedGenerationEvent>;
 
 /** Live events a subscriber may hold before it falls back to reading the log. */
 const LIVE_BUFFER_LIMIT = 256;
@@ -103,19 +96,13 @@ export class GenerationService {
   constructor(private readonly options: GenerationServiceOptions) {}
 
   /**
-   * Validates the request, resolves provider and model, and starts the generation in the background.
+   * Validates a chat request, resolves provider and model, and starts the generation in the background.
    * Returns at once with the RUNNING record; event 1 (`chat-completion-started`) is already in the log.
    * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
    */
   async startChat(input: ChatCompletionInput): Promise<ChatGenerationRecord> {
-    if (this.stopped) throw new Error('the generation service is stopped');
-    const parsed = chatCompletionInputSchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      throw new GatewayError('BAD_USER_INPUT', `${where}${issue.message}`);
-    }
-    const values = parsed.data;
+    this.assertRunning();
+    const values = parseInput(chatCompletionInputSchema, input);
     const { provider, model } = await this.options.registry.resolveChat(values);
     const request: ChatRequest = {
       model,
@@ -136,11 +123,47 @@ export class GenerationService {
       text: '',
       lastSequence: 0,
     };
-    this.records.set(record.id, record);
-    const controller = new AbortController();
-    await this.emit(record, { type: 'chat-completion-started', provider: provider.id, model });
-    const finished = this.runChat(record, provider, request, controller.signal);
-    this.running.set(record.id, { record, controller, finished });
+    await this.launch(record, { type: 'chat-completion-started', provider: provider.id, model }, (signal, race) =>
+      this.runChat(record, provider, request, signal, race),
+    );
+    return record;
+  }
+
+  /**
+   * Validates an image request, resolves provider and model, and starts the generation in the background.
+   * Returns at once with the RUNNING record; event 1 (`image-generation-started`) is already in the log.
+   * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
+   */
+  async startImages(input: ImageGenerationInput): Promise<ImageGenerationRecord> {
+    this.assertRunning();
+    const values = parseInput(imageGenerationInputSchema, input);
+    const { provider, model } = await this.options.registry.resolveImage(values);
+    const request: ImageRequest = {
+      model,
+      prompt: values.prompt,
+      n: values.n ?? 1,
+      ...(values.width != null && { width: values.width }),
+      ...(values.height != null && { height: values.height }),
+      ...(values.aspectRatio != null && { aspectRatio: values.aspectRatio }),
+      ...(values.seed != null && { seed: values.seed }),
+      ...(values.numInferenceSteps != null && { numInferenceSteps: values.numInferenceSteps }),
+      ...(values.negativePrompt != null && values.negativePrompt !== '' && { negativePrompt: values.negativePrompt }),
+    };
+    const record: ImageGenerationRecord = {
+      kind: 'image',
+      id: randomUUID(),
+      status: 'running',
+      provider: provider.id,
+      model,
+      createdAt: new Date(),
+      prompt: values.prompt,
+      images: [],
+      lastSequence: 0,
+    };
+    const responseFormat = values.responseFormat ?? 'url';
+    await this.launch(record, { type: 'image-generation-started', provider: provider.id, model }, (signal, race) =>
+      this.runImages(record, provider, request, responseFormat, signal, race),
+    );
     return record;
   }
 
@@ -170,11 +193,18 @@ export class GenerationService {
    * ending after the terminal event. No event is lost or repeated: live events are buffered from
    * before the replay starts, and any gap in sequence is filled from the log. Closing the
    * iterator (`return()`) ends it at once, even while it waits for the next event.
-   * @throws GatewayError `GENERATION_NOT_FOUND` or `BAD_USER_INPUT` (before the first event).
+   * @param kind when given, the generation must be of this kind (chat subscriptions only follow chat generations).
+   * @throws GatewayError `GENERATION_NOT_FOUND`, or `BAD_USER_INPUT` for a bad `after` or the wrong kind (before the first event).
    */
-  async subscribe(generationId: string, after = 0): Promise<AsyncIterableIterator<GenerationEvent>> {
+  async subscribe(generationId: string, after = 0, kind?: GenerationRecord['kind']): Promise<AsyncIterableIterator<GenerationEvent>> {
     const record = this.records.get(generationId);
     if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
+    if (kind && record.kind !== kind) {
+      throw new GatewayError(
+        'BAD_USER_INPUT',
+        `Generation "${generationId}" is an ${record.kind === 'chat' ? 'chat' : 'image'} generation; subscribe with ${record.kind === 'chat' ? 'chatCompletionEvents' : 'imageGenerationEvents'}.`,
+      );
+    }
     if (!Number.isInteger(after) || after < 0) throw new GatewayError('BAD_USER_INPUT', 'after must be a whole number, 0 or more');
     return this.closable(record, after);
   }
@@ -185,9 +215,18 @@ export class GenerationService {
    * @throws GatewayError as `startChat` does, before anything starts.
    */
   async startChatStream(input: ChatCompletionInput): Promise<AsyncIterableIterator<GenerationEvent>> {
-    const record = await this.startChat(input);
+    return this.owned(await this.startChat(input));
+  }
+
+  /** Starts an image generation and streams all its events; closing the stream early cancels it. See `startChatStream`. */
+  async startImageStream(input: ImageGenerationInput): Promise<AsyncIterableIterator<GenerationEvent>> {
+    return this.owned(await this.startImages(input));
+  }
+
+  /** All events of a generation whose stream owns it: closing the stream before the end cancels it. */
+  private owned(record: GenerationRecord): AsyncIterableIterator<GenerationEvent> {
     return this.closable(record, 0, async () => {
-      if (!isFinal(record.status)) await this.cancel(record.id, 'subscription closed');
+      if (!isFinalStatus(record.status)) await this.cancel(record.id, 'subscription closed');
     });
   }
 
@@ -240,7 +279,7 @@ export class GenerationService {
   ): AsyncGenerator<GenerationEvent, void, undefined> {
     const { eventLog, pubSub } = this.options;
     let last = after;
-    if (isFinal(record.status) && last >= record.lastSequence) return;
+    if (isFinalStatus(record.status) && last >= record.lastSequence) return;
 
     // Listen before reading the log, so nothing published in between is missed.
     const live: GenerationEvent[] = [];
@@ -274,7 +313,7 @@ export class GenerationService {
         }
         const event = live.shift();
         if (!event) {
-          if (isFinal(record.status) && last >= record.lastSequence) return;
+          if (isFinalStatus(record.status) && last >= record.lastSequence) return;
           await new Promise<void>((resolve) => (control.wake = resolve));
           control.wake = undefined;
           continue;
@@ -313,64 +352,121 @@ export class GenerationService {
     return this.records.size;
   }
 
-  private async runChat(
-    record: ChatGenerationRecord,
-    provider: ChatProvider,
-    request: ChatRequest,
-    signal: AbortSignal,
-  ): Promise<void> {
-    let iterator: AsyncIterator<import('../providers/provider.js').ChatStreamPart> | undefined;
+  private assertRunning(): void {
+    if (this.stopped) throw new Error('the generation service is stopped');
+  }
+
+  /** Records the generation, appends its first event, and runs `work` in the background. */
+  private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork): Promise<void> {
+    this.records.set(record.id, record);
+    const controller = new AbortController();
+    await this.emit(record, started);
+    const finished = this.run(record, controller.signal, work);
+    this.running.set(record.id, { record, controller, finished });
+  }
+
+  /** Runs the work and ends the generation with exactly one terminal event: completed, failed or cancelled. */
+  private async run(record: GenerationRecord, signal: AbortSignal, work: GenerationWork): Promise<void> {
     const aborted = new Promise<never>((_, reject) => {
       if (signal.aborted) reject(signal.reason);
       signal.addEventListener('abort', () => reject(signal.reason), { once: true });
     });
     aborted.catch(() => {});
-    let done = false;
+    const race: AbortRace = (promise) => Promise.race([promise, aborted]);
     try {
-      iterator = provider.streamChat(request, { signal })[Symbol.asyncIterator]();
-      let finishReason: FinishReason = 'stop';
-      let usage: Usage | undefined;
-      for (;;) {
-        const result = await Promise.race([iterator.next(), aborted]);
-        if (result.done) {
-          done = true;
-          break;
-        }
-        const part = result.value;
-        if (part.type === 'text-delta') {
-          if (part.text.length === 0) continue;
-          record.text += part.text;
-          await this.emit(record, { type: 'chat-token-delta', text: part.text });
-        } else {
-          finishReason = part.finishReason;
-          usage = part.usage;
-        }
-        if (signal.aborted) throw signal.reason;
-      }
-      record.finishReason = finishReason;
-      if (usage) record.usage = usage;
-      await this.finish(record, 'completed', {
-        type: 'chat-completion-completed',
-        finishReason,
-        ...(usage && { usage }),
-        text: record.text,
-      });
+      const completed = await work(signal, race);
+      if (signal.aborted) throw signal.reason;
+      await this.finish(record, 'completed', completed);
     } catch (error) {
       if (signal.aborted) {
         const reason = signal.reason instanceof GenerationCancellation ? signal.reason.message : 'cancelled';
         await this.finish(record, 'cancelled', { type: 'generation-cancelled', reason });
       } else {
-        const generationError = toGenerationError(error, provider.id);
+        const generationError = toGenerationError(error, record.provider);
         record.error = generationError;
         await this.finish(record, 'failed', { type: 'generation-failed', error: generationError });
       }
-    } finally {
-      if (iterator && !done) {
-        // Closes the provider's generator (which aborts its upstream request); not awaited, since a
-        // provider busy in a read only returns once that read settles.
-        iterator.return?.()?.catch(() => {});
+    }
+  }
+
+  private async runChat(
+    record: ChatGenerationRecord,
+    provider: ChatProvider,
+    request: ChatRequest,
+    signal: AbortSignal,
+    race: AbortRace,
+  ): Promise<UnnumberedGenerationEvent> {
+    let finishReason: FinishReason = 'stop';
+    let usage: Usage | undefined;
+    for await (const part of racedParts(provider.streamChat(request, { signal }), race)) {
+      if (part.type === 'text-delta') {
+        if (part.text.length === 0) continue;
+        record.text += part.text;
+        await this.emit(record, { type: 'chat-token-delta', text: part.text });
+      } else {
+        finishReason = part.finishReason;
+        usage = part.usage;
       }
     }
+    record.finishReason = finishReason;
+    if (usage) record.usage = usage;
+    return { type: 'chat-completion-completed', finishReason, ...(usage && { usage }), text: record.text };
+  }
+
+  /**
+   * Collects the provider's images (downloading those given by URL), and only once all are in and
+   * the generation is still live, stores them (format `url`) or inlines them (format `b64_json`):
+   * a cancelled or failed generation leaves no file behind.
+   */
+  private async runImages(
+    record: ImageGenerationRecord,
+    provider: ImageProvider,
+    request: ImageRequest,
+    responseFormat: ImageResponseFormat,
+    signal: AbortSignal,
+    race: AbortRace,
+  ): Promise<UnnumberedGenerationEvent> {
+    const { imageStore } = this.options;
+    const collected: Array<{ image: ProviderImage; checked: CheckedImage }> = [];
+    for await (const part of racedParts(provider.generateImages(request, { signal }), race)) {
+      if (part.type === 'progress') {
+        await this.emit(record, {
+          type: 'image-generation-progress',
+          ...(part.message !== undefined && { message: part.message }),
+          ...(part.progress !== undefined && { progress: part.progress }),
+          ...(part.queuePosition !== undefined && { queuePosition: part.queuePosition }),
+        });
+      } else if (part.type === 'image') {
+        const { image } = part;
+        let checked: CheckedImage;
+        if (image.data) checked = await imageStore.check(image.data, `the image from ${provider.id}`);
+        else if (image.url) checked = await race(imageStore.download(image.url, signal));
+        else throw new ProviderError({ code: 'UPSTREAM_BAD_RESPONSE', provider: provider.id, message: 'an image came with neither bytes nor a URL' });
+        collected.push({ image, checked });
+      }
+    }
+    if (collected.length === 0) {
+      throw new ProviderError({ code: 'UPSTREAM_BAD_RESPONSE', provider: provider.id, message: 'the provider finished without an image' });
+    }
+    signal.throwIfAborted();
+    const images = await race(
+      Promise.all(
+        collected.map(async ({ image, checked }): Promise<GeneratedImage> => {
+          const described: GeneratedImage = {
+            mimeType: checked.mimeType,
+            ...(image.width !== undefined && { width: image.width }),
+            ...(image.height !== undefined && { height: image.height }),
+            ...(image.seed !== undefined && { seed: image.seed }),
+            ...(image.revisedPrompt !== undefined && { revisedPrompt: image.revisedPrompt }),
+            ...(image.url !== undefined && { sourceUrl: image.url }),
+          };
+          if (responseFormat === 'b64_json') return { ...described, b64Json: Buffer.from(checked.bytes).toString('base64') };
+          return { ...described, url: imageStore.publicUrl(await imageStore.save(checked)) };
+        }),
+      ),
+    );
+    record.images = images;
+    return { type: 'image-generation-completed', images };
   }
 
   private async finish(record: GenerationRecord, status: GenerationStatus, event: UnnumberedGenerationEvent): Promise<void> {
@@ -402,8 +498,26 @@ export class GenerationService {
   }
 }
 
-function isFinal(status: GenerationStatus): boolean {
-  return status === 'completed' || status === 'failed' || status === 'cancelled';
+/**
+ * Iterates a provider's stream, racing every step against the generation's abort; closes the
+ * provider's generator (which aborts its upstream request) when the loop ends early. The close is
+ * not awaited: a provider busy in a read only returns once that read settles.
+ */
+async function* racedParts<Part>(parts: AsyncIterable<Part>, race: AbortRace): AsyncGenerator<Part> {
+  const iterator = parts[Symbol.asyncIterator]();
+  let done = false;
+  try {
+    for (;;) {
+      const result = await race(iterator.next());
+      if (result.done) {
+        done = true;
+        return;
+      }
+      yield result.value;
+    }
+  } finally {
+    if (!done) iterator.return?.()?.catch(() => {});
+  }
 }
 
 /** Maps any failure of a provider to the client-facing error shape; unexpected errors keep no internals. */
@@ -411,7 +525,9 @@ function toGenerationError(error: unknown, providerId: string): GenerationErrorS
   if (error instanceof ProviderError) {
     return { code: error.code, message: error.message, provider: error.provider };
   }
-  if (error instanceof GatewayError) return { code: error.code, message: error.message, provider: providerId };
+  if (error instanceof ImageStoreError || error instanceof GatewayError) {
+    return { code: error.code, message: error.message, provider: providerId };
+  }
   console.error(`[gateway] provider ${providerId} failed unexpectedly:`, error);
   return { code: 'PROVIDER_ERROR', message: `Provider ${providerId} failed unexpectedly.`, provider: providerId };
 }

@@ -75,8 +75,57 @@ export interface Availability {
   reason?: string;
 }
 
-/** A source of chat generations. */
-export interface ChatProvider {
+/**
+ * An image request after validation and model resolution; `model` is the provider's own model id.
+ * Size: either `width`/`height` (pixels, 32..2048) or `aspectRatio` (`"1:1"`, `"16:9"`, …) or
+ * neither (the provider's default); each provider maps a ratio to the sizes its models like.
+ */
+export interface ImageRequest {
+  model: string;
+  prompt: string;
+  /** Number of images, 1..4. */
+  n: number;
+  width?: number;
+  height?: number;
+  aspectRatio?: string;
+  seed?: number;
+  numInferenceSteps?: number;
+  negativePrompt?: string;
+}
+
+/**
+ * One image a provider produced: its bytes (`data`) or a URL to download them from (or both).
+ * The generation service stores or inlines it; providers never write files.
+ */
+export interface ProviderImage {
+  /** Where the provider serves the image (kept as `sourceUrl`); required when `data` is absent. */
+  url?: string;
+  data?: Uint8Array;
+  /** MIME type when known (e.g. `image/png`); the bytes decide in the end. */
+  mimeType?: string;
+  /** Pixels. */
+  width?: number;
+  height?: number;
+  seed?: number;
+  revisedPrompt?: string;
+}
+
+/**
+ * One part of an image stream.
+ * - `progress`: what the provider says while it works (`progress` in 0..1 when it knows; `queuePosition` when queued).
+ * - `image`: one finished image (a request for `n` images yields `n` of them).
+ * - `finish`: the last part.
+ */
+export type ImageStreamPart =
+  | { type: 'progress'; message?: string; progress?: number; queuePosition?: number }
+  | { type: 'image'; image: ProviderImage }
+  | { type: 'finish' };
+
+/**
+ * A source of generations: chat, images, or both. A provider implements `streamChat` when any
+ * of its models has the `chat` capability and `generateImages` when any has `image`.
+ */
+export interface Provider {
   /** Stable id used in requests and responses, e.g. `llama-cpp`, `groq`. */
   readonly id: string;
   /** Human-readable name. */
@@ -91,10 +140,21 @@ export interface ChatProvider {
    * @throws ProviderError for every failure the caller should report (before or during the stream);
    *   when `options.signal` aborts, the iterator throws the signal's reason or simply ends.
    */
-  streamChat(request: ChatRequest, options: StreamOptions): AsyncIterable<ChatStreamPart>;
+  streamChat?(request: ChatRequest, options: StreamOptions): AsyncIterable<ChatStreamPart>;
+  /**
+   * Generates images, streaming progress, then each image, then `finish`.
+   * @throws ProviderError as `streamChat` does.
+   */
+  generateImages?(request: ImageRequest, options: StreamOptions): AsyncIterable<ImageStreamPart>;
   /** Releases models, sockets and timers. */
   close?(): Promise<void>;
 }
+
+/** A provider that serves chat. */
+export type ChatProvider = Provider & Required<Pick<Provider, 'streamChat'>>;
+
+/** A provider that serves images. */
+export type ImageProvider = Provider & Required<Pick<Provider, 'generateImages'>>;
 
 /**
  * Stable error codes a provider reports. They reach clients as `GenerationError.code`.

@@ -6,10 +6,11 @@
 import type {
   ChatCompletionCompletedEvent,
   ChatCompletionStartedEvent,
+  ChatGenerationEvent,
   ChatTokenDeltaEvent,
   GenerationEvent,
 } from '../generations/generation-events.js';
-import type { ChatGenerationRecord } from '../generations/generation-service.js';
+import type { ChatGenerationRecord } from '../generations/generation-records.js';
 import type { Usage as UsageShape } from '../providers/provider.js';
 import { builder } from './builder.js';
 import {
@@ -126,13 +127,13 @@ builder.subscriptionField('chatCompletionEvents', (t) =>
   t.field({
     type: ChatCompletionEvent,
     description:
-      'Replays the events with sequence > after (default: all), then follows live ones; completes after the terminal event. Errors: GENERATION_NOT_FOUND.',
+      'Replays the events with sequence > after (default: all), then follows live ones; completes after the terminal event. Errors: GENERATION_NOT_FOUND, BAD_USER_INPUT (an image generation).',
     args: {
       generationId: t.arg.id({ required: true }),
       after: t.arg.int({ description: 'Last sequence already seen; 0 or absent = from the start.' }),
     },
-    subscribe: (_root, { generationId, after }, { generations }) => generations.subscribe(generationId, after ?? 0),
-    resolve: (event: GenerationEvent) => event,
+    subscribe: (_root, { generationId, after }, { generations }) => generations.subscribe(generationId, after ?? 0, 'chat'),
+    resolve: (event: GenerationEvent) => event as ChatGenerationEvent,
   }),
 );
 
@@ -142,6 +143,6 @@ builder.subscriptionField('chatCompletion', (t) =>
     description: 'Starts a chat generation and streams its events in one operation; closing the subscription cancels the generation.',
     args: { input: t.arg({ type: ChatCompletionInput, required: true }) },
     subscribe: (_root, { input }, { generations }) => generations.startChatStream(input),
-    resolve: (event: GenerationEvent) => event,
+    resolve: (event: GenerationEvent) => event as ChatGenerationEvent,
   }),
 );

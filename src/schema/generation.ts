@@ -9,7 +9,7 @@ import type {
   GenerationEvent,
   GenerationFailedEvent,
 } from '../generations/generation-events.js';
-import type { GenerationRecord } from '../generations/generation-service.js';
+import type { GenerationRecord } from '../generations/generation-records.js';
 import { builder } from './builder.js';
 import './scalars.js';
 
@@ -18,6 +18,9 @@ const eventTypeNames: Record<GenerationEvent['type'], string> = {
   'chat-completion-started': 'ChatCompletionStarted',
   'chat-token-delta': 'ChatTokenDelta',
   'chat-completion-completed': 'ChatCompletionCompleted',
+  'image-generation-started': 'ImageGenerationStarted',
+  'image-generation-progress': 'ImageGenerationProgress',
+  'image-generation-completed': 'ImageGenerationCompleted',
   'generation-failed': 'GenerationFailed',
   'generation-cancelled': 'GenerationCancelled',
 };
@@ -49,7 +52,7 @@ export const GenerationError = builder.objectRef<GenerationErrorShape>('Generati
 
 export const Generation = builder.interfaceRef<GenerationRecord>('Generation').implement({
   description: 'A chat or image generation.',
-  resolveType: (record) => (record.kind === 'chat' ? 'ChatGeneration' : null),
+  resolveType: (record) => (record.kind === 'chat' ? 'ChatGeneration' : 'ImageGeneration'),
   fields: (t) => ({
     id: t.exposeID('id'),
     status: t.field({ type: GenerationStatus, resolve: (record) => record.status }),

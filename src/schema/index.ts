@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './scalars.js';
 import './generation.js';
 import './chat.js';
+import './image.js';
 import './catalog.js';
 
 /** The executable schema of the gateway. */

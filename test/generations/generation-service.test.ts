@@ -3,7 +3,10 @@
  * slow subscribers (more live events than the buffer holds), cancellation, and retention.
  * The provider is a scripted implementation of `ChatProvider` (the seam the guide names for fakes).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { ImageStore } from '../../src/images/image-store.js';
 import { MemoryEventLog } from '../../src/generations/event-log.js';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
 import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
@@ -36,6 +39,7 @@ function createService(provider: ChatProvider, retentionMs = 60_000) {
     registry: new ProviderRegistry([provider]),
     eventLog,
     pubSub: createGenerationPubSub(),
+    imageStore: new ImageStore({ directory: join(tmpdir(), 'gateway-service-test-images'), maxBytes: 1024, downloadTimeoutMs: 1000 }),
     retentionMs,
   });
   return { service, eventLog };

@@ -31,10 +31,19 @@
  * `waitForClientClose(n)` resolves once `n` responses (default 1, counted since start) were closed
  * by the client before the server finished them — e.g. after the gateway aborted a generation.
  * Closes caused by `close()` or by the `drop-connection` scenario are not counted.
+ *
+ * ## Images
+ * `POST /images/generations` with `{ model, prompt, n, size: "WxH", response_format? }` answers
+ * `{"created":…,"data":[{"url":"http://127.0.0.1:<port>/files/image-<k>.png","revised_prompt"?}|{"b64_json":"…"}]}`
+ * with real PNGs of the requested size (one colour per image, see {@link fakeImageColour}); the
+ * `url` form serves the PNG at `GET /files/image-<k>.png`. `setImageScenario` picks the reply
+ * shape (`url` by default, or the request's `response_format`), `revised_prompt`, a raw reply,
+ * or the error scenarios of chat; `servedImages(request)` gives the exact PNG bytes of a reply.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { createPng, type RGB } from './test-images.js';
 
 /** The names of the built-in behaviours; also accepted as model names. */
 export type FakeScenarioType =
@@ -110,6 +119,31 @@ export type FakeScenario =
       rawBody?: string;
     };
 
+/**
+ * What the fake does with one `POST /images/generations` request.
+ * - `images`: 200 with `n` (or `count`) PNGs; `format` `url` (default, or the request's
+ *   `response_format`), `b64_json`, or `mixed` (even indexes `url`, odd ones `b64_json`);
+ *   `revisedPrompt` adds `revised_prompt` to every image; `renderSize` overrides the PNG size (pixels).
+ * - `raw`: `status` (default 200) with `body` as it is (`contentType` default `application/json`),
+ *   e.g. malformed JSON or `{"data":[]}`.
+ * - `hang`, `rate-limited`, `server-error`, `unauthorized`, `not-found`, `http-error`: as for chat.
+ */
+export type FakeImageScenario =
+  | {
+      type: 'images';
+      format?: 'url' | 'b64_json' | 'mixed';
+      revisedPrompt?: string;
+      count?: number;
+      renderSize?: { width: number; height: number };
+    }
+  | { type: 'raw'; status?: number; body: string; contentType?: string }
+  | Extract<FakeScenario, { type: 'hang' | 'rate-limited' | 'server-error' | 'unauthorized' | 'not-found' | 'http-error' }>;
+
+/** The colour of the `index`-th image of an images reply. */
+export function fakeImageColour(index: number): RGB {
+  return [(index * 80 + 30) % 256, (index * 50 + 120) % 256, (index * 110 + 200) % 256];
+}
+
 /** One request the fake received. `headers` names are lower case; `body` is parsed JSON when it was JSON. */
 export interface RecordedRequest {
   method: string;
@@ -155,6 +189,14 @@ export interface FakeOpenAIUpstream {
   setScenario(scenario: FakeScenario | ((request: RecordedRequest) => FakeScenario) | undefined): void;
   /** Changes what `GET /models` answers. */
   setModels(models: FakeModelsEndpoint): void;
+  /** Image requests only (`POST …/images/generations`). */
+  imageRequests(): RecordedRequest[];
+  /** Resolves once `count` (default 1) image requests arrived since start. */
+  waitForImageRequest(count?: number): Promise<RecordedRequest>;
+  /** Forces a scenario (or a function of the request) for following image requests; `undefined` restores `{ type: 'images' }`. */
+  setImageScenario(scenario: FakeImageScenario | ((request: RecordedRequest) => FakeImageScenario) | undefined): void;
+  /** The exact PNG bytes of each image of the reply to an image request, in reply order (empty when it got no images). */
+  servedImages(request: RecordedRequest): Buffer[];
   /** Ends every open connection (stalled and endless streams included) and stops listening. */
   close(): Promise<void>;
 }
@@ -222,6 +264,13 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
   const closeWaiters: Array<{ count: number; resolve: () => void }> = [];
   const chatWaiters: Array<{ count: number; resolve: (request: RecordedRequest) => void }> = [];
   const chatRequestList: RecordedRequest[] = [];
+  const imageRequestList: RecordedRequest[] = [];
+  const imageWaiters: Array<{ count: number; resolve: (request: RecordedRequest) => void }> = [];
+  let forcedImageScenario: FakeImageScenario | ((request: RecordedRequest) => FakeImageScenario) | undefined;
+  const imageFiles = new Map<string, Buffer>();
+  const servedImageBytes = new WeakMap<RecordedRequest, Buffer[]>();
+  let imageCounter = 0;
+  let origin = '';
 
   const chooseScenario = (recorded: RecordedRequest, model: string): FakeScenario => {
     if (forcedScenario) return typeof forcedScenario === 'function' ? forcedScenario(recorded) : forcedScenario;
@@ -453,6 +502,84 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
 
   const serverDestroyed = new WeakSet<ServerResponse>();
 
+  const handleImages = (request: IncomingMessage, response: ServerResponse, recorded: RecordedRequest) => {
+    const body = (recorded.body ?? {}) as { model?: unknown; n?: unknown; size?: unknown; response_format?: unknown };
+    const model = typeof body.model === 'string' ? body.model : '';
+    const scenario: FakeImageScenario = forcedImageScenario
+      ? typeof forcedImageScenario === 'function'
+        ? forcedImageScenario(recorded)
+        : forcedImageScenario
+      : { type: 'images' };
+    switch (scenario.type) {
+      case 'hang':
+        return;
+      case 'raw': {
+        const text = scenario.body;
+        response.writeHead(scenario.status ?? 200, {
+          'Content-Type': scenario.contentType ?? 'application/json',
+          'Content-Length': Buffer.byteLength(text),
+        });
+        response.end(text);
+        return;
+      }
+      case 'rate-limited': {
+        const retryAfter = String(scenario.retryAfter ?? scenario.retryAfterSeconds ?? 1);
+        sendError(response, 429, scenario.message ?? `Rate limit reached for images. Please try again in ${retryAfter}s.`, 'requests', 'rate_limit_exceeded', {
+          'Retry-After': retryAfter,
+        });
+        return;
+      }
+      case 'server-error':
+        sendError(response, scenario.status ?? 500, scenario.message ?? 'The server had an error while processing your request.', 'server_error', null);
+        return;
+      case 'unauthorized': {
+        const key = (request.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+        sendError(response, 401, scenario.message ?? `Incorrect API key provided: ${key}.`, 'invalid_request_error', 'invalid_api_key');
+        return;
+      }
+      case 'not-found':
+        sendError(response, 404, scenario.message ?? `The model \`${model}\` does not exist.`, 'invalid_request_error', 'model_not_found');
+        return;
+      case 'http-error':
+        if (scenario.rawBody !== undefined) {
+          response.writeHead(scenario.status ?? 400, { 'Content-Type': 'text/plain; charset=utf-8', ...scenario.headers });
+          response.end(scenario.rawBody);
+          return;
+        }
+        sendError(
+          response,
+          scenario.status ?? 400,
+          scenario.message ?? 'Bad request',
+          scenario.errorType ?? 'invalid_request_error',
+          scenario.code ?? null,
+          scenario.headers,
+        );
+        return;
+      case 'images': {
+        const count = scenario.count ?? (typeof body.n === 'number' && body.n > 0 ? body.n : 1);
+        const size = typeof body.size === 'string' ? /^(\d+)x(\d+)$/.exec(body.size) : null;
+        const width = scenario.renderSize?.width ?? (size ? Number(size[1]) : 1024);
+        const height = scenario.renderSize?.height ?? (size ? Number(size[2]) : 1024);
+        const requested = body.response_format === 'b64_json' ? 'b64_json' : 'url';
+        const format = scenario.format ?? requested;
+        const images: Buffer[] = [];
+        const data = Array.from({ length: count }, (_, index) => {
+          const bytes = createPng(width, height, fakeImageColour(index));
+          images.push(bytes);
+          const useURL = format === 'url' || (format === 'mixed' && index % 2 === 0);
+          const revised = scenario.revisedPrompt !== undefined ? { revised_prompt: scenario.revisedPrompt } : {};
+          if (!useURL) return { b64_json: bytes.toString('base64'), ...revised };
+          const name = `image-${++imageCounter}`;
+          imageFiles.set(name, bytes);
+          return { url: `${origin}/files/${name}.png`, ...revised };
+        });
+        servedImageBytes.set(recorded, images);
+        sendJson(response, 200, { created: Math.floor(Date.now() / 1000), data });
+        return;
+      }
+    }
+  };
+
   const handleModels = (response: ServerResponse) => {
     if (modelsEndpoint === 'hang') return; // no headers, ever
     if (Array.isArray(modelsEndpoint)) {
@@ -509,6 +636,28 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
         return;
       }
       if (request.method === 'GET' && route === '/models') return handleModels(response);
+      if (request.method === 'GET' && route.startsWith('/files/')) {
+        const bytes = imageFiles.get(route.slice('/files/'.length).replace(/\.png$/, ''));
+        if (!bytes) return sendError(response, 404, `No such file: ${route}`, 'invalid_request_error', null);
+        response.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': bytes.byteLength });
+        response.end(bytes);
+        return;
+      }
+      if (request.method === 'POST' && route === '/images/generations') {
+        imageRequestList.push(recorded);
+        for (const waiter of [...imageWaiters]) {
+          if (imageRequestList.length >= waiter.count) {
+            imageWaiters.splice(imageWaiters.indexOf(waiter), 1);
+            waiter.resolve(imageRequestList[waiter.count - 1]!);
+          }
+        }
+        if (typeof body !== 'object' || body === null) {
+          sendError(response, 400, 'We could not parse the JSON body of your request.', 'invalid_request_error', null);
+          return;
+        }
+        handleImages(request, response, recorded);
+        return;
+      }
       if (request.method === 'POST' && route === '/chat/completions') {
         chatRequestCount += 1;
         chatRequestList.push(recorded);
@@ -534,6 +683,7 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
 
   return {
     baseURL: `http://127.0.0.1:${port}/v1`,
@@ -554,6 +704,15 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
     setModels(models) {
       modelsEndpoint = models;
     },
+    imageRequests: () => [...imageRequestList],
+    waitForImageRequest(count = 1) {
+      if (imageRequestList.length >= count) return Promise.resolve(imageRequestList[count - 1]!);
+      return new Promise<RecordedRequest>((resolve) => imageWaiters.push({ count, resolve }));
+    },
+    setImageScenario(scenario) {
+      forcedImageScenario = scenario;
+    },
+    servedImages: (request) => servedImageBytes.get(request) ?? [],
     async close() {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

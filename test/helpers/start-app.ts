@@ -2,6 +2,9 @@
  * Starts the real app on 127.0.0.1, port 0, with the configuration built from environment-style
  * settings (as a user would set them). Defaults: the shared test model folder and one llama.cpp thread.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -29,6 +32,10 @@ export async function startApp(settings: Record<string, string> = {}): Promise<S
     LLAMA_CONTEXT_SIZE: '512',
     HOST: '127.0.0.1',
     PORT: '0',
+    // Tests never reach the real hosts: the network providers are on only where a test points them at a fake.
+    HF_SPACES_ENABLED: 'false',
+    POLLINATIONS_ENABLED: 'false',
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-test-data-')),
     ...settings,
   });
   const app = createApp(config);

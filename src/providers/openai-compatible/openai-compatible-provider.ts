@@ -1,16 +1,30 @@
 /**
- * A chat provider for any OpenAI-compatible upstream (OpenAI, Groq, Together, OpenRouter,
- * Ollama's `/v1`, vLLM, LM Studio, llama.cpp's server, Pollinations, …).
+ * A chat (and optionally image) provider for any OpenAI-compatible upstream (OpenAI, Groq,
+ * Together, OpenRouter, Ollama's `/v1`, vLLM, LM Studio, llama.cpp's server, LocalAI,
+ * Pollinations, …).
  *
  * Wire format: `../shared/reference/protocols.md` §2 (chat chunks as described in §1):
  * `POST {baseURL}/chat/completions` with `stream: true` answers server-sent events, one
  * `data: {chat.completion.chunk}` per event and a final `data: [DONE]`; `GET {baseURL}/models`
- * answers `{"object":"list","data":[{"id",…}]}`; errors are `{"error":{"message","type","code"}}`
+ * answers `{"object":"list","data":[{"id",…}]}`; `POST {baseURL}/images/generations` answers
+ * `{"created":…,"data":[{"url"}|{"b64_json"},…]}`; errors are `{"error":{"message","type","code"}}`
  * with an HTTP status.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { OpenAICompatibleUpstreamConfig } from '../../config.js';
+import {
+  BodyTooLargeError,
+  ERROR_BODY_LIMIT_BYTES,
+  TimeoutAbort,
+  describeError,
+  extractErrorMessage,
+  readBoundedBytes,
+  readBoundedText,
+  readHttpFailure,
+  type HttpFailure,
+} from '../http-errors.js';
+import { resolveImageSize, type ImageSizeRules } from '../image-size.js';
 import {
   ProviderError,
   type Availability,
@@ -18,8 +32,11 @@ import {
   type ChatRequest,
   type ChatStreamPart,
   type FinishReason,
+  type ImageRequest,
+  type ImageStreamPart,
   type ModelDescriptor,
   type ProviderErrorCode,
+  type ProviderImage,
   type StreamOptions,
   type Usage,
 } from '../provider.js';
@@ -38,12 +55,17 @@ const MODEL_LIST_FAILURE_CACHE_MS = 5_000;
 const AVAILABILITY_CACHE_MS = 30_000;
 /** Upper bound of the availability and discovery request time, ms. */
 const PROBE_TIMEOUT_CAP_MS = 5_000;
-/** How much of an error body is read, bytes. */
-const ERROR_BODY_LIMIT_BYTES = 64 * 1024;
-/** How much of an upstream error message is kept in our error message, characters. */
-const ERROR_MESSAGE_LIMIT_CHARS = 1_000;
 /** Largest SSE event the parser buffers before giving up, characters. */
 const SSE_MAX_BUFFER_CHARS = 16 * 1024 * 1024;
+/** Largest `/images/generations` reply read (four base64 PNGs fit easily), bytes. */
+const IMAGE_REPLY_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** Sizes sent to `/images/generations`: OpenAI's DALL·E 3 sizes for the ratios it knows, pixels. */
+export const OPENAI_IMAGE_SIZE_RULES: ImageSizeRules = {
+  defaultWidth: 1024,
+  defaultHeight: 1024,
+  aspectRatioSizes: { '1:1': [1024, 1024], '16:9': [1792, 1024], '9:16': [1024, 1792] },
+};
 
 // ---------------------------------------------------------------------------------------------
 // Schemas (built once: they run on every chunk of every stream).
@@ -75,11 +97,19 @@ const modelListSchema = z.looseObject({
   data: z.array(z.looseObject({ id: z.string().min(1) })),
 });
 
-/** An error body: OpenAI's `{"error":{"message"}}`, Ollama's `{"error":"…"}`, FastAPI's `{"detail":"…"}`. */
-const errorBodySchema = z.looseObject({
-  error: z.union([z.string(), z.looseObject({ message: z.string().nullish() })]).nullish(),
-  message: z.string().nullish(),
-  detail: z.string().nullish(),
+/** One image of an `/images/generations` reply: a `url`, a `b64_json`, or both; `revised_prompt` is optional. */
+const generatedImageSchema = z
+  .looseObject({
+    url: z.string().min(1).nullish(),
+    b64_json: z.string().min(1).nullish(),
+    revised_prompt: z.string().nullish(),
+  })
+  .refine((image) => Boolean(image.url || image.b64_json), { message: 'an image has neither "url" nor "b64_json"' });
+
+/** `POST /images/generations`: `{"created":…,"data":[…]}` with at least one image; other fields pass. */
+const imageReplySchema = z.looseObject({
+  created: z.number().nullish(),
+  data: z.array(generatedImageSchema).min(1, 'the reply holds no images'),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -107,102 +137,27 @@ function mapUsage(usage: z.infer<typeof usageSchema>): Usage | undefined {
   return Object.keys(mapped).length > 0 ? mapped : undefined;
 }
 
-/** The error code for a non-2xx status (protocols.md §2). */
-function codeForStatus(status: number): ProviderErrorCode {
-  if (status === 401) return 'UNAUTHORIZED';
-  if (status === 403) return 'FORBIDDEN';
-  if (status === 404) return 'UPSTREAM_NOT_FOUND';
-  if (status === 408 || status === 504) return 'UPSTREAM_TIMEOUT';
-  if (status === 429) return 'RATE_LIMITED';
-  if (status >= 500) return 'UPSTREAM_ERROR';
-  if (status >= 400) return 'UPSTREAM_BAD_REQUEST';
-  return 'UPSTREAM_BAD_RESPONSE';
-}
+/** `data:image/png;base64,` at the start of a base64 string (some servers send data URLs). */
+const DATA_URL_PREFIX = /^data:([^;,]*)((?:;[^;,]*)*);base64,/i;
 
 /**
- * Milliseconds to wait from `retry-after-ms` (sent by OpenAI) or `Retry-After`
- * (seconds, or an HTTP date); undefined when absent or unreadable.
+ * Decodes base64 (standard or URL-safe alphabet, whitespace ignored, optionally a `data:` URL);
+ * the MIME type when a data URL named one. Undefined when the text is not base64 or decodes to nothing.
  */
-function parseRetryAfterMs(headers: Headers, now = Date.now()): number | undefined {
-  const milliseconds = headers.get('retry-after-ms');
-  if (milliseconds !== null && milliseconds.trim() !== '') {
-    const value = Number(milliseconds);
-    if (Number.isFinite(value) && value >= 0) return Math.round(value);
+function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string } | undefined {
+  let payload = text.trim();
+  let mimeType: string | undefined;
+  const prefix = DATA_URL_PREFIX.exec(payload);
+  if (prefix) {
+    mimeType = prefix[1]?.toLowerCase() || undefined;
+    payload = payload.slice(prefix[0].length);
   }
-  const retryAfter = headers.get('retry-after')?.trim();
-  if (!retryAfter) return undefined;
-  if (/^\d+(\.\d+)?$/.test(retryAfter)) return Math.round(Number(retryAfter) * 1000);
-  const date = Date.parse(retryAfter);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** The upstream's own message from an error body, or the raw text trimmed (and shortened). */
-function extractErrorMessage(bodyText: string): string {
-  const trimmed = bodyText.trim();
-  let message: string | undefined;
-  if (trimmed.startsWith('{')) {
-    try {
-      const parsed = errorBodySchema.safeParse(JSON.parse(trimmed));
-      if (parsed.success) {
-        const { error, message: topMessage, detail } = parsed.data;
-        message = (typeof error === 'string' ? error : error?.message) ?? topMessage ?? detail ?? undefined;
-      }
-    } catch {
-      // not JSON after all: use the raw text
-    }
-  }
-  message = (message ?? trimmed).trim();
-  return message.length > ERROR_MESSAGE_LIMIT_CHARS ? `${message.slice(0, ERROR_MESSAGE_LIMIT_CHARS)}…` : message;
-}
-
-/**
- * A readable reason for a failure of `fetch` or of a body read. Undici wraps the real cause:
- * `TypeError('fetch failed', { cause: Error('connect ECONNREFUSED 127.0.0.1:1234') })`,
- * `TypeError('terminated', { cause: SocketError('other side closed') })`.
- */
-function describeError(error: unknown): string {
-  if (error instanceof AggregateError) {
-    const inner = error.errors.map(describeError).filter(Boolean);
-    const unique = [...new Set(inner)];
-    if (unique.length > 0) return unique.join('; ');
-  }
-  if (error instanceof Error) {
-    const own = error.message || (error as { code?: unknown }).code?.toString() || error.name;
-    const cause = error.cause === undefined ? '' : describeError(error.cause);
-    if (!cause) return own;
-    if (own === 'fetch failed') return cause;
-    return `${own} (${cause})`;
-  }
-  return error === undefined || error === null ? '' : String(error);
-}
-
-/** Reads at most `limitBytes` of a body as text, then lets go of it. Never throws. */
-async function readBoundedText(body: ReadableStream<Uint8Array> | null, limitBytes: number): Promise<string> {
-  if (!body) return '';
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let received = 0;
-  try {
-    while (received < limitBytes) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const slice = value.byteLength + received > limitBytes ? value.subarray(0, limitBytes - received) : value;
-      received += slice.byteLength;
-      text += decoder.decode(slice, { stream: true });
-    }
-    text += decoder.decode();
-  } catch {
-    // a broken error body still gives us the status
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return text;
-}
-
-/** Marks an abort we caused ourselves, so it can be told apart from the caller's. */
-class TimeoutAbort extends Error {
-  override readonly name = 'TimeoutAbort';
+  payload = payload.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(payload)) return undefined;
+  const bytes = Buffer.from(payload, 'base64');
+  if (bytes.byteLength === 0) return undefined;
+  const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return mimeType ? { data, mimeType } : { data };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,14 +165,18 @@ class TimeoutAbort extends Error {
 /**
  * Creates the provider of one OpenAI-compatible upstream (`../shared/reference/protocols.md` §2).
  *
- * - `id` is `config.id`, `label` is `config.label ?? config.id`, capabilities `['chat']`.
+ * - `id` is `config.id`, `label` is `config.label ?? config.id`, capabilities `['chat']`, or
+ *   `['chat', 'image']` when `config.imageModels` is non-empty.
  * - `listModels()` returns `config.models` when configured, else the ids of
- *   `GET {baseURL}/models` (reused for 60 000 ms); never throws: `[]` when discovery fails.
+ *   `GET {baseURL}/models` (reused for 60 000 ms), all with `['chat']`; never throws: no chat
+ *   models when discovery fails. Each of `config.imageModels` (never discovered) follows with
+ *   `['image']`; a configured image model id drops out of the discovered chat list, and an id in
+ *   both `models` and `imageModels` is listed once with `['chat', 'image']`.
  * - `checkAvailability()` sends `GET {baseURL}/models` with a timeout of
  *   `min(config.connectTimeoutMs, 5000)` ms and reuses the answer for 30 000 ms. Unavailable
  *   (`reason: "GET <url> failed: <why>"`) when unreachable, on a timeout, on 401/403/5xx, or on
- *   404 when no models are configured; a 404 with configured models counts as available (many
- *   servers do not implement `/models`). Never throws.
+ *   404 when no models (chat or image) are configured; a 404 with configured models counts as
+ *   available (many servers do not implement `/models`). Never throws.
  * - `streamChat(request, { signal })` streams `POST {baseURL}/chat/completions` (`stream: true`,
  *   `stream_options.include_usage: true`) as `text-delta` parts — one per network read, holding
  *   all text that read carried — followed by exactly one `finish` part with the reason and usage.
@@ -231,9 +190,24 @@ class TimeoutAbort extends Error {
  *   `finish_reason`). When `signal` aborts, the upstream request is aborted (its connection
  *   closes) and the iterator throws `signal.reason`, never a ProviderError. Error messages never
  *   contain `config.apiKey`.
+ * - `generateImages(request, { signal })` exists only when `config.imageModels` is non-empty
+ *   (otherwise the property is absent). It sends `POST {baseURL}/images/generations` with
+ *   `{ model, prompt, n, size: "WxH", seed?, negative_prompt? }` (`size` in pixels from
+ *   {@link resolveImageSize} with {@link OPENAI_IMAGE_SIZE_RULES}: default 1024x1024, 16:9 →
+ *   1792x1024, 9:16 → 1024x1792), the same headers and timeouts as chat, and reads the JSON
+ *   reply `{"data":[{"url"}|{"b64_json"}, "revised_prompt"?]}` (both shapes may mix in one reply;
+ *   at most 64 MiB). It yields one `image` part per entry, in reply order — `{ url, revisedPrompt }`
+ *   for a `url` (a relative URL is resolved against `baseURL`, a `data:` URL is decoded), or
+ *   `{ data, revisedPrompt }` with the decoded bytes for a `b64_json` (no `mimeType`: the bytes
+ *   decide) — then one `finish` part. It throws {@link ProviderError} with the codes of
+ *   `streamChat` for HTTP statuses, timeouts and unreachable upstreams, `UPSTREAM_ERROR` for a 2xx
+ *   reply holding only `{"error":…}`, `UPSTREAM_BAD_RESPONSE` for a reply that is not JSON, has
+ *   no images, an image with neither field, invalid base64 or is too large, and
+ *   `UPSTREAM_CONNECTION_LOST` when the body breaks. Aborting `signal` aborts the request (its
+ *   connection closes) and the iterator throws `signal.reason`.
  *
  * @param config the upstream: `baseURL` without a trailing `/`, optional `apiKey`, `models`,
- *   `headers`, and the timeouts `connectTimeoutMs` and `idleTimeoutMs` in ms.
+ *   `imageModels`, `headers`, and the timeouts `connectTimeoutMs` and `idleTimeoutMs` in ms.
  * @param options.fetch a fetch implementation to use instead of the global one.
  */
 export function createOpenAICompatibleProvider(
@@ -247,6 +221,9 @@ export function createOpenAICompatibleProvider(
   const modelsURL = `${baseURL}/models`;
   const probeTimeoutMs = Math.min(config.connectTimeoutMs, PROBE_TIMEOUT_CAP_MS);
   const staticModels: ModelDescriptor[] | undefined = config.models?.map((id) => ({ id, capabilities: ['chat'] }));
+  const imageModelIds = [...new Set(config.imageModels ?? [])];
+  const servesImages = imageModelIds.length > 0;
+  const imagesURL = `${baseURL}/images/generations`;
 
   /** Replaces the API key wherever it appears; every message we produce goes through here. */
   const redact = (text: string): string =>
@@ -257,6 +234,14 @@ export function createOpenAICompatibleProvider(
     message: string,
     extra: { statusCode?: number; retryAfterMs?: number; cause?: unknown } = {},
   ): ProviderError => new ProviderError({ code, provider: providerId, message: redact(message), ...extra });
+
+  /** The error for a non-2xx reply: `upstream <id> answered <status>: <upstream message>`. */
+  const httpFailureError = (failure: HttpFailure): ProviderError =>
+    providerError(
+      failure.code,
+      `upstream ${providerId} answered ${failure.statusCode}${failure.upstreamMessage ? `: ${failure.upstreamMessage}` : ''}`,
+      { statusCode: failure.statusCode, ...(failure.retryAfterMs !== undefined && { retryAfterMs: failure.retryAfterMs }) },
+    );
 
   const commonHeaders = (accept: string): Record<string, string> => {
     const headers: Record<string, string> = { Accept: accept, ...config.headers };
@@ -311,13 +296,27 @@ export function createOpenAICompatibleProvider(
     return models;
   };
 
+  /**
+   * Appends the image models to a chat model list (a fresh copy): configured image ids leave a
+   * discovered list, and an id configured for both gets both capabilities.
+   */
+  const withImageModels = (chatModels: ModelDescriptor[], discovered: boolean): ModelDescriptor[] => {
+    const imageIds = new Set(imageModelIds);
+    const models: ModelDescriptor[] = chatModels
+      .filter((model) => !(discovered && imageIds.has(model.id)))
+      .map((model) => ({ id: model.id, capabilities: imageIds.has(model.id) ? ['chat', 'image'] : [...model.capabilities] }));
+    const listed = new Set(models.map((model) => model.id));
+    for (const id of imageModelIds) if (!listed.has(id)) models.push({ id, capabilities: ['image'] });
+    return models;
+  };
+
   const listModels = async (): Promise<ModelDescriptor[]> => {
-    if (staticModels) return staticModels.map((model) => ({ id: model.id, capabilities: [...model.capabilities] }));
-    if (modelCache && modelCache.expiresAt > Date.now()) return [...modelCache.models];
+    if (staticModels) return withImageModels(staticModels, false);
+    if (modelCache && modelCache.expiresAt > Date.now()) return withImageModels(modelCache.models, true);
     modelDiscovery ??= discoverModels().finally(() => {
       modelDiscovery = undefined;
     });
-    return [...(await modelDiscovery)];
+    return withImageModels(await modelDiscovery, true);
   };
 
   let availabilityCache: { availability: Availability; expiresAt: number } | undefined;
@@ -331,7 +330,7 @@ export function createOpenAICompatibleProvider(
     } else {
       const { response } = probe;
       const status = response.status;
-      const unavailable = status === 401 || status === 403 || status >= 500 || (status === 404 && !staticModels);
+      const unavailable = status === 401 || status === 403 || status >= 500 || (status === 404 && !staticModels && !servesImages);
       if (unavailable) {
         const message = extractErrorMessage(await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES));
         const why = `HTTP ${status}${message ? `: ${message}` : ''}`;
@@ -430,18 +429,11 @@ export function createOpenAICompatibleProvider(
 
       if (!response.ok) {
         waitingForRead = true;
-        const bodyText = await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES);
+        const failure = await readHttpFailure(response);
         waitingForRead = false;
         rethrowIfCallerAborted();
         bodyFinished = true;
-        const status = response.status;
-        const upstreamMessage = extractErrorMessage(bodyText) || response.statusText;
-        const retryAfterMs = parseRetryAfterMs(response.headers);
-        throw providerError(
-          codeForStatus(status),
-          `upstream ${providerId} answered ${status}${upstreamMessage ? `: ${upstreamMessage}` : ''}`,
-          { statusCode: status, ...(retryAfterMs !== undefined && { retryAfterMs }) },
-        );
+        throw httpFailureError(failure);
       }
       if (!response.body) {
         throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} answered ${response.status} with no body`, {
@@ -594,12 +586,172 @@ export function createOpenAICompatibleProvider(
     }
   }
 
+  // ---- POST /images/generations --------------------------------------------------------------
+
+  const buildImageBody = (request: ImageRequest): string => {
+    const { width, height } = resolveImageSize(request, OPENAI_IMAGE_SIZE_RULES);
+    const body: Record<string, unknown> = { model: request.model, prompt: request.prompt, n: request.n, size: `${width}x${height}` };
+    if (request.seed !== undefined) body.seed = request.seed;
+    if (request.negativePrompt !== undefined && request.negativePrompt !== '') body.negative_prompt = request.negativePrompt;
+    return JSON.stringify(body);
+  };
+
+  /** An http(s) URL (a relative one resolved against `baseURL`), or undefined. */
+  const resolveImageURL = (text: string): string | undefined => {
+    try {
+      const url = new URL(text, `${baseURL}/`);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** The images of a parsed reply, in order; throws UPSTREAM_BAD_RESPONSE for an unusable entry. */
+  const imagesOfReply = (reply: z.infer<typeof imageReplySchema>): ProviderImage[] =>
+    reply.data.map((entry, index) => {
+      const image: ProviderImage = {};
+      const base64 = entry.b64_json ?? (entry.url?.startsWith('data:') ? entry.url : undefined);
+      if (base64) {
+        const decoded = decodeBase64Image(base64);
+        if (!decoded) {
+          const field = entry.b64_json ? 'b64_json' : 'url';
+          throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent invalid base64 in data.${index}.${field}`);
+        }
+        image.data = decoded.data;
+        if (decoded.mimeType) image.mimeType = decoded.mimeType;
+      }
+      if (entry.url && !entry.url.startsWith('data:')) {
+        const url = resolveImageURL(entry.url);
+        if (!url) throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent an image URL that is not http(s) in data.${index}.url`);
+        image.url = url;
+      }
+      if (entry.revised_prompt) image.revisedPrompt = entry.revised_prompt;
+      return image;
+    });
+
+  /** Image endpoints answer only once the image exists, so they get the longer image timeout. */
+  const imageTimeoutMs = Math.max(config.connectTimeoutMs, config.imageTimeoutMs ?? 0);
+
+  async function* generateImages(request: ImageRequest, { signal }: StreamOptions): AsyncGenerator<ImageStreamPart> {
+    signal.throwIfAborted();
+    const requestController = new AbortController();
+    const fetchSignal = AbortSignal.any([signal, requestController.signal]);
+    let timedOut: 'connect' | 'idle' | undefined;
+    let connectTimer: NodeJS.Timeout | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
+    let bodyFinished = false;
+    const rethrowIfCallerAborted = (): void => {
+      if (signal.aborted) throw signal.reason;
+    };
+
+    try {
+      connectTimer = setTimeout(() => {
+        timedOut = 'connect';
+        requestController.abort(new TimeoutAbort(`no response headers within ${imageTimeoutMs} ms`));
+      }, imageTimeoutMs);
+
+      let response: Response;
+      try {
+        response = await fetchImplementation(imagesURL, {
+          method: 'POST',
+          headers: { ...commonHeaders('application/json'), 'Content-Type': 'application/json' },
+          body: buildImageBody(request),
+          signal: fetchSignal,
+        });
+      } catch (error) {
+        rethrowIfCallerAborted();
+        if (timedOut === 'connect') {
+          throw providerError(
+            'UPSTREAM_TIMEOUT',
+            `upstream ${providerId} sent no image within ${imageTimeoutMs} ms`,
+            { cause: error },
+          );
+        }
+        throw providerError('UPSTREAM_ERROR', `cannot reach upstream ${providerId}: ${describeError(error) || 'network error'}`, {
+          cause: error,
+        });
+      } finally {
+        clearTimeout(connectTimer);
+      }
+
+      // The reply is read in one go; the idle timer fires when no chunk arrives for idleTimeoutMs.
+      idleTimer = setTimeout(() => {
+        timedOut = 'idle';
+        requestController.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
+      }, config.idleTimeoutMs);
+
+      if (!response.ok) {
+        const failure = await readHttpFailure(response);
+        rethrowIfCallerAborted();
+        bodyFinished = true;
+        throw httpFailureError(failure);
+      }
+
+      let bytes: Uint8Array;
+      try {
+        bytes = await readBoundedBytes(response.body, IMAGE_REPLY_LIMIT_BYTES, () => idleTimer?.refresh());
+      } catch (error) {
+        rethrowIfCallerAborted();
+        if (error instanceof BodyTooLargeError) {
+          throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent an image reply larger than ${IMAGE_REPLY_LIMIT_BYTES} bytes`);
+        }
+        if (timedOut === 'idle') {
+          throw providerError('UPSTREAM_TIMEOUT', `upstream ${providerId} sent nothing for ${config.idleTimeoutMs} ms (idle timeout)`, {
+            cause: error,
+          });
+        }
+        throw providerError(
+          'UPSTREAM_CONNECTION_LOST',
+          `connection to upstream ${providerId} lost while reading the image reply: ${describeError(error) || 'network error'}`,
+          { cause: error },
+        );
+      }
+      bodyFinished = true;
+      clearTimeout(idleTimer);
+      rethrowIfCallerAborted();
+
+      const text = new TextDecoder().decode(bytes);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        const trimmed = text.trim();
+        const excerpt = trimmed.length > 200 ? `${trimmed.slice(0, 200)}…` : trimmed;
+        throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent an image reply that is not JSON: ${excerpt}`, {
+          statusCode: response.status,
+        });
+      }
+      const parsed = imageReplySchema.safeParse(json);
+      if (!parsed.success) {
+        const inBandError = typeof json === 'object' && json !== null && (json as { error?: unknown }).error;
+        if (inBandError) {
+          throw providerError('UPSTREAM_ERROR', `upstream ${providerId} reported an error: ${extractErrorMessage(text) || 'unknown error'}`, {
+            statusCode: response.status,
+          });
+        }
+        const issue = parsed.error.issues[0];
+        const where = issue ? `${issue.path.join('.') || 'reply'}: ${issue.message}` : 'unexpected shape';
+        throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent an image reply of the wrong shape (${where})`, {
+          statusCode: response.status,
+        });
+      }
+      for (const image of imagesOfReply(parsed.data)) yield { type: 'image', image };
+      yield { type: 'finish' };
+    } finally {
+      clearTimeout(connectTimer);
+      clearTimeout(idleTimer);
+      // Early exit (caller abort, consumer stopped, error): close the upstream connection.
+      if (!bodyFinished) requestController.abort(new TimeoutAbort('request closed by the gateway'));
+    }
+  }
+
   return {
     id: providerId,
     label: config.label ?? config.id,
-    capabilities: ['chat'],
+    capabilities: servesImages ? ['chat', 'image'] : ['chat'],
     listModels,
     checkAvailability,
     streamChat,
+    ...(servesImages && { generateImages }),
   };
 }

@@ -1,0 +1,76 @@
+/**
+ * The validation rules of generation requests, shared by every transport (GraphQL, REST).
+ * Bad input becomes `GatewayError('BAD_USER_INPUT')` naming the field, before anything starts.
+ */
+import { z } from 'zod';
+import { ASPECT_RATIOS, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE } from '../providers/image-size.js';
+import { GatewayError } from './gateway-error.js';
+
+const chatMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant'], { error: 'role must be system, user or assistant' }),
+  content: z.string({ error: 'content must be a string' }),
+});
+
+/** A chat request: messages and sampling settings; `null` and `undefined` both mean "not set". */
+export const chatCompletionInputSchema = z.object({
+  messages: z.array(chatMessageSchema).min(1, 'messages must contain at least one message'),
+  model: z.string().nullish(),
+  provider: z.string().nullish(),
+  temperature: z.number().min(0, 'temperature must be between 0 and 2').max(2, 'temperature must be between 0 and 2').nullish(),
+  topP: z.number().gt(0, 'topP must be greater than 0 and at most 1').max(1, 'topP must be greater than 0 and at most 1').nullish(),
+  maxTokens: z.number().int('maxTokens must be a whole number').positive('maxTokens must be greater than 0').nullish(),
+  stop: z.array(z.string().min(1, 'stop sequences must not be empty')).max(16, 'at most 16 stop sequences').nullish(),
+  seed: z.number().int('seed must be a whole number').nullish(),
+});
+
+/** A chat request as transports hand it over. */
+export type ChatCompletionInput = z.input<typeof chatCompletionInputSchema>;
+
+const side = (name: string) =>
+  z
+    .number()
+    .int(`${name} must be a whole number of pixels`)
+    .min(MIN_IMAGE_SIDE, `${name} must be between ${MIN_IMAGE_SIDE} and ${MAX_IMAGE_SIDE} pixels`)
+    .max(MAX_IMAGE_SIDE, `${name} must be between ${MIN_IMAGE_SIDE} and ${MAX_IMAGE_SIDE} pixels`)
+    .nullish();
+
+/** How images come back: stored and served by this service (`url`), or inline (`b64_json`). */
+export type ImageResponseFormat = 'url' | 'b64_json';
+
+/** An image request; `n` defaults to 1 and `responseFormat` to `url`. */
+export const imageGenerationInputSchema = z
+  .object({
+    prompt: z.string({ error: 'prompt must be a string' }).trim().min(1, 'prompt must not be empty').max(8_000, 'prompt must be at most 8000 characters'),
+    model: z.string().nullish(),
+    provider: z.string().nullish(),
+    n: z.number().int('n must be a whole number').min(1, 'n must be between 1 and 4').max(4, 'n must be between 1 and 4').nullish(),
+    width: side('width'),
+    height: side('height'),
+    aspectRatio: z
+      .string()
+      .refine((ratio) => ratio in ASPECT_RATIOS, `aspectRatio must be one of ${Object.keys(ASPECT_RATIOS).join(', ')}`)
+      .nullish(),
+    seed: z.number().int('seed must be a whole number').nullish(),
+    numInferenceSteps: z.number().int().min(1, 'numInferenceSteps must be between 1 and 100').max(100, 'numInferenceSteps must be between 1 and 100').nullish(),
+    negativePrompt: z.string().max(8_000, 'negativePrompt must be at most 8000 characters').nullish(),
+    responseFormat: z.enum(['url', 'b64_json'], { error: 'responseFormat must be url or b64_json' }).nullish(),
+  })
+  .refine((input) => !(input.aspectRatio && (input.width != null || input.height != null)), {
+    message: 'give width and height, or aspectRatio, not both',
+    path: ['aspectRatio'],
+  });
+
+/** An image request as transports hand it over. */
+export type ImageGenerationInput = z.input<typeof imageGenerationInputSchema>;
+
+/**
+ * Parses a request with its schema.
+ * @throws GatewayError `BAD_USER_INPUT` with `field: message` of the first problem.
+ */
+export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unknown): z.output<Schema> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  throw new GatewayError('BAD_USER_INPUT', `${where}${issue.message}`);
+}
