@@ -21,6 +21,8 @@ export interface StartedApp {
   graphqlUrl: string;
   /** `ws://127.0.0.1:PORT/graphql` */
   webSocketUrl: string;
+  /** The app's DATA_DIR (a fresh temporary folder unless the settings name one). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startApp(settings: Record<string, string> = {}): Promise<S
     url,
     graphqlUrl: `${url}/graphql`,
     webSocketUrl: `${url.replace(/^http/, 'ws')}/graphql`,
+    dataDir: config.dataDir,
     stop: () => app.stop(),
   };
 }
