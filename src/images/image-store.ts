@@ -9,6 +9,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileTypeFromBuffer } from 'file-type';
+import { BodyTooLargeError, describeError, readBoundedBytes } from '../providers/http-errors.js';
 
 /** Image types the store accepts, by the MIME type `file-type` reads from the bytes. */
 const IMAGE_EXTENSIONS: Readonly<Record<string, string>> = {
@@ -131,26 +132,15 @@ export class ImageStore {
         await response.body.cancel().catch(() => {});
         throw this.tooLarge(where);
       }
-      const chunks: Uint8Array[] = [];
-      let received = 0;
-      const reader = response.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        received += value.byteLength;
-        if (received > this.options.maxBytes) {
-          await reader.cancel().catch(() => {});
-          throw this.tooLarge(where);
-        }
-        chunks.push(value);
-      }
-      return await this.check(Buffer.concat(chunks), `the download from ${where}`);
+      const bytes = await readBoundedBytes(response.body, this.options.maxBytes);
+      return await this.check(bytes, `the download from ${where}`);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       if (error instanceof ImageStoreError) throw error;
+      if (error instanceof BodyTooLargeError) throw this.tooLarge(where);
       const reason = timeout.aborted
         ? `no complete answer within ${this.options.downloadTimeoutMs} ms`
-        : describeCause(error);
+        : describeError(error) || 'network error';
       throw new ImageStoreError('IMAGE_DOWNLOAD_FAILED', `downloading ${where} failed: ${reason}`);
     }
   }
@@ -241,15 +231,4 @@ async function fileSize(path: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** The innermost useful message of a fetch failure (`fetch failed` wraps the socket error). */
-function describeCause(error: unknown): string {
-  let current: unknown = error;
-  let message = error instanceof Error ? error.message : String(error);
-  while (current instanceof Error && current.cause !== undefined) {
-    current = current.cause;
-    if (current instanceof Error && current.message) message = current.message;
-  }
-  return message;
 }

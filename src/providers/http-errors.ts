@@ -12,12 +12,20 @@ export const ERROR_BODY_LIMIT_BYTES = 64 * 1024;
 /** How much of an upstream error message is kept in our error message, characters. */
 export const ERROR_MESSAGE_LIMIT_CHARS = 1_000;
 
-/** An error body: OpenAI's `{"error":{"message"}}`, Ollama's `{"error":"…"}`, FastAPI's `{"detail":"…"}`. */
+/**
+ * An error body: OpenAI's `{"error":{"message"}}`, Ollama's and Gradio's `{"error":"…"}`,
+ * FastAPI's `{"detail":"…"}` (or a structured `detail`, shown as JSON).
+ */
 const errorBodySchema = z.looseObject({
   error: z.union([z.string(), z.looseObject({ message: z.string().nullish() })]).nullish(),
   message: z.string().nullish(),
-  detail: z.string().nullish(),
+  detail: z.unknown().optional(),
 });
+
+/** Cuts a message to {@link ERROR_MESSAGE_LIMIT_CHARS} characters (ending with `…` when cut). */
+export function shortenMessage(text: string): string {
+  return text.length > ERROR_MESSAGE_LIMIT_CHARS ? `${text.slice(0, ERROR_MESSAGE_LIMIT_CHARS)}…` : text;
+}
 
 /**
  * The error code for a non-2xx HTTP status (`../shared/reference/protocols.md` §2):
@@ -67,14 +75,14 @@ export function extractErrorMessage(bodyText: string): string {
       const parsed = errorBodySchema.safeParse(JSON.parse(trimmed));
       if (parsed.success) {
         const { error, message: topMessage, detail } = parsed.data;
-        message = (typeof error === 'string' ? error : error?.message) ?? topMessage ?? detail ?? undefined;
+        const detailText = typeof detail === 'string' ? detail : detail != null ? JSON.stringify(detail) : undefined;
+        message = (typeof error === 'string' ? error : error?.message) ?? topMessage ?? detailText ?? undefined;
       }
     } catch {
       // not JSON after all: use the raw text
     }
   }
-  message = (message ?? trimmed).trim();
-  return message.length > ERROR_MESSAGE_LIMIT_CHARS ? `${message.slice(0, ERROR_MESSAGE_LIMIT_CHARS)}…` : message;
+  return shortenMessage((message ?? trimmed).trim());
 }
 
 /**
@@ -99,8 +107,16 @@ export function describeError(error: unknown): string {
   return error === undefined || error === null ? '' : String(error);
 }
 
-/** Reads at most `limitBytes` bytes of a body as UTF-8 text, then lets go of the body. Never throws. */
-export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limitBytes: number): Promise<string> {
+/**
+ * Reads at most `limitBytes` bytes of a body as UTF-8 text, then lets go of the body.
+ * A failing read ends the text where it broke (for error bodies: the status is what matters),
+ * unless `options.rethrow` is set, when it throws what the read threw.
+ */
+export async function readBoundedText(
+  body: ReadableStream<Uint8Array> | null,
+  limitBytes: number,
+  options: { rethrow?: boolean } = {},
+): Promise<string> {
   if (!body) return '';
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -115,7 +131,8 @@ export async function readBoundedText(body: ReadableStream<Uint8Array> | null, l
       text += decoder.decode(slice, { stream: true });
     }
     text += decoder.decode();
-  } catch {
+  } catch (error) {
+    if (options.rethrow) throw error;
     // a broken error body still gives us the status
   } finally {
     reader.cancel().catch(() => {});

@@ -17,6 +17,15 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { HuggingFaceSpaceConfig } from '../../config.js';
+import {
+  codeForStatus,
+  describeError,
+  ERROR_BODY_LIMIT_BYTES,
+  extractErrorMessage,
+  parseRetryAfterMs,
+  readBoundedText,
+  shortenMessage,
+} from '../http-errors.js';
 import { resolveImageSize } from '../image-size.js';
 import {
   ProviderError,
@@ -58,10 +67,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const AVAILABILITY_CACHE_MS = 30_000;
 /** Upper bound of the availability request time, ms. */
 const PROBE_TIMEOUT_CAP_MS = 5_000;
-/** How much of a non-stream body (error body, `{"event_id"}`) is read, bytes. */
-const BODY_LIMIT_BYTES = 64 * 1024;
-/** How much of an upstream message is kept in our error message, characters. */
-const ERROR_MESSAGE_LIMIT_CHARS = 1_000;
 /** Largest SSE event the parser buffers before giving up, characters. */
 const SSE_MAX_BUFFER_CHARS = 16 * 1024 * 1024;
 /** Images are sent with sides rounded down to a multiple of this (protocols.md §3). */
@@ -91,107 +96,6 @@ const imageOutputSchema = z.union([fileDataSchema, z.string().min(1)]);
 
 /** The `complete` data: the output list. */
 const outputListSchema = z.array(z.unknown());
-
-/** An error body: `{"error":"…"}` (Gradio), `{"detail":"…"}` (FastAPI), `{"message":"…"}`, `{"error":{"message"}}`. */
-const errorBodySchema = z.looseObject({
-  error: z.union([z.string(), z.looseObject({ message: z.string().nullish() })]).nullish(),
-  message: z.string().nullish(),
-  detail: z.unknown().optional(),
-});
-
-// ---------------------------------------------------------------------------------------------
-// Small pure helpers.
-
-/** The error code for a non-2xx status (same mapping as the OpenAI-compatible provider). */
-function codeForStatus(status: number): ProviderErrorCode {
-  if (status === 401) return 'UNAUTHORIZED';
-  if (status === 403) return 'FORBIDDEN';
-  if (status === 404) return 'UPSTREAM_NOT_FOUND';
-  if (status === 408 || status === 504) return 'UPSTREAM_TIMEOUT';
-  if (status === 429) return 'RATE_LIMITED';
-  if (status >= 500) return 'UPSTREAM_ERROR';
-  if (status >= 400) return 'UPSTREAM_BAD_REQUEST';
-  return 'UPSTREAM_BAD_RESPONSE';
-}
-
-/** Milliseconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date); undefined when absent. */
-function parseRetryAfterMs(headers: Headers, now = Date.now()): number | undefined {
-  const milliseconds = headers.get('retry-after-ms');
-  if (milliseconds !== null && milliseconds.trim() !== '') {
-    const value = Number(milliseconds);
-    if (Number.isFinite(value) && value >= 0) return Math.round(value);
-  }
-  const retryAfter = headers.get('retry-after')?.trim();
-  if (!retryAfter) return undefined;
-  if (/^\d+(\.\d+)?$/.test(retryAfter)) return Math.round(Number(retryAfter) * 1000);
-  const date = Date.parse(retryAfter);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** Shortens a message to {@link ERROR_MESSAGE_LIMIT_CHARS}. */
-function shorten(text: string): string {
-  return text.length > ERROR_MESSAGE_LIMIT_CHARS ? `${text.slice(0, ERROR_MESSAGE_LIMIT_CHARS)}…` : text;
-}
-
-/** The space's own message from an error body, or the raw text trimmed (and shortened). */
-function extractErrorMessage(bodyText: string): string {
-  const trimmed = bodyText.trim();
-  let message: string | undefined;
-  if (trimmed.startsWith('{')) {
-    try {
-      const parsed = errorBodySchema.safeParse(JSON.parse(trimmed));
-      if (parsed.success) {
-        const { error, message: topMessage, detail } = parsed.data;
-        const detailText = typeof detail === 'string' ? detail : detail !== undefined && detail !== null ? JSON.stringify(detail) : undefined;
-        message = (typeof error === 'string' ? error : error?.message) ?? topMessage ?? detailText ?? undefined;
-      }
-    } catch {
-      // not JSON after all: use the raw text
-    }
-  }
-  return shorten((message ?? trimmed).trim());
-}
-
-/**
- * A readable reason for a failure of `fetch` or of a body read. Undici wraps the real cause:
- * `TypeError('fetch failed', { cause: Error('connect ECONNREFUSED 127.0.0.1:1234') })`.
- */
-function describeError(error: unknown): string {
-  if (error instanceof AggregateError) {
-    const unique = [...new Set(error.errors.map(describeError).filter(Boolean))];
-    if (unique.length > 0) return unique.join('; ');
-  }
-  if (error instanceof Error) {
-    const own = error.message || (error as { code?: unknown }).code?.toString() || error.name;
-    const cause = error.cause === undefined ? '' : describeError(error.cause);
-    if (!cause) return own;
-    if (own === 'fetch failed') return cause;
-    return `${own} (${cause})`;
-  }
-  return error === undefined || error === null ? '' : String(error);
-}
-
-/** Reads at most `limitBytes` of a body as text, then lets go of it. Throws only what the read throws. */
-async function readBoundedText(body: ReadableStream<Uint8Array> | null, limitBytes: number): Promise<string> {
-  if (!body) return '';
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let received = 0;
-  try {
-    while (received < limitBytes) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const slice = value.byteLength + received > limitBytes ? value.subarray(0, limitBytes - received) : value;
-      received += slice.byteLength;
-      text += decoder.decode(slice, { stream: true });
-    }
-    text += decoder.decode();
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return text;
-}
 
 /** `JSON.parse`, or `undefined` for text that is not JSON. */
 function parseJson(text: string): unknown {
@@ -342,7 +246,7 @@ export function createHuggingFaceSpaceProvider(
         response.body?.cancel().catch(() => {});
         return undefined;
       }
-      const message = extractErrorMessage(await readBoundedText(response.body, BODY_LIMIT_BYTES).catch(() => ''));
+      const message = extractErrorMessage(await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES));
       return `GET ${configURL} failed: HTTP ${response.status}${message ? `: ${message}` : ''}`;
     } catch (error) {
       const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
@@ -460,7 +364,7 @@ export function createHuggingFaceSpaceProvider(
     /** Reads a small body; turns a broken read into the run's abort outcome or `UPSTREAM_CONNECTION_LOST`. */
     const readSmallBody = async (response: Response, what: string): Promise<string> => {
       try {
-        return await readBoundedText(response.body, BODY_LIMIT_BYTES);
+        return await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES, { rethrow: true });
       } catch (error) {
         if (runSignal.aborted) throw abortOutcome();
         throw providerError('UPSTREAM_CONNECTION_LOST', `connection to space ${space.model} lost while reading ${what}: ${describeError(error)}`, {
@@ -473,7 +377,7 @@ export function createHuggingFaceSpaceProvider(
     const statusError = async (response: Response, what: string): Promise<ProviderError> => {
       let bodyText = '';
       try {
-        bodyText = await readBoundedText(response.body, BODY_LIMIT_BYTES);
+        bodyText = await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES, { rethrow: true });
       } catch {
         if (runSignal.aborted) throw abortOutcome();
         // a broken error body still gives us the status
@@ -499,7 +403,7 @@ export function createHuggingFaceSpaceProvider(
       const text = await readSmallBody(response, 'the event id');
       const parsed = callStartedSchema.safeParse(parseJson(text));
       if (!parsed.success) {
-        throw providerError('UPSTREAM_BAD_RESPONSE', `space ${space.model} answered ${what} without an event_id: ${shorten(text.trim()) || '(empty body)'}`, {
+        throw providerError('UPSTREAM_BAD_RESPONSE', `space ${space.model} answered ${what} without an event_id: ${shortenMessage(text.trim()) || '(empty body)'}`, {
           statusCode: response.status,
         });
       }
@@ -512,7 +416,7 @@ export function createHuggingFaceSpaceProvider(
     const imageFromOutput = (dataText: string): ProviderImage => {
       const output = outputListSchema.safeParse(parseJson(dataText));
       if (!output.success) {
-        throw providerError('UPSTREAM_BAD_RESPONSE', `space ${space.model} sent a complete event whose data is not a list: ${shorten(dataText)}`);
+        throw providerError('UPSTREAM_BAD_RESPONSE', `space ${space.model} sent a complete event whose data is not a list: ${shortenMessage(dataText)}`);
       }
       const file = imageOutputSchema.safeParse(output.data[space.imageIndex]);
       if (!file.success) {
@@ -574,7 +478,7 @@ export function createHuggingFaceSpaceProvider(
                 if (typeof parsed === 'string') message = parsed;
                 else if (parsed !== null && typeof parsed === 'object') message = extractErrorMessage(JSON.stringify(parsed)) || undefined;
                 else if (parsed === undefined && event.data.trim() !== '') message = event.data.trim();
-                failure = providerError('UPSTREAM_ERROR', `space ${space.model} failed: ${shorten(message?.trim() || 'the space reported an error')}`);
+                failure = providerError('UPSTREAM_ERROR', `space ${space.model} failed: ${shortenMessage(message?.trim() || 'the space reported an error')}`);
                 return;
               }
               default:
