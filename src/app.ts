@@ -112,6 +112,7 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
     pubSub: createGenerationPubSub(),
     imageStore,
     retentionMs: config.generationRetentionMs,
+    deltaCoalesceMs: config.deltaCoalesceMs,
   });
   const context: GatewayContext = { generations, registry };
 

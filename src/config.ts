@@ -77,6 +77,8 @@ export interface Config {
   defaultChatModel?: string;
   /** How long a finished generation stays queryable and replayable, ms. */
   generationRetentionMs: number;
+  /** Shortest time between two token deltas of one generation, ms; faster text is grouped (0 = every delta at once). */
+  deltaCoalesceMs: number;
   upstreams: OpenAICompatibleUpstreamConfig[];
   /** Default time an upstream has to send response headers, ms. */
   upstreamConnectTimeoutMs: number;
@@ -188,6 +190,12 @@ const environmentSchema = z.object({
     .default('auto'),
   DEFAULT_CHAT_MODEL: z.string().optional(),
   GENERATION_RETENTION_MS: positiveInteger('GENERATION_RETENTION_MS').default(3_600_000),
+  DELTA_COALESCE_MS: z.coerce
+    .number({ error: 'DELTA_COALESCE_MS must be a number' })
+    .int('DELTA_COALESCE_MS must be a whole number')
+    .min(0, 'DELTA_COALESCE_MS must be 0 or more')
+    .max(1000, 'DELTA_COALESCE_MS must be at most 1000')
+    .default(16),
   UPSTREAM_CONNECT_TIMEOUT_MS: positiveInteger('UPSTREAM_CONNECT_TIMEOUT_MS').default(10_000),
   UPSTREAM_IDLE_TIMEOUT_MS: positiveInteger('UPSTREAM_IDLE_TIMEOUT_MS').default(30_000),
   OPENAI_COMPATIBLE_UPSTREAMS: jsonArray('OPENAI_COMPATIBLE_UPSTREAMS', upstreamSchema),
@@ -332,6 +340,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     llamaGpu: values.LLAMA_GPU === 'false' ? false : values.LLAMA_GPU,
     ...(values.DEFAULT_CHAT_MODEL !== undefined && { defaultChatModel: values.DEFAULT_CHAT_MODEL }),
     generationRetentionMs: values.GENERATION_RETENTION_MS,
+    deltaCoalesceMs: values.DELTA_COALESCE_MS,
     upstreams,
     upstreamConnectTimeoutMs: connectTimeoutMs,
     upstreamIdleTimeoutMs: idleTimeoutMs,

@@ -18,6 +18,7 @@ import {
 } from '../providers/provider.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 import type { EventLog } from './event-log.js';
+import { DeltaCoalescer } from './delta-coalescer.js';
 import { GatewayError } from './gateway-error.js';
 import {
   isTerminalEvent,
@@ -67,6 +68,8 @@ export interface GenerationServiceOptions {
   imageStore: ImageStore;
   /** How long a finished generation stays queryable and replayable, ms. */
   retentionMs: number;
+  /** Shortest time between two `chat-token-delta` events of one generation, ms (see `DeltaCoalescer`); default 0. */
+  deltaCoalesceMs?: number;
 }
 
 /** Lets a closing subscriber stop `follow` while it waits. */
@@ -398,15 +401,22 @@ export class GenerationService {
   ): Promise<UnnumberedGenerationEvent> {
     let finishReason: FinishReason = 'stop';
     let usage: Usage | undefined;
-    for await (const part of racedParts(provider.streamChat(request, { signal }), race)) {
-      if (part.type === 'text-delta') {
-        if (part.text.length === 0) continue;
-        record.text += part.text;
-        await this.emit(record, { type: 'chat-token-delta', text: part.text });
-      } else {
-        finishReason = part.finishReason;
-        usage = part.usage;
+    const deltas = new DeltaCoalescer(this.options.deltaCoalesceMs ?? 0, (text) =>
+      this.emit(record, { type: 'chat-token-delta', text }),
+    );
+    try {
+      for await (const part of racedParts(provider.streamChat(request, { signal }), race)) {
+        if (part.type === 'text-delta') {
+          record.text += part.text;
+          await deltas.add(part.text);
+        } else {
+          finishReason = part.finishReason;
+          usage = part.usage;
+        }
       }
+    } finally {
+      // Text that arrived is delivered before whatever ends the generation (completion, failure, cancellation).
+      await deltas.flush();
     }
     record.finishReason = finishReason;
     if (usage) record.usage = usage;
