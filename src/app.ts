@@ -12,6 +12,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
+import type { HttpRoute } from './http-route.js';
 import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { GenerationService } from './generations/generation-service.js';
@@ -23,7 +24,9 @@ import { createPollinationsProvider } from './providers/pollinations/pollination
 import type { Provider } from './providers/provider.js';
 import { ProviderRegistry } from './providers/provider-registry.js';
 import type { GatewayContext } from './schema/builder.js';
+import { createRestApi } from './rest/rest-api.js';
 import { schema } from './schema/index.js';
+import { createWebPage } from './web/web-page.js';
 
 /** The GraphQL endpoint path, for HTTP, SSE and WebSocket alike. */
 export const GRAPHQL_PATH = '/graphql';
@@ -129,21 +132,28 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
     renderGraphiQL,
   });
 
-  const server = createServer((request, response) => {
+  /** Plain HTTP routes, tried in order before GraphQL (which answers 404 for anything else). */
+  const routes: HttpRoute[] = [
+    (request, response) => imageStore.handle(request, response),
+    createRestApi({ generations, registry }),
+    createWebPage(),
+  ];
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     if (request.url === '/healthz' || request.url?.startsWith('/healthz?')) {
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
-    imageStore.handle(request, response).then(
-      (handled) => {
-        if (!handled) void yoga(request, response);
-      },
-      (error: unknown) => {
-        console.error('[gateway] image route failed:', error);
-        if (!response.headersSent) response.writeHead(500).end();
-        else response.destroy();
-      },
-    );
+    for (const route of routes) {
+      if (await route(request, response)) return;
+    }
+    await yoga(request, response);
+  };
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      console.error('[gateway] request failed:', error);
+      if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"internal error"}}');
+      else response.destroy();
+    });
   });
 
   const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
