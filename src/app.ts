@@ -12,11 +12,14 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
+import type { ConversationStore } from './conversations/conversation-store.js';
 import type { HttpRoute } from './http-route.js';
 import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { GenerationService } from './generations/generation-service.js';
+import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { ImageStore } from './images/image-store.js';
+import { CircuitBreaker } from './providers/circuit-breaker.js';
 import { createHuggingFaceSpaceProvider } from './providers/hf-space/hf-space-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAICompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
@@ -54,6 +57,7 @@ export interface App {
   stop(): Promise<void>;
   readonly generations: GenerationService;
   readonly registry: ProviderRegistry;
+  readonly conversations: ConversationStore;
 }
 
 /**
@@ -102,7 +106,18 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
   const registry = new ProviderRegistry(providers, {
     ...(config.defaultChatModel !== undefined && { defaultChatModel: config.defaultChatModel }),
     ...(config.defaultImageModel !== undefined && { defaultImageModel: config.defaultImageModel }),
+    aliases: config.modelAliases,
+    order: config.providerOrder,
+    ...(config.breakerEnabled && {
+      breaker: new CircuitBreaker({ failureThreshold: config.breakerFailureThreshold, cooldownMs: config.breakerCooldownMs }),
+    }),
   });
+  const conversationLimits = {
+    maxMessages: config.conversationMaxMessages,
+    maxCharacters: config.conversationMaxCharacters,
+    retentionMs: config.conversationRetentionMs,
+  };
+  const conversations = new MemoryConversationStore(conversationLimits);
   const imageStore = new ImageStore({
     directory: join(config.dataDir, 'images'),
     maxBytes: config.imageDownloadMaxBytes,
@@ -114,10 +129,12 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
     eventLog: new MemoryEventLog(),
     pubSub: createGenerationPubSub(),
     imageStore,
+    conversations,
+    conversationLimits,
     retentionMs: config.generationRetentionMs,
     deltaCoalesceMs: config.deltaCoalesceMs,
   });
-  const context: GatewayContext = { generations, registry };
+  const context: GatewayContext = { generations, registry, conversations };
 
   const yoga: YogaServerInstance<{ req: IncomingMessage; res: ServerResponse }, GatewayContext> = createYoga({
     schema,
@@ -195,6 +212,7 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
   return {
     generations,
     registry,
+    conversations,
 
     start() {
       return new Promise((resolve, reject) => {
@@ -218,6 +236,7 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
           server.closeAllConnections();
         });
         await Promise.all(providers.map((provider) => provider.close?.()));
+        await conversations.close();
       })();
       return stopping;
     },

@@ -88,6 +88,22 @@ export interface Config {
   graphiql: boolean;
   /** `provider:model` or a model id used when an image request names no model; empty = first available image model. */
   defaultImageModel?: string;
+  /** Alias → targets (`provider:model` or model ids), tried in order. */
+  modelAliases: Record<string, string[]>;
+  /** Provider ids tried first, in this order, when a request does not name providers. */
+  providerOrder: string[];
+  /** Whether failing providers are skipped for a cool-down (circuit breaker). */
+  breakerEnabled: boolean;
+  /** Failures in a row that open a provider's circuit. */
+  breakerFailureThreshold: number;
+  /** How long an open circuit skips its provider, ms. */
+  breakerCooldownMs: number;
+  /** Most messages a conversation keeps (oldest non-system messages dropped first). */
+  conversationMaxMessages: number;
+  /** Most characters a conversation keeps (oldest non-system messages dropped first). */
+  conversationMaxCharacters: number;
+  /** A conversation without a new turn for this long is forgotten, ms. */
+  conversationRetentionMs: number;
   /** Folder for stored data; images go to `{dataDir}/images`. */
   dataDir: string;
   /** Base of the URLs this service hands out (e.g. image URLs); undefined = `http://localhost:{bound port}`. */
@@ -225,7 +241,39 @@ const environmentSchema = z.object({
     .default('https://text.pollinations.ai/openai'),
   POLLINATIONS_IMAGE_MODELS: commaList.default(['flux', 'turbo']),
   POLLINATIONS_TEXT_MODELS: commaList.default(['openai']),
+  MODEL_ALIASES: z
+    .unknown()
+    .transform((value, context) => {
+      if (typeof value !== 'string') return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        context.addIssue({ code: 'custom', message: 'MODEL_ALIASES must be a JSON object' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z.record(
+        z.string().min(1),
+        z.union([z.string().min(1).transform((target) => [target]), z.array(z.string().min(1)).min(1)]),
+        { error: 'MODEL_ALIASES must map names to a target or a list of targets' },
+      ),
+    )
+    .optional(),
+  PROVIDER_ORDER: commaList.default([]),
+  BREAKER_ENABLED: booleanString.default(true),
+  BREAKER_FAILURE_THRESHOLD: positiveInteger('BREAKER_FAILURE_THRESHOLD').default(3),
+  BREAKER_COOLDOWN_MS: positiveInteger('BREAKER_COOLDOWN_MS').default(60_000),
+  CONVERSATION_MAX_MESSAGES: positiveInteger('CONVERSATION_MAX_MESSAGES').default(200),
+  CONVERSATION_MAX_CHARACTERS: positiveInteger('CONVERSATION_MAX_CHARACTERS').default(200_000),
+  CONVERSATION_RETENTION_MS: positiveInteger('CONVERSATION_RETENTION_MS').default(86_400_000),
 });
+
+/** Aliases that exist unless MODEL_ALIASES replaces them (gpt4free's `flux`, `protocols.md` §6). */
+const DEFAULT_MODEL_ALIASES: Record<string, string[]> = {
+  flux: ['hf-space:flux-1-schnell', 'pollinations:flux'],
+  'flux-schnell': ['hf-space:flux-1-schnell', 'pollinations:flux'],
+};
 
 /** Formats the first zod issue as `NAME[.path]: message (got value)`. */
 function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>): string {
@@ -346,6 +394,14 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     upstreamIdleTimeoutMs: idleTimeoutMs,
     graphiql: values.GRAPHIQL,
     ...(values.DEFAULT_IMAGE_MODEL !== undefined && { defaultImageModel: values.DEFAULT_IMAGE_MODEL }),
+    modelAliases: { ...DEFAULT_MODEL_ALIASES, ...values.MODEL_ALIASES },
+    providerOrder: values.PROVIDER_ORDER,
+    breakerEnabled: values.BREAKER_ENABLED,
+    breakerFailureThreshold: values.BREAKER_FAILURE_THRESHOLD,
+    breakerCooldownMs: values.BREAKER_COOLDOWN_MS,
+    conversationMaxMessages: values.CONVERSATION_MAX_MESSAGES,
+    conversationMaxCharacters: values.CONVERSATION_MAX_CHARACTERS,
+    conversationRetentionMs: values.CONVERSATION_RETENTION_MS,
     dataDir: values.DATA_DIR,
     ...(values.PUBLIC_BASE_URL !== undefined && { publicBaseUrl: values.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
     imageDownloadMaxBytes: values.IMAGE_DOWNLOAD_MAX_BYTES,

@@ -40,6 +40,18 @@ export interface ChatCompletionCompletedEvent extends EventBase {
   finishReason: FinishReason;
   usage?: Usage;
   text: string;
+  /** The conversation this turn was added to, when the request named one. */
+  conversationId?: string;
+}
+
+/**
+ * Not terminal: a provider failed before any content, and the next candidate is tried
+ * (a `*-started` event naming it follows).
+ */
+export interface ProviderAttemptFailedEvent extends EventBase {
+  type: 'provider-attempt-failed';
+  provider: string;
+  error: GenerationErrorShape;
 }
 
 /** Terminal failure. */
@@ -100,6 +112,7 @@ export type GenerationEvent =
   | ImageGenerationStartedEvent
   | ImageGenerationProgressEvent
   | ImageGenerationCompletedEvent
+  | ProviderAttemptFailedEvent
   | GenerationFailedEvent
   | GenerationCancelledEvent;
 
@@ -108,6 +121,7 @@ export type ChatGenerationEvent =
   | ChatCompletionStartedEvent
   | ChatTokenDeltaEvent
   | ChatCompletionCompletedEvent
+  | ProviderAttemptFailedEvent
   | GenerationFailedEvent
   | GenerationCancelledEvent;
 
@@ -116,6 +130,7 @@ export type ImageGenerationEvent =
   | ImageGenerationStartedEvent
   | ImageGenerationProgressEvent
   | ImageGenerationCompletedEvent
+  | ProviderAttemptFailedEvent
   | GenerationFailedEvent
   | GenerationCancelledEvent;
 

@@ -16,6 +16,11 @@ export const chatCompletionInputSchema = z.object({
   messages: z.array(chatMessageSchema).min(1, 'messages must contain at least one message'),
   model: z.string().nullish(),
   provider: z.string().nullish(),
+  providers: z.array(z.string().min(1, 'provider ids must not be empty')).nullish(),
+  conversationId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'conversationId must be 1 to 128 letters, digits, ".", "_", ":" or "-"')
+    .nullish(),
   temperature: z.number().min(0, 'temperature must be between 0 and 2').max(2, 'temperature must be between 0 and 2').nullish(),
   topP: z.number().gt(0, 'topP must be greater than 0 and at most 1').max(1, 'topP must be greater than 0 and at most 1').nullish(),
   maxTokens: z.number().int('maxTokens must be a whole number').positive('maxTokens must be greater than 0').nullish(),
@@ -43,6 +48,7 @@ export const imageGenerationInputSchema = z
     prompt: z.string({ error: 'prompt must be a string' }).trim().min(1, 'prompt must not be empty').max(8_000, 'prompt must be at most 8000 characters'),
     model: z.string().nullish(),
     provider: z.string().nullish(),
+    providers: z.array(z.string().min(1, 'provider ids must not be empty')).nullish(),
     n: z.number().int('n must be a whole number').min(1, 'n must be between 1 and 4').max(4, 'n must be between 1 and 4').nullish(),
     width: side('width'),
     height: side('height'),

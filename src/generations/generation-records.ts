@@ -22,6 +22,8 @@ interface GenerationRecordBase {
 export interface ChatGenerationRecord extends GenerationRecordBase {
   kind: 'chat';
   text: string;
+  /** The conversation this generation continues, when the request named one. */
+  conversationId?: string;
   finishReason?: FinishReason;
   usage?: Usage;
 }

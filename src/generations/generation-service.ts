@@ -6,17 +6,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ImageStoreError, type CheckedImage, type ImageStore } from '../images/image-store.js';
+import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
 import {
   ProviderError,
+  type ChatMessage,
   type ChatProvider,
   type ChatRequest,
+  type Provider,
   type FinishReason,
   type ImageProvider,
   type ImageRequest,
   type ProviderImage,
   type Usage,
 } from '../providers/provider.js';
-import type { ProviderRegistry } from '../providers/provider-registry.js';
+import type { ProviderRegistry, ResolvedModel } from '../providers/provider-registry.js';
 import type { EventLog } from './event-log.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import { GatewayError } from './gateway-error.js';
@@ -54,6 +57,15 @@ interface RunningGeneration {
   finished: Promise<void>;
 }
 
+/** Every candidate provider failed; `failures` holds each one's error, in the order tried. */
+export class AllProvidersFailedError extends Error {
+  override readonly name = 'AllProvidersFailedError';
+  readonly code = 'ALL_PROVIDERS_FAILED';
+  constructor(readonly failures: GenerationErrorShape[]) {
+    super(`All ${failures.length} providers failed: ${failures.map((failure) => `${failure.provider ?? '?'}: ${failure.code}: ${failure.message}`).join('; ')}`);
+  }
+}
+
 /** Why a generation was cancelled; the abort reason carried by its AbortController. */
 export class GenerationCancellation extends Error {
   override readonly name = 'GenerationCancellation';
@@ -68,6 +80,10 @@ export interface GenerationServiceOptions {
   imageStore: ImageStore;
   /** How long a finished generation stays queryable and replayable, ms. */
   retentionMs: number;
+  /** Where conversations are kept. */
+  conversations: ConversationStore;
+  /** Limits of a conversation (the new messages of one request must fit them). */
+  conversationLimits?: Pick<ConversationLimits, 'maxMessages' | 'maxCharacters'>;
   /** Shortest time between two `chat-token-delta` events of one generation, ms (see `DeltaCoalescer`); default 0. */
   deltaCoalesceMs?: number;
 }
@@ -106,28 +122,34 @@ export class GenerationService {
   async startChat(input: ChatCompletionInput): Promise<ChatGenerationRecord> {
     this.assertRunning();
     const values = parseInput(chatCompletionInputSchema, input);
-    const { provider, model } = await this.options.registry.resolveChat(values);
+    const candidates = await this.options.registry.chatCandidates(values);
+    const conversationId = values.conversationId ?? undefined;
+    const { messages, newMessages } = await this.withHistory(conversationId, values.messages);
     const request: ChatRequest = {
-      model,
-      messages: values.messages,
+      model: candidates[0]!.model,
+      messages,
       ...(values.temperature != null && { temperature: values.temperature }),
       ...(values.topP != null && { topP: values.topP }),
       ...(values.maxTokens != null && { maxTokens: values.maxTokens }),
       ...(values.stop != null && values.stop.length > 0 && { stop: values.stop }),
       ...(values.seed != null && { seed: values.seed }),
     };
+    const first = candidates[0]!;
     const record: ChatGenerationRecord = {
       kind: 'chat',
       id: randomUUID(),
       status: 'running',
-      provider: provider.id,
-      model,
+      provider: first.provider.id,
+      model: first.model,
       createdAt: new Date(),
       text: '',
       lastSequence: 0,
+      ...(conversationId !== undefined && { conversationId }),
     };
-    await this.launch(record, { type: 'chat-completion-started', provider: provider.id, model }, (signal, race) =>
-      this.runChat(record, provider, request, signal, race),
+    await this.launch(record, { type: 'chat-completion-started', provider: first.provider.id, model: first.model }, (signal, race) =>
+      this.withFallback(record, candidates, signal, (candidate, attemptNumber, markContent) =>
+        this.runChat(record, candidate, { ...request, model: candidate.model }, attemptNumber, markContent, signal, race, newMessages),
+      ),
     );
     return record;
   }
@@ -140,7 +162,8 @@ export class GenerationService {
   async startImages(input: ImageGenerationInput): Promise<ImageGenerationRecord> {
     this.assertRunning();
     const values = parseInput(imageGenerationInputSchema, input);
-    const { provider, model } = await this.options.registry.resolveImage(values);
+    const candidates = await this.options.registry.imageCandidates(values);
+    const { provider, model } = candidates[0]!;
     const request: ImageRequest = {
       model,
       prompt: values.prompt,
@@ -165,7 +188,9 @@ export class GenerationService {
     };
     const responseFormat = values.responseFormat ?? 'url';
     await this.launch(record, { type: 'image-generation-started', provider: provider.id, model }, (signal, race) =>
-      this.runImages(record, provider, request, responseFormat, signal, race),
+      this.withFallback(record, candidates, signal, (candidate, attemptNumber, markContent) =>
+        this.runImages(record, candidate, { ...request, model: candidate.model }, responseFormat, attemptNumber, markContent, signal, race),
+      ),
     );
     return record;
   }
@@ -392,13 +417,64 @@ export class GenerationService {
     }
   }
 
+  /**
+   * Tries the candidates in order. A failure before the attempt produced content (a text delta, an
+   * image) is reported as `provider-attempt-failed` and the next candidate runs; a failure after
+   * content began ends the generation (no switch mid-stream). Every outcome feeds the circuit
+   * breaker; candidates whose circuit is open are skipped. When several candidates all fail the
+   * generation fails with `ALL_PROVIDERS_FAILED` naming each; a single candidate's failure keeps its own code.
+   */
+  private async withFallback<P extends Provider>(
+    record: GenerationRecord,
+    candidates: Array<ResolvedModel<P>>,
+    signal: AbortSignal,
+    attempt: (candidate: ResolvedModel<P>, attemptNumber: number, markContent: () => void) => Promise<UnnumberedGenerationEvent>,
+  ): Promise<UnnumberedGenerationEvent> {
+    const breaker = this.options.registry.breaker;
+    const failures: Array<{ error: unknown; shape: GenerationErrorShape }> = [];
+    for (const [index, candidate] of candidates.entries()) {
+      const providerId = candidate.provider.id;
+      const last = index === candidates.length - 1;
+      let contentStarted = false;
+      try {
+        if (breaker && !breaker.tryAcquire(providerId)) {
+          throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: providerId, message: breaker.unavailableReason(providerId) ?? 'circuit open' });
+        }
+        const completed = await attempt(candidate, index + 1, () => (contentStarted = true));
+        breaker?.recordSuccess(providerId);
+        return completed;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        const shape = toGenerationError(error, providerId);
+        if (!(error instanceof ProviderError && error.code === 'PROVIDER_UNAVAILABLE' && breaker?.state(providerId).state === 'open')) {
+          breaker?.recordFailure(providerId, { ...shape, ...(error instanceof ProviderError && error.retryAfterMs !== undefined && { retryAfterMs: error.retryAfterMs }) });
+        }
+        if (contentStarted) throw error;
+        failures.push({ error, shape });
+        if (last) break;
+        await this.emit(record, { type: 'provider-attempt-failed', provider: providerId, error: shape });
+      }
+    }
+    if (failures.length === 1) throw failures[0]!.error;
+    throw new AllProvidersFailedError(failures.map((failure) => failure.shape));
+  }
+
   private async runChat(
     record: ChatGenerationRecord,
-    provider: ChatProvider,
+    candidate: ResolvedModel<ChatProvider>,
     request: ChatRequest,
+    attemptNumber: number,
+    markContent: () => void,
     signal: AbortSignal,
     race: AbortRace,
+    newMessages: ChatMessage[],
   ): Promise<UnnumberedGenerationEvent> {
+    const { provider, model } = candidate;
+    if (attemptNumber > 1) {
+      record.provider = provider.id;
+      record.model = model;
+      await this.emit(record, { type: 'chat-completion-started', provider: provider.id, model });
+    }
     let finishReason: FinishReason = 'stop';
     let usage: Usage | undefined;
     const deltas = new DeltaCoalescer(this.options.deltaCoalesceMs ?? 0, (text) =>
@@ -407,6 +483,8 @@ export class GenerationService {
     try {
       for await (const part of racedParts(provider.streamChat(request, { signal }), race)) {
         if (part.type === 'text-delta') {
+          if (part.text.length === 0) continue;
+          markContent();
           record.text += part.text;
           await deltas.add(part.text);
         } else {
@@ -420,7 +498,51 @@ export class GenerationService {
     }
     record.finishReason = finishReason;
     if (usage) record.usage = usage;
-    return { type: 'chat-completion-completed', finishReason, ...(usage && { usage }), text: record.text };
+    if (record.conversationId !== undefined) {
+      const now = new Date();
+      await this.options.conversations.append(record.conversationId, [
+        ...newMessages.map((message) => ({ ...message, createdAt: now })),
+        { role: 'assistant', content: record.text, provider: provider.id, model, createdAt: now },
+      ]);
+    }
+    return {
+      type: 'chat-completion-completed',
+      finishReason,
+      ...(usage && { usage }),
+      text: record.text,
+      ...(record.conversationId !== undefined && { conversationId: record.conversationId }),
+    };
+  }
+
+  /**
+   * The messages to send for a turn of a conversation, and the ones that are new to it. A request
+   * that repeats the stored history (as OpenAI clients do) is taken as it is; one that sends only the
+   * new messages (as gpt4free clients do) gets the history put in front.
+   * @throws GatewayError `BAD_USER_INPUT` when the new messages alone exceed the conversation limits.
+   */
+  private async withHistory(
+    conversationId: string | undefined,
+    messages: ChatMessage[],
+  ): Promise<{ messages: ChatMessage[]; newMessages: ChatMessage[] }> {
+    if (conversationId === undefined) return { messages, newMessages: messages };
+    const stored = (await this.options.conversations.get(conversationId))?.messages ?? [];
+    const history = stored.map(({ role, content }) => ({ role, content }));
+    const repeatsHistory =
+      history.length > 0 &&
+      messages.length > history.length &&
+      history.every((message, index) => message.role === messages[index]!.role && message.content === messages[index]!.content);
+    const newMessages = repeatsHistory ? messages.slice(history.length) : messages;
+    const limits = this.options.conversationLimits;
+    if (limits) {
+      const characters = newMessages.reduce((sum, message) => sum + message.content.length, 0);
+      if (newMessages.length > limits.maxMessages || characters > limits.maxCharacters) {
+        throw new GatewayError(
+          'BAD_USER_INPUT',
+          `messages: too long for a conversation (at most ${limits.maxMessages} messages and ${limits.maxCharacters} characters)`,
+        );
+      }
+    }
+    return { messages: [...history, ...newMessages], newMessages };
   }
 
   /**
@@ -430,13 +552,21 @@ export class GenerationService {
    */
   private async runImages(
     record: ImageGenerationRecord,
-    provider: ImageProvider,
+    candidate: ResolvedModel<ImageProvider>,
     request: ImageRequest,
     responseFormat: ImageResponseFormat,
+    attemptNumber: number,
+    markContent: () => void,
     signal: AbortSignal,
     race: AbortRace,
   ): Promise<UnnumberedGenerationEvent> {
     const { imageStore } = this.options;
+    const { provider, model } = candidate;
+    if (attemptNumber > 1) {
+      record.provider = provider.id;
+      record.model = model;
+      await this.emit(record, { type: 'image-generation-started', provider: provider.id, model });
+    }
     const collected: Array<{ image: ProviderImage; checked: CheckedImage }> = [];
     for await (const part of racedParts(provider.generateImages(request, { signal }), race)) {
       if (part.type === 'progress') {
@@ -447,6 +577,7 @@ export class GenerationService {
           ...(part.queuePosition !== undefined && { queuePosition: part.queuePosition }),
         });
       } else if (part.type === 'image') {
+        markContent();
         const { image } = part;
         let checked: CheckedImage;
         if (image.data) checked = await imageStore.check(image.data, `the image from ${provider.id}`);
@@ -538,6 +669,7 @@ function toGenerationError(error: unknown, providerId: string): GenerationErrorS
   if (error instanceof ImageStoreError || error instanceof GatewayError) {
     return { code: error.code, message: error.message, provider: providerId };
   }
+  if (error instanceof AllProvidersFailedError) return { code: error.code, message: error.message };
   console.error(`[gateway] provider ${providerId} failed unexpectedly:`, error);
   return { code: 'PROVIDER_ERROR', message: `Provider ${providerId} failed unexpectedly.`, provider: providerId };
 }

@@ -1,7 +1,9 @@
 /**
- * The registered providers, and how a request's `model` and `provider` pick one of them.
+ * The registered providers, and how a request's `model` and `provider` become an ordered list of
+ * candidates to try (gpt4free's resolution rules, `../shared/reference/protocols.md` §6).
  */
 import { GatewayError } from '../generations/gateway-error.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 import type { Availability, ChatProvider, ImageProvider, ModelCapability, ModelDescriptor, Provider } from './provider.js';
 
 /** A model together with the provider that serves it. */
@@ -11,7 +13,7 @@ export interface CatalogModel {
   capabilities: ModelCapability[];
 }
 
-/** A provider's catalog entry: its availability and its models. */
+/** A provider's catalog entry: its availability (circuit breaker included) and its models. */
 export interface CatalogProvider {
   id: string;
   label: string;
@@ -20,15 +22,34 @@ export interface CatalogProvider {
   models: CatalogModel[];
 }
 
-/** The outcome of model resolution: which provider runs which of its models. */
+/** One candidate of a request: which provider runs which of its models. */
 export interface ResolvedModel<P extends Provider = Provider> {
   provider: P;
   /** The provider's own model id. */
   model: string;
 }
 
-/** What each capability needs the provider to implement, and how errors name it. */
-const CAPABILITY_NOUNS: Record<ModelCapability, string> = { chat: 'chat', image: 'image' };
+/** What a request says about model and provider; every field may be empty. */
+export interface ModelRequest {
+  model?: string | null;
+  /** One provider id, or several separated by spaces or commas (tried in that order). */
+  provider?: string | null;
+  /** Provider ids, tried in that order (GraphQL's list form). */
+  providers?: readonly string[] | null;
+}
+
+/** Settings of the registry. */
+export interface ProviderRegistryOptions {
+  /** `provider:model`, a model id or an alias for chat requests with no model. */
+  defaultChatModel?: string;
+  defaultImageModel?: string;
+  /** Alias → targets (`provider:model` or model ids), e.g. `flux` → `['hf-space:flux-1-schnell', 'pollinations:flux']`. */
+  aliases?: Readonly<Record<string, readonly string[]>>;
+  /** Provider ids tried first, in this order; the others follow in registration order. */
+  order?: readonly string[];
+  /** Failure counting per provider; its open circuits show as unavailable in the catalog. */
+  breaker?: CircuitBreaker;
+}
 
 function serves(provider: Provider, capability: ModelCapability): boolean {
   return (
@@ -37,25 +58,35 @@ function serves(provider: Provider, capability: ModelCapability): boolean {
   );
 }
 
-/**
- * Holds the providers in registration order (which is also the order tried when a
- * request names neither provider nor model).
- */
+/** Splits `"a b,c"` and `['d']` into `['a', 'b', 'c', 'd']`, without repeats. */
+function providerIdsOf(request: ModelRequest): string[] {
+  const ids = [...(request.provider?.split(/[\s,]+/) ?? []), ...(request.providers ?? [])].map((id) => id.trim()).filter(Boolean);
+  return [...new Set(ids)];
+}
+
+/** Holds the providers in priority order and resolves requests to candidates. */
 export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>();
+  readonly breaker: CircuitBreaker | undefined;
 
   /**
-   * @param providers in priority order; ids must be unique.
-   * @param options.defaultChatModel / defaultImageModel `provider:model` or a model id for requests with no model.
+   * @param providers ids must be unique; ordered by `options.order`, then as given.
    */
   constructor(
     providers: Provider[],
-    private readonly options: { defaultChatModel?: string; defaultImageModel?: string } = {},
+    private readonly options: ProviderRegistryOptions = {},
   ) {
-    for (const provider of providers) {
+    const order = options.order ?? [];
+    const rank = (provider: Provider) => {
+      const index = order.indexOf(provider.id);
+      return index < 0 ? order.length : index;
+    };
+    const sorted = providers.map((provider, index) => ({ provider, index })).sort((a, b) => rank(a.provider) - rank(b.provider) || a.index - b.index);
+    for (const { provider } of sorted) {
       if (this.providers.has(provider.id)) throw new Error(`provider id "${provider.id}" is registered twice`);
       this.providers.set(provider.id, provider);
     }
+    this.breaker = options.breaker;
   }
 
   /** All providers, in priority order. */
@@ -68,11 +99,19 @@ export class ProviderRegistry {
     return this.providers.get(id);
   }
 
+  /** The provider's availability: its own check, and then its circuit. Never throws. */
+  async availability(provider: Provider): Promise<Availability> {
+    const own = await provider.checkAvailability();
+    if (!own.available) return own;
+    const reason = this.breaker?.unavailableReason(provider.id);
+    return reason ? { available: false, reason } : own;
+  }
+
   /** Every provider with its availability and models (queried concurrently). */
   async catalog(): Promise<CatalogProvider[]> {
     return Promise.all(
       this.list().map(async (provider) => {
-        const [availability, models] = await Promise.all([provider.checkAvailability(), provider.listModels()]);
+        const [availability, models] = await Promise.all([this.availability(provider), provider.listModels()]);
         return {
           id: provider.id,
           label: provider.label,
@@ -92,99 +131,146 @@ export class ProviderRegistry {
     return lists.flat();
   }
 
-  /** Picks the provider and model of a chat request; see {@link resolve}. */
-  async resolveChat(request: { model?: string | null; provider?: string | null }): Promise<ResolvedModel<ChatProvider>> {
-    return (await this.resolve('chat', request)) as ResolvedModel<ChatProvider>;
+  /** The candidates of a chat request; see {@link candidates}. */
+  async chatCandidates(request: ModelRequest): Promise<Array<ResolvedModel<ChatProvider>>> {
+    return (await this.candidates('chat', request)) as Array<ResolvedModel<ChatProvider>>;
   }
 
-  /** Picks the provider and model of an image request; see {@link resolve}. */
-  async resolveImage(request: { model?: string | null; provider?: string | null }): Promise<ResolvedModel<ImageProvider>> {
-    return (await this.resolve('image', request)) as ResolvedModel<ImageProvider>;
+  /** The candidates of an image request; see {@link candidates}. */
+  async imageCandidates(request: ModelRequest): Promise<Array<ResolvedModel<ImageProvider>>> {
+    return (await this.candidates('image', request)) as Array<ResolvedModel<ImageProvider>>;
   }
 
   /**
-   * Picks the provider and model for a request of the given capability.
-   * - `provider` names one provider; `model` is then one of its models (or empty: its first model of that capability).
-   * - `model` may be `provider:model`, a bare model id (first provider listing it with the capability),
-   *   or empty (the configured default, else the first model of the first available provider).
-   * @throws GatewayError `PROVIDER_NOT_FOUND` for an unknown provider (or one without the capability),
-   *   `MODEL_NOT_FOUND` for a model no provider serves (or when no model of the capability exists at all).
+   * The providers (with their model ids) to try for a request, in order; never empty.
+   * - `provider` names one or several providers (space- or comma-separated, or `providers`):
+   *   each of them that serves the model, in that order.
+   * - `model` may be `provider:model`, an alias, a model id (every provider listing it), a provider
+   *   id (its first model of the capability), or empty (the configured default, else the first model
+   *   of each available provider).
+   * @throws GatewayError `PROVIDER_NOT_FOUND` (an unknown provider, or one without the capability),
+   *   `MODEL_NOT_FOUND` (no named provider serves the model, or no provider at all).
    */
-  async resolve(
-    capability: ModelCapability,
-    request: { model?: string | null; provider?: string | null },
-  ): Promise<ResolvedModel> {
-    const noun = CAPABILITY_NOUNS[capability];
-    const providerId = request.provider?.trim() || undefined;
-    const modelId = request.model?.trim() || undefined;
-
-    if (!providerId && modelId) {
-      const separator = modelId.indexOf(':');
-      if (separator > 0) {
-        const prefixed = this.providers.get(modelId.slice(0, separator));
-        if (prefixed) return this.resolveOnProvider(capability, prefixed, modelId.slice(separator + 1) || undefined);
+  async candidates(capability: ModelCapability, request: ModelRequest): Promise<ResolvedModel[]> {
+    const model = request.model?.trim() || undefined;
+    const providerIds = providerIdsOf(request);
+    if (providerIds.length > 0) {
+      const named = providerIds.map((id) => {
+        const provider = this.providers.get(id);
+        if (!provider) {
+          throw new GatewayError('PROVIDER_NOT_FOUND', `Unknown provider "${id}". Known providers: ${[...this.providers.keys()].join(', ') || 'none'}.`);
+        }
+        if (!serves(provider, capability)) throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${id}" does not serve ${capability} models.`);
+        return provider;
+      });
+      const found: ResolvedModel[] = [];
+      for (const provider of named) {
+        const resolved = await this.modelOn(capability, provider, model, named.length === 1);
+        if (resolved) found.push(resolved);
       }
+      if (found.length === 0) {
+        throw new GatewayError('MODEL_NOT_FOUND', `No ${capability} model "${model}" on ${providerIds.map((id) => `"${id}"`).join(', ')}.`);
+      }
+      return found;
     }
-    if (providerId) {
-      const provider = this.providers.get(providerId);
-      if (!provider) {
+
+    if (!model) {
+      const configured = capability === 'chat' ? this.options.defaultChatModel : this.options.defaultImageModel;
+      if (configured) return this.candidates(capability, { model: configured });
+      const found: ResolvedModel[] = [];
+      for (const provider of this.providers.values()) {
+        if (!serves(provider, capability) || !(await this.availability(provider)).available) continue;
+        const first = (await provider.listModels()).find((candidate) => candidate.capabilities.includes(capability));
+        if (first) found.push({ provider, model: first.id });
+      }
+      if (found.length === 0) {
         throw new GatewayError(
-          'PROVIDER_NOT_FOUND',
-          `Unknown provider "${providerId}". Known providers: ${[...this.providers.keys()].join(', ') || 'none'}.`,
+          'MODEL_NOT_FOUND',
+          capability === 'chat'
+            ? 'No chat model is available: put a .gguf file in MODELS_DIR or configure an OpenAI-compatible upstream.'
+            : 'No image model is available: every image provider is unavailable or none is configured.',
         );
       }
-      if (!serves(provider, capability)) {
-        throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${providerId}" does not serve ${noun} models.`);
-      }
-      return this.resolveOnProvider(capability, provider, modelId);
+      return found;
     }
-    const configuredDefault = capability === 'chat' ? this.options.defaultChatModel : this.options.defaultImageModel;
-    if (!modelId && configuredDefault) return this.resolve(capability, { model: configuredDefault });
-    if (modelId) {
-      for (const provider of this.providers.values()) {
-        if (!serves(provider, capability)) continue;
-        const models = await provider.listModels();
-        if (models.some((model) => model.id === modelId && model.capabilities.includes(capability))) {
-          return { provider, model: modelId };
+
+    const separator = model.indexOf(':');
+    const prefixed = separator > 0 ? this.providers.get(model.slice(0, separator)) : undefined;
+    if (prefixed) {
+      if (!serves(prefixed, capability)) throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${prefixed.id}" does not serve ${capability} models.`);
+      return [(await this.modelOn(capability, prefixed, model.slice(separator + 1) || undefined, true))!];
+    }
+
+    const aliasTargets = this.options.aliases?.[model];
+    if (aliasTargets) {
+      const found: ResolvedModel[] = [];
+      for (const target of aliasTargets) {
+        try {
+          found.push(...(await this.candidates(capability, { model: target })));
+        } catch (error) {
+          if (!(error instanceof GatewayError)) throw error; // a target that is not configured here is skipped
         }
       }
-      throw new GatewayError('MODEL_NOT_FOUND', `Unknown ${noun} model "${modelId}". The models query lists the available ones.`);
+      if (found.length > 0) return dedupe(found);
+      throw new GatewayError('MODEL_NOT_FOUND', `No provider serves "${model}" (an alias of ${aliasTargets.join(', ')}).`);
     }
+
+    const found: ResolvedModel[] = [];
     for (const provider of this.providers.values()) {
       if (!serves(provider, capability)) continue;
-      if (!(await provider.checkAvailability()).available) continue;
-      const model = (await provider.listModels()).find((candidate) => candidate.capabilities.includes(capability));
-      if (model) return { provider, model: model.id };
+      const models = await provider.listModels();
+      if (models.some((candidate) => candidate.id === model && candidate.capabilities.includes(capability))) found.push({ provider, model });
     }
-    throw new GatewayError(
-      'MODEL_NOT_FOUND',
-      capability === 'chat'
-        ? 'No chat model is available: put a .gguf file in MODELS_DIR or configure an OpenAI-compatible upstream.'
-        : 'No image model is available: every image provider is unavailable or none is configured.',
-    );
+    if (found.length > 0) return found;
+
+    const asProvider = this.providers.get(model);
+    if (asProvider && serves(asProvider, capability)) return [(await this.modelOn(capability, asProvider, undefined, true))!];
+    throw new GatewayError('MODEL_NOT_FOUND', `Unknown ${capability} model "${model}". The models query lists the available ones.`);
   }
 
-  private async resolveOnProvider(capability: ModelCapability, provider: Provider, modelId: string | undefined): Promise<ResolvedModel> {
-    const noun = CAPABILITY_NOUNS[capability];
-    if (!serves(provider, capability)) {
-      throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${provider.id}" does not serve ${noun} models.`);
-    }
-    const models = (await provider.listModels()).filter((model) => model.capabilities.includes(capability));
-    if (!modelId) {
+  /**
+   * The model to ask `provider` for: its first model of the capability when `model` is empty, the
+   * alias target on this provider when `model` is an alias, else `model` itself when the provider
+   * lists it — or, when its list is unknown right now (discovery failed), `model` anyway (the
+   * upstream is the authority, and its answer becomes the generation's error).
+   * @param required throw MODEL_NOT_FOUND instead of answering undefined.
+   */
+  private async modelOn(
+    capability: ModelCapability,
+    provider: Provider,
+    model: string | undefined,
+    required: boolean,
+  ): Promise<ResolvedModel | undefined> {
+    const models = (await provider.listModels()).filter((candidate) => candidate.capabilities.includes(capability));
+    if (!model) {
       const first = models[0];
-      if (!first) throw new GatewayError('MODEL_NOT_FOUND', `Provider "${provider.id}" has no ${noun} model available.`);
-      return { provider, model: first.id };
+      if (first) return { provider, model: first.id };
+      if (required) throw new GatewayError('MODEL_NOT_FOUND', `Provider "${provider.id}" has no ${capability} model available.`);
+      return undefined;
     }
-    // A provider whose list is unknown right now (e.g. discovery failed) gets the request anyway:
-    // the upstream is the authority, and its answer becomes the generation's error.
-    if (models.length > 0 && !models.some((model) => model.id === modelId)) {
+    const aliasTarget = this.options.aliases?.[model]
+      ?.map((target) => target.split(':'))
+      .find(([prefix, id]) => prefix === provider.id && id && models.some((candidate) => candidate.id === id));
+    if (aliasTarget) return { provider, model: aliasTarget[1]! };
+    if (models.length === 0 || models.some((candidate) => candidate.id === model)) return { provider, model };
+    if (required) {
       throw new GatewayError(
         'MODEL_NOT_FOUND',
-        `Provider "${provider.id}" has no ${noun} model "${modelId}". Its ${noun} models: ${models.map((model) => model.id).join(', ')}.`,
+        `Provider "${provider.id}" has no ${capability} model "${model}". Its ${capability} models: ${models.map((candidate) => candidate.id).join(', ')}.`,
       );
     }
-    return { provider, model: modelId };
+    return undefined;
   }
+}
+
+function dedupe(candidates: ResolvedModel[]): ResolvedModel[] {
+  const seen = new Set<string>();
+  return candidates.filter((candidate) => {
+    const key = `${candidate.provider.id}\u0000${candidate.model}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function toCatalogModel(provider: Provider, model: ModelDescriptor): CatalogModel {

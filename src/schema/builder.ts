@@ -3,6 +3,7 @@
  * this file; `index.ts` imports them and exports the schema.
  */
 import SchemaBuilder from '@pothos/core';
+import type { ConversationStore } from '../conversations/conversation-store.js';
 import type { GenerationService } from '../generations/generation-service.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 
@@ -10,6 +11,7 @@ import type { ProviderRegistry } from '../providers/provider-registry.js';
 export interface GatewayContext {
   generations: GenerationService;
   registry: ProviderRegistry;
+  conversations: ConversationStore;
 }
 
 /** The one builder of the schema. */

@@ -20,9 +20,10 @@ import {
   GenerationError,
   GenerationEventInterface,
   GenerationFailed,
+  ProviderAttemptFailed,
 } from './generation.js';
 
-const ChatRole = builder.enumType('ChatRole', {
+export const ChatRole = builder.enumType('ChatRole', {
   values: { SYSTEM: { value: 'system' }, USER: { value: 'user' }, ASSISTANT: { value: 'assistant' } } as const,
 });
 
@@ -55,8 +56,17 @@ const ChatMessageInput = builder.inputType('ChatMessageInput', {
 const ChatCompletionInput = builder.inputType('ChatCompletionInput', {
   fields: (t) => ({
     messages: t.field({ type: [ChatMessageInput], required: true, description: 'At least one message.' }),
-    model: t.string({ description: 'A model id or provider:model; empty or absent = the configured default.' }),
-    provider: t.string({ description: 'A provider id; absent = the first provider that serves the model.' }),
+    model: t.string({
+      description: 'A model id, provider:model, an alias, or a provider id (its first model); empty or absent = the configured default.',
+    }),
+    provider: t.string({
+      description: 'A provider id, or several separated by spaces, tried in that order; absent = every provider that serves the model.',
+    }),
+    providers: t.stringList({ description: 'Provider ids tried in this order (the list form of provider).' }),
+    conversationId: t.id({
+      description:
+        'Continue (or start) a conversation the server keeps: send only the new message(s); the provider receives the whole history.',
+    }),
     temperature: t.float({ description: 'Sampling temperature, 0..2.' }),
     topP: t.float({ description: 'Nucleus sampling mass, greater than 0 and at most 1.' }),
     maxTokens: t.int({ description: 'Upper bound on generated tokens, at least 1.' }),
@@ -71,6 +81,7 @@ export const ChatGeneration = builder.objectRef<ChatGenerationRecord>('ChatGener
   isTypeOf: (record) => (record as ChatGenerationRecord).kind === 'chat',
   fields: (t) => ({
     text: t.exposeString('text', { description: 'All text generated so far.' }),
+    conversationId: t.exposeID('conversationId', { nullable: true }),
     finishReason: t.field({ type: FinishReason, nullable: true, resolve: (record) => record.finishReason }),
     usage: t.field({ type: Usage, nullable: true, resolve: (record) => record.usage }),
     error: t.field({ type: GenerationError, nullable: true, resolve: (record) => record.error }),
@@ -78,7 +89,7 @@ export const ChatGeneration = builder.objectRef<ChatGenerationRecord>('ChatGener
 });
 
 const ChatCompletionStarted = builder.objectRef<ChatCompletionStartedEvent>('ChatCompletionStarted').implement({
-  description: 'First event: the provider and model serving the generation.',
+  description: 'The provider and model serving the generation: the first event, and again after each ProviderAttemptFailed.',
   interfaces: [GenerationEventInterface],
   isTypeOf: (event) => (event as GenerationEvent).type === 'chat-completion-started',
   fields: (t) => ({
@@ -104,12 +115,13 @@ const ChatCompletionCompleted = builder.objectRef<ChatCompletionCompletedEvent>(
     finishReason: t.field({ type: FinishReason, resolve: (event) => event.finishReason }),
     usage: t.field({ type: Usage, nullable: true, resolve: (event) => event.usage }),
     text: t.exposeString('text'),
+    conversationId: t.exposeID('conversationId', { nullable: true }),
   }),
 });
 
 const ChatCompletionEvent = builder.unionType('ChatCompletionEvent', {
   description: 'An event of a chat generation; every member implements GenerationEvent.',
-  types: [ChatCompletionStarted, ChatTokenDelta, ChatCompletionCompleted, GenerationFailed, GenerationCancelled],
+  types: [ChatCompletionStarted, ChatTokenDelta, ChatCompletionCompleted, ProviderAttemptFailed, GenerationFailed, GenerationCancelled],
   resolveType: eventTypeName,
 });
 

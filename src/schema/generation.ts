@@ -8,6 +8,7 @@ import type {
   GenerationErrorShape,
   GenerationEvent,
   GenerationFailedEvent,
+  ProviderAttemptFailedEvent,
 } from '../generations/generation-events.js';
 import type { GenerationRecord } from '../generations/generation-records.js';
 import { builder } from './builder.js';
@@ -21,6 +22,7 @@ const eventTypeNames: Record<GenerationEvent['type'], string> = {
   'image-generation-started': 'ImageGenerationStarted',
   'image-generation-progress': 'ImageGenerationProgress',
   'image-generation-completed': 'ImageGenerationCompleted',
+  'provider-attempt-failed': 'ProviderAttemptFailed',
   'generation-failed': 'GenerationFailed',
   'generation-cancelled': 'GenerationCancelled',
 };
@@ -77,6 +79,16 @@ export const GenerationFailed = builder.objectRef<GenerationFailedEvent>('Genera
   interfaces: [GenerationEventInterface],
   isTypeOf: (event) => (event as GenerationEvent).type === 'generation-failed',
   fields: (t) => ({
+    error: t.field({ type: GenerationError, resolve: (event) => event.error }),
+  }),
+});
+
+export const ProviderAttemptFailed = builder.objectRef<ProviderAttemptFailedEvent>('ProviderAttemptFailed').implement({
+  description: 'Not terminal: a provider failed before any content and the next one is tried (a Started event naming it follows).',
+  interfaces: [GenerationEventInterface],
+  isTypeOf: (event) => (event as GenerationEvent).type === 'provider-attempt-failed',
+  fields: (t) => ({
+    provider: t.exposeString('provider'),
     error: t.field({ type: GenerationError, resolve: (event) => event.error }),
   }),
 });

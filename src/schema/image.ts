@@ -21,6 +21,7 @@ import {
   GenerationError,
   GenerationEventInterface,
   GenerationFailed,
+  ProviderAttemptFailed,
 } from './generation.js';
 
 const ImageResponseFormat = builder.enumType('ImageResponseFormat', {
@@ -31,8 +32,11 @@ const ImageResponseFormat = builder.enumType('ImageResponseFormat', {
 const ImageGenerationInput = builder.inputType('ImageGenerationInput', {
   fields: (t) => ({
     prompt: t.string({ required: true, description: 'What to draw; not empty.' }),
-    model: t.string({ description: 'A model id or provider:model (e.g. flux-1-schnell); empty or absent = the configured default.' }),
-    provider: t.string({ description: 'A provider id, e.g. hf-space or pollinations.' }),
+    model: t.string({
+      description: 'A model id (e.g. flux-1-schnell), provider:model, an alias (e.g. flux), or a provider id; empty or absent = the configured default.',
+    }),
+    provider: t.string({ description: 'A provider id (e.g. hf-space, pollinations), or several separated by spaces, tried in that order.' }),
+    providers: t.stringList({ description: 'Provider ids tried in this order (the list form of provider).' }),
     n: t.int({ description: 'Number of images, 1..4 (default 1).' }),
     width: t.int({ description: 'Pixels, 32..2048; give width/height or aspectRatio.' }),
     height: t.int({ description: 'Pixels, 32..2048.' }),
@@ -70,7 +74,7 @@ export const ImageGeneration = builder.objectRef<ImageGenerationRecord>('ImageGe
 });
 
 const ImageGenerationStarted = builder.objectRef<ImageGenerationStartedEvent>('ImageGenerationStarted').implement({
-  description: 'First event: the provider and model serving the generation.',
+  description: 'The provider and model serving the generation: the first event, and again after each ProviderAttemptFailed.',
   interfaces: [GenerationEventInterface],
   isTypeOf: (event) => (event as GenerationEvent).type === 'image-generation-started',
   fields: (t) => ({
@@ -101,7 +105,7 @@ const ImageGenerationCompleted = builder.objectRef<ImageGenerationCompletedEvent
 
 const ImageGenerationEvent = builder.unionType('ImageGenerationEvent', {
   description: 'An event of an image generation; every member implements GenerationEvent.',
-  types: [ImageGenerationStarted, ImageGenerationProgress, ImageGenerationCompleted, GenerationFailed, GenerationCancelled],
+  types: [ImageGenerationStarted, ImageGenerationProgress, ImageGenerationCompleted, ProviderAttemptFailed, GenerationFailed, GenerationCancelled],
   resolveType: eventTypeName,
 });
 

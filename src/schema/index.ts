@@ -4,6 +4,7 @@ import './scalars.js';
 import './generation.js';
 import './chat.js';
 import './image.js';
+import './conversation.js';
 import './catalog.js';
 
 /** The executable schema of the gateway. */

@@ -6,6 +6,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { MemoryConversationStore } from '../../src/conversations/conversation-store.js';
 import { ImageStore } from '../../src/images/image-store.js';
 import { MemoryEventLog } from '../../src/generations/event-log.js';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
@@ -39,6 +40,7 @@ function createService(provider: ChatProvider, retentionMs = 60_000) {
     registry: new ProviderRegistry([provider]),
     eventLog,
     pubSub: createGenerationPubSub(),
+    conversations: new MemoryConversationStore({ maxMessages: 100, maxCharacters: 100_000, retentionMs: 60_000 }),
     imageStore: new ImageStore({ directory: join(tmpdir(), 'gateway-service-test-images'), maxBytes: 1024, downloadTimeoutMs: 1000 }),
     retentionMs,
   });

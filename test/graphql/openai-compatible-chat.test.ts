@@ -25,6 +25,8 @@ let client: Client;
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream({ apiKey: API_KEY });
   started = await startApp({
+    // Each test below makes the one upstream fail on purpose; the breaker has its own tests.
+    BREAKER_ENABLED: 'false',
     OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([
       {
         id: 'fake',

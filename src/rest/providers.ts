@@ -1,0 +1,68 @@
+/**
+ * `GET /v1/providers` and `GET /v1/providers/{id}` (`../shared/reference/protocols.md` §1): the
+ * provider catalog. Entries follow gpt4free's provider list (`id`, `object: "provider"`,
+ * `created`, `label`, and in the detail `models` and `image_models`) plus availability.
+ */
+import type { ServerResponse } from 'node:http';
+import type { ModelCapability } from '../providers/provider.js';
+import type { CatalogProvider } from '../providers/provider-registry.js';
+import type { RestApiDependencies } from './rest-api.js';
+import { RestError, sendError, sendJson } from './rest-http.js';
+
+/**
+ * One provider as REST clients see it: `available` and (when not) `unavailable_reason` (else null);
+ * `models` lists every model id it serves now, `image_models` those that make images; `created` is 0 (unknown).
+ */
+export interface RestProvider {
+  id: string;
+  object: 'provider';
+  created: number;
+  label: string;
+  available: boolean;
+  unavailable_reason: string | null;
+  models: string[];
+  image_models: string[];
+  capabilities: ModelCapability[];
+}
+
+/** A catalog entry as a {@link RestProvider}. */
+export function toRestProvider(provider: CatalogProvider): RestProvider {
+  return {
+    id: provider.id,
+    object: 'provider',
+    created: 0,
+    label: provider.label,
+    available: provider.availability.available,
+    unavailable_reason: provider.availability.available ? null : (provider.availability.reason ?? null),
+    models: provider.models.map((model) => model.id),
+    image_models: provider.models.filter((model) => model.capabilities.includes('image')).map((model) => model.id),
+    capabilities: [...provider.capabilities],
+  };
+}
+
+/** Handles `GET /v1/providers`: `200 [RestProvider…]` (a plain JSON array, as gpt4free answers), in priority order. */
+export async function handleListProviders(dependencies: RestApiDependencies, response: ServerResponse): Promise<void> {
+  sendJson(response, 200, (await dependencies.registry.catalog()).map(toRestProvider));
+}
+
+/** Handles `GET /v1/providers/{id}`: `200 RestProvider`, or 404 `PROVIDER_NOT_FOUND` with an OpenAI error body. */
+export async function handleGetProvider(dependencies: RestApiDependencies, response: ServerResponse, providerId: string): Promise<void> {
+  const provider = dependencies.registry.get(providerId);
+  if (!provider) {
+    const known = dependencies.registry.list().map((candidate) => candidate.id).join(', ') || 'none';
+    sendError(response, new RestError('PROVIDER_NOT_FOUND', `Unknown provider "${providerId}". Known providers: ${known}.`, { param: 'provider' }));
+    return;
+  }
+  const [availability, models] = await Promise.all([provider.checkAvailability(), provider.listModels()]);
+  sendJson(
+    response,
+    200,
+    toRestProvider({
+      id: provider.id,
+      label: provider.label,
+      capabilities: provider.capabilities,
+      availability,
+      models: models.map((model) => ({ id: model.id, provider: provider.id, capabilities: model.capabilities })),
+    }),
+  );
+}
