@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGradioSpace, type FakeGradioSpace } from '../helpers/fake-gradio-space.js';
+import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -25,15 +26,24 @@ const CHROMIUM_ARGS = [
 ];
 const CHAT_MODEL = 'llama-cpp:stories260K';
 const IMAGE_MODEL = 'hf-space:flux-1-schnell';
+/** A fake OpenAI-compatible model that streams a token every 20 ms until the client leaves. */
+const ENDLESS_MODEL = 'fake:endless?gapMs=20';
 
 let space: FakeGradioSpace;
+let upstream: FakeOpenAIUpstream;
 let started: StartedApp;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   space = await startFakeGradioSpace();
-  started = await startApp({ HF_SPACES_ENABLED: 'true', HF_FLUX_SCHNELL_URL: space.baseURL, LLAMA_CONTEXT_SIZE: '1024' });
+  upstream = await startFakeOpenAIUpstream();
+  started = await startApp({
+    HF_SPACES_ENABLED: 'true',
+    HF_FLUX_SCHNELL_URL: space.baseURL,
+    OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: ['endless?gapMs=20'] }]),
+    LLAMA_CONTEXT_SIZE: '1024',
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 });
 
@@ -42,6 +52,7 @@ afterAll(async () => {
   await browser?.close();
   await started?.stop();
   await space?.close();
+  await upstream?.close();
 });
 
 /** What a page did: every request and WebSocket URL, failures, HTTP errors, console errors, sent WebSocket frames. */
@@ -98,6 +109,17 @@ async function conversationMessages(id: string): Promise<Array<{ role: string; c
   const body = (await response.json()) as { data?: { conversation: { messages: Array<{ role: string; content: string }> } | null }; errors?: unknown };
   expect(body.errors).toBeUndefined();
   return body.data!.conversation?.messages ?? null;
+}
+
+/** A generation's status, over GraphQL HTTP. */
+async function generationStatus(id: string): Promise<string | undefined> {
+  const response = await fetch(started.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'query ($id: ID!) { generation(id: $id) { status } }', variables: { id } }),
+  });
+  const body = (await response.json()) as { data?: { generation: { status: string } | null } };
+  return body.data?.generation?.status;
 }
 
 /** The hosts of the URLs, deduplicated. */
@@ -230,6 +252,31 @@ describe('the web page', () => {
     expect(log.consoleErrors).toEqual([]);
     expect(log.failed).toEqual([]);
     expect(hostsOf(log.urls)).toEqual([new URL(started.url).host]);
+  });
+
+  it('stops a streaming answer: the subscription closes and the generation is cancelled', async () => {
+    const { page, log } = await openPage();
+    await page.getByTestId('chat-model').selectOption(ENDLESS_MODEL);
+    await page.evaluate(RECORD_STREAM_LENGTHS);
+    await page.getByTestId('chat-input').fill('Tell me everything');
+    await page.getByTestId('chat-send').click();
+    await page.locator('[data-testid="chat-transcript"][data-grew="true"]').waitFor({ state: 'attached' });
+    expect(await page.getByTestId('chat-send').isDisabled()).toBe(true);
+    await page.getByTestId('chat-stop').click();
+
+    const answer = page.getByTestId('chat-turn-assistant');
+    await expect.poll(() => answer.getAttribute('data-state')).toBe('stopped');
+    expect(await page.getByTestId('chat-stop').isDisabled()).toBe(true);
+    expect(await page.getByTestId('chat-send').isEnabled()).toBe(true);
+    const generationId = await answer.getAttribute('data-generation-id');
+    expect(generationId).toBeTruthy();
+    await upstream.waitForClientClose(1);
+    await expect.poll(() => generationStatus(generationId!)).toBe('CANCELLED');
+    // The page closed its subscription (graphql-ws "complete"), which is what cancels the generation.
+    expect(log.sentFrames.map((frame) => (JSON.parse(frame) as { type: string }).type)).toContain('complete');
+    const text = await answer.getByTestId('message-text').innerText();
+    expect(text.length).toBeGreaterThan(0);
+    expect(log.consoleErrors).toEqual([]);
   });
 
   it('generates an image with the fake Space and shows it, loaded from /images/', async () => {
