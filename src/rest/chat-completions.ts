@@ -63,9 +63,6 @@ export const chatCompletionRequestSchema = z.object({
 /** A validated chat request body. */
 export type ChatCompletionRequest = z.output<typeof chatCompletionRequestSchema>;
 
-/** The chat input of the service, with the fields landing with conversations and fallback. */
-type ChatInputWithConversation = ChatCompletionInput & { conversationId?: string | null };
-
 /**
  * Maps a request's messages to chat messages: `developer` becomes `system`; array contents are
  * the join of their `text` parts; null content is empty.
@@ -95,11 +92,13 @@ export function toChatMessages(messages: ChatCompletionRequest['messages']): Cha
 }
 
 /**
- * The service input for a validated request: `model: ""` means the default; `stop` may be one
- * string; `max_completion_tokens` wins over `max_tokens`.
+ * The service input for a validated request: `model: ""` means the default; `provider` may name
+ * several providers separated by spaces (the service tries them in order); `conversation_id`
+ * continues a conversation the server keeps; `stop` may be one string; `max_completion_tokens`
+ * wins over `max_tokens`.
  * @throws RestError 400 for bad messages (see {@link toChatMessages}) or `n` other than 1.
  */
-export function toChatInput(body: ChatCompletionRequest): ChatInputWithConversation {
+export function toChatInput(body: ChatCompletionRequest): ChatCompletionInput {
   if (body.n != null && body.n !== 1) {
     throw new RestError('BAD_USER_INPUT', 'n: only one choice per request is supported (n = 1)', { param: 'n' });
   }
@@ -144,7 +143,7 @@ export function toOpenAIUsage(usage: Usage | undefined): { prompt_tokens: number
 
 /** The fields every reply and chunk starts with. */
 function replyHead(record: ChatGenerationRecord, object: 'chat.completion' | 'chat.completion.chunk') {
-  const conversationId = (record as ChatGenerationRecord & { conversationId?: string }).conversationId;
+  const conversationId = record.conversationId;
   return {
     id: `chatcmpl-${record.id}`,
     object,

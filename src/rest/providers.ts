@@ -45,24 +45,17 @@ export async function handleListProviders(dependencies: RestApiDependencies, res
   sendJson(response, 200, (await dependencies.registry.catalog()).map(toRestProvider));
 }
 
-/** Handles `GET /v1/providers/{id}`: `200 RestProvider`, or 404 `PROVIDER_NOT_FOUND` with an OpenAI error body. */
+/**
+ * Handles `GET /v1/providers/{id}`: `200 RestProvider` (availability as the catalog sees it, the
+ * circuit breaker included), or 404 `PROVIDER_NOT_FOUND` with an OpenAI error body.
+ */
 export async function handleGetProvider(dependencies: RestApiDependencies, response: ServerResponse, providerId: string): Promise<void> {
-  const provider = dependencies.registry.get(providerId);
-  if (!provider) {
-    const known = dependencies.registry.list().map((candidate) => candidate.id).join(', ') || 'none';
-    sendError(response, new RestError('PROVIDER_NOT_FOUND', `Unknown provider "${providerId}". Known providers: ${known}.`, { param: 'provider' }));
+  const { registry } = dependencies;
+  const provider = registry.get(providerId) && (await registry.catalog()).find((candidate) => candidate.id === providerId);
+  if (provider) {
+    sendJson(response, 200, toRestProvider(provider));
     return;
   }
-  const [availability, models] = await Promise.all([provider.checkAvailability(), provider.listModels()]);
-  sendJson(
-    response,
-    200,
-    toRestProvider({
-      id: provider.id,
-      label: provider.label,
-      capabilities: provider.capabilities,
-      availability,
-      models: models.map((model) => ({ id: model.id, provider: provider.id, capabilities: model.capabilities })),
-    }),
-  );
+  const known = registry.list().map((candidate) => candidate.id).join(', ') || 'none';
+  sendError(response, new RestError('PROVIDER_NOT_FOUND', `Unknown provider "${providerId}". Known providers: ${known}.`, { param: 'provider' }));
 }

@@ -9,6 +9,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   getLlama,
   LlamaChat,
@@ -57,6 +58,9 @@ interface LoadedModel {
 /** The provider id. */
 export const LLAMA_CPP_PROVIDER_ID = 'llama-cpp';
 
+/** How long a read of the models folder is reused, ms (models added later show up after this). */
+const MODEL_LIST_CACHE_MS = 2_000;
+
 /**
  * Builds the plain completion prompt for a model without a chat template: one message gives its
  * content verbatim (a story start for `stories260K`); a conversation becomes a transcript of
@@ -99,7 +103,18 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
   const loaded = new Map<string, Promise<LoadedModel>>();
   let closed = false;
 
-  async function listModelFiles(): Promise<Map<string, string>> {
+  let modelFiles: { files: Promise<Map<string, string>>; readAt: number } | undefined;
+
+  /** The `.gguf` files by model id; the folder is read at most once per {@link MODEL_LIST_CACHE_MS}. */
+  function listModelFiles(): Promise<Map<string, string>> {
+    const now = performance.now();
+    if (!modelFiles || now - modelFiles.readAt >= MODEL_LIST_CACHE_MS) {
+      modelFiles = { files: readModelFiles(), readAt: now };
+    }
+    return modelFiles.files;
+  }
+
+  async function readModelFiles(): Promise<Map<string, string>> {
     const files = new Map<string, string>();
     let names: string[];
     try {
