@@ -132,6 +132,7 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
     conversations,
     conversationLimits,
     retentionMs: config.generationRetentionMs,
+    maxRetained: config.generationRetentionMax,
     deltaCoalesceMs: config.deltaCoalesceMs,
   });
   const context: GatewayContext = { generations, registry, conversations };

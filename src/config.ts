@@ -77,6 +77,8 @@ export interface Config {
   defaultChatModel?: string;
   /** How long a finished generation stays queryable and replayable, ms. */
   generationRetentionMs: number;
+  /** Most finished generations kept in memory; the oldest go first. */
+  generationRetentionMax: number;
   /** Shortest time between two token deltas of one generation, ms; faster text is grouped (0 = every delta at once). */
   deltaCoalesceMs: number;
   upstreams: OpenAICompatibleUpstreamConfig[];
@@ -206,6 +208,7 @@ const environmentSchema = z.object({
     .default('auto'),
   DEFAULT_CHAT_MODEL: z.string().optional(),
   GENERATION_RETENTION_MS: positiveInteger('GENERATION_RETENTION_MS').default(3_600_000),
+  GENERATION_RETENTION_MAX: positiveInteger('GENERATION_RETENTION_MAX').default(10_000),
   DELTA_COALESCE_MS: z.coerce
     .number({ error: 'DELTA_COALESCE_MS must be a number' })
     .int('DELTA_COALESCE_MS must be a whole number')
@@ -388,6 +391,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     llamaGpu: values.LLAMA_GPU === 'false' ? false : values.LLAMA_GPU,
     ...(values.DEFAULT_CHAT_MODEL !== undefined && { defaultChatModel: values.DEFAULT_CHAT_MODEL }),
     generationRetentionMs: values.GENERATION_RETENTION_MS,
+    generationRetentionMax: values.GENERATION_RETENTION_MAX,
     deltaCoalesceMs: values.DELTA_COALESCE_MS,
     upstreams,
     upstreamConnectTimeoutMs: connectTimeoutMs,

@@ -80,6 +80,8 @@ export interface GenerationServiceOptions {
   imageStore: ImageStore;
   /** How long a finished generation stays queryable and replayable, ms. */
   retentionMs: number;
+  /** Most finished generations kept; beyond it the oldest are forgotten before their time. Default: no limit. */
+  maxRetained?: number;
   /** Where conversations are kept. */
   conversations: ConversationStore;
   /** Limits of a conversation (the new messages of one request must fit them). */
@@ -107,7 +109,8 @@ const LIVE_BUFFER_LIMIT = 256;
 export class GenerationService {
   private readonly records = new Map<string, GenerationRecord>();
   private readonly running = new Map<string, RunningGeneration>();
-  private readonly expiryTimers = new Set<NodeJS.Timeout>();
+  /** Finished generations in the order they finished, with the timer that forgets each. */
+  private readonly retained = new Map<string, NodeJS.Timeout>();
   /** Subscribers currently following a generation, each with a way to hear when it has ended. */
   private readonly followers = new Set<Promise<void>>();
   private stopped = false;
@@ -371,8 +374,8 @@ export class GenerationService {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs).unref())),
     ]);
     clearTimeout(timer);
-    for (const timer of this.expiryTimers) clearTimeout(timer);
-    this.expiryTimers.clear();
+    for (const timer of this.retained.values()) clearTimeout(timer);
+    this.retained.clear();
   }
 
   /** Number of generations held in memory (running and retained). */
@@ -621,14 +624,23 @@ export class GenerationService {
     }
   }
 
+  /** Forgets the generation after the retention time, or earlier when more than `maxRetained` finished ones are kept (oldest first). */
   private scheduleExpiry(generationId: string): void {
-    const timer = setTimeout(() => {
-      this.expiryTimers.delete(timer);
-      this.records.delete(generationId);
-      void this.options.eventLog.delete(generationId);
-    }, this.options.retentionMs);
+    const timer = setTimeout(() => this.forget(generationId), this.options.retentionMs);
     timer.unref();
-    this.expiryTimers.add(timer);
+    this.retained.set(generationId, timer);
+    const maxRetained = this.options.maxRetained ?? Number.POSITIVE_INFINITY;
+    for (const oldest of this.retained.keys()) {
+      if (this.retained.size <= maxRetained) break;
+      this.forget(oldest);
+    }
+  }
+
+  private forget(generationId: string): void {
+    clearTimeout(this.retained.get(generationId));
+    this.retained.delete(generationId);
+    this.records.delete(generationId);
+    void this.options.eventLog.delete(generationId);
   }
 
   private async emit(record: GenerationRecord, event: UnnumberedGenerationEvent): Promise<void> {

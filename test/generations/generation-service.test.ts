@@ -34,7 +34,7 @@ function scriptedProvider(count: number, gate?: () => Promise<void>): ChatProvid
   };
 }
 
-function createService(provider: ChatProvider, retentionMs = 60_000) {
+function createService(provider: ChatProvider, retentionMs = 60_000, maxRetained?: number) {
   const eventLog = new MemoryEventLog();
   const service = new GenerationService({
     registry: new ProviderRegistry([provider]),
@@ -43,6 +43,7 @@ function createService(provider: ChatProvider, retentionMs = 60_000) {
     conversations: new MemoryConversationStore({ maxMessages: 100, maxCharacters: 100_000, retentionMs: 60_000 }),
     imageStore: new ImageStore({ directory: join(tmpdir(), 'gateway-service-test-images'), maxBytes: 1024, downloadTimeoutMs: 1000 }),
     retentionMs,
+    ...(maxRetained !== undefined && { maxRetained }),
   });
   return { service, eventLog };
 }
@@ -125,5 +126,19 @@ describe('GenerationService', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('keeps at most maxRetained finished generations, forgetting the oldest first', async () => {
+    const { service, eventLog } = createService(scriptedProvider(1), 60_000, 2);
+    const ids: string[] = [];
+    for (let index = 0; index < 3; index += 1) {
+      const record = await service.startChat(input);
+      await drain(await service.subscribe(record.id));
+      ids.push(record.id);
+    }
+    expect(service.get(ids[0]!)).toBeUndefined();
+    expect(service.get(ids[1]!)).toBeDefined();
+    expect(service.get(ids[2]!)).toBeDefined();
+    expect(eventLog.size).toBe(2);
   });
 });

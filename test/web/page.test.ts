@@ -196,9 +196,7 @@ describe('the web page', () => {
   it('streams a chat answer token by token, keeps the conversation, and starts a new one', async () => {
     const { page, log } = await openPage();
     await page.getByTestId('chat-model').selectOption(CHAT_MODEL);
-    console.log('T2', Date.now() % 100000, "await page.getByTestId('chat-model').sel");
     await page.getByTestId('chat-max-tokens').fill('150');
-    console.log('T3', Date.now() % 100000, "await page.getByTestId('chat-max-tokens'");
 
     const first = await chatTurn(page, 'Once upon a time');
     expect(new Set(first.lengths).size).toBeGreaterThanOrEqual(2);
@@ -211,18 +209,14 @@ describe('the web page', () => {
     expect(new Set(second.lengths).size).toBeGreaterThanOrEqual(2);
     expect(second.text).toMatch(/[a-z]{3,}/);
     await expect.poll(() => page.getByTestId('chat-turn-user').count()).toBe(2);
-    console.log('T15', Date.now() % 100000, 'await expect.poll(() => page.getByTestId');
     await expect.poll(() => page.getByTestId('chat-turn-assistant').count()).toBe(2);
-    console.log('T16', Date.now() % 100000, 'await expect.poll(() => page.getByTestId');
     expect(await page.getByTestId('chat-turn-user').allInnerTexts()).toEqual([
       expect.stringContaining('Once upon a time'),
       expect.stringContaining('Then the little dog'),
     ]);
     expect(await page.getByTestId('chat-stop').isDisabled()).toBe(true);
     await expect.poll(() => page.getByTestId('chat-error').isHidden()).toBe(true);
-    console.log('T22', Date.now() % 100000, 'await expect.poll(() => page.getByTestId');
     await screenshot(page, 'chat');
-    console.log('T23', Date.now() % 100000, "await screenshot(page, 'chat');");
 
     // Both turns: one conversation id, only the new user message, the chosen model.
     const [firstInput, secondInput] = sentChatInputs(log);
@@ -244,19 +238,12 @@ describe('the web page', () => {
 
     // "New conversation" clears the turns, makes the server forget the old one, and the next message carries a fresh id.
     await page.getByTestId('new-conversation').click();
-    console.log('T44', Date.now() % 100000, "await page.getByTestId('new-conversation");
     await expect.poll(() => page.getByTestId('chat-turn-user').count()).toBe(0);
-    console.log('T45', Date.now() % 100000, 'await expect.poll(() => page.getByTestId');
     await expect.poll(() => conversationMessages(firstInput!.conversationId!)).toBeNull();
-    console.log('T46', Date.now() % 100000, 'await expect.poll(() => conversationMess');
     await page.getByTestId('chat-max-tokens').fill('8');
-    console.log('T47', Date.now() % 100000, "await page.getByTestId('chat-max-tokens'");
     await page.getByTestId('chat-input').fill('Once upon a time');
-    console.log('T48', Date.now() % 100000, "await page.getByTestId('chat-input').fil");
     await page.getByTestId('chat-input').press('Enter');
-    console.log('T49', Date.now() % 100000, "await page.getByTestId('chat-input').pre");
     await page.locator('[data-testid="chat-turn-assistant"][data-state="done"]').waitFor();
-    console.log('T50', Date.now() % 100000, 'await page.locator(\'[data-testid="chat-t');
     const thirdInput = sentChatInputs(log)[2];
     expect(thirdInput).toMatchObject({ messages: [{ role: 'USER', content: 'Once upon a time' }], maxTokens: 8 });
     expect(thirdInput!.conversationId).toMatch(/^[0-9a-f-]{36}$/);
