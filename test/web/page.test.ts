@@ -171,6 +171,37 @@ async function chatTurn(page: Page, message: string): Promise<{ lengths: number[
 }
 
 describe('the web page', () => {
+  it('serves the page and graphql-ws with their headers, answers HEAD, and passes other requests on', async () => {
+    for (const path of ['/', '/index.html', '/?utm=x']) {
+      const response = await fetch(`${started.url}${path}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(response.headers.get('cache-control')).toBe('no-cache');
+      expect(response.headers.get('content-security-policy')).toContain("default-src 'self'");
+      const html = await response.text();
+      expect(html).toContain('<script src="/assets/graphql-ws.min.js"></script>');
+      expect(html).not.toMatch(/(src|href)="(https?:)?\/\//); // nothing from another host
+    }
+    const script = await fetch(`${started.url}/assets/graphql-ws.min.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^application\/javascript/);
+    expect(await script.text()).toContain('graphqlWs');
+
+    const head = await fetch(`${started.url}/`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(1000);
+    expect(await head.text()).toBe('');
+
+    expect((await fetch(`${started.url}/assets/missing.js`)).status).toBe(404);
+    expect((await fetch(`${started.url}/`, { method: 'POST', body: 'x' })).status).toBe(404);
+    const graphql = await fetch(started.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ models { id } }' }),
+    });
+    expect(graphql.status).toBe(200);
+  });
+
   it('loads with no failed requests, no console errors, nothing from outside 127.0.0.1, and fills the model pickers', async () => {
     const { page, log } = await openPage();
     expect(await page.title()).toBe('GraphQL AI gateway');
