@@ -196,11 +196,20 @@ export async function handleChatCompletions(
     generations.cancel(record.id, 'client disconnected').catch(() => {});
   });
   const events = (await generations.subscribe(record.id, 0, 'chat')) as AsyncIterableIterator<ChatGenerationEvent>;
+  const writer = new EventStreamWriter(response);
   try {
-    if (stream) await streamChat(record, events, new EventStreamWriter(response), client);
+    if (stream) await streamChat(record, events, writer, client);
     else await replyChat(record, events, response, client);
   } finally {
     await events.return?.();
+  }
+  if (!response.writableEnded && !client.gone) {
+    // The events ended without a terminal event (should not happen): never leave the client hanging.
+    const error = new RestError('INTERNAL_ERROR', 'The generation ended without a result.');
+    if (writer.started) {
+      writer.sendError(error);
+      writer.done();
+    } else sendError(response, error);
   }
 }
 

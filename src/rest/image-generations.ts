@@ -135,4 +135,6 @@ export async function handleImageGenerations(
   } finally {
     await events.return?.();
   }
+  // The events ended without a terminal event (should not happen): never leave the client hanging.
+  if (!client.gone) sendError(response, new RestError('INTERNAL_ERROR', 'The generation ended without a result.'));
 }

@@ -97,11 +97,13 @@ export class RestError extends Error {
   readonly provider?: string;
   /** Seconds a client should wait before retrying (sent as `Retry-After`), when known. */
   readonly retryAfterSeconds?: number;
+  /** Whether the reply closes the connection (`connection: close`), e.g. after an unread body. */
+  readonly closeConnection: boolean;
 
   constructor(
     code: string,
     message: string,
-    options: { status?: number; param?: string | null; provider?: string; retryAfterSeconds?: number } = {},
+    options: { status?: number; param?: string | null; provider?: string; retryAfterSeconds?: number; closeConnection?: boolean } = {},
   ) {
     super(message);
     this.code = code;
@@ -109,6 +111,7 @@ export class RestError extends Error {
     this.param = options.param ?? null;
     if (options.provider !== undefined) this.provider = options.provider;
     if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    this.closeConnection = options.closeConnection ?? false;
   }
 
   /** The error object of the body: `{ message, type, param, code, provider? }`. */
@@ -137,8 +140,11 @@ const REST_FIELD_NAMES: Record<string, string> = {
 /**
  * A `GatewayError` as a REST error. `BAD_USER_INPUT` messages start with `field: ` (see
  * `parseInput`); the field becomes `param`, renamed to its REST spelling (`maxTokens` → `max_tokens`).
+ * `MODEL_NOT_FOUND` names `model` and `PROVIDER_NOT_FOUND` names `provider` as `param`.
  */
 export function restErrorFromGatewayError(error: GatewayError): RestError {
+  if (error.code === 'MODEL_NOT_FOUND') return new RestError(error.code, error.message, { param: 'model' });
+  if (error.code === 'PROVIDER_NOT_FOUND') return new RestError(error.code, error.message, { param: 'provider' });
   if (error.code !== 'BAD_USER_INPUT') return new RestError(error.code, error.message);
   const field = /^([A-Za-z]+)((?:\.\d+)*(?:\.[A-Za-z]+)*): /.exec(error.message);
   if (!field) return new RestError(error.code, error.message);
@@ -179,10 +185,11 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
   response.end(text);
 }
 
-/** Writes `{"error":{…}}` with the error's status (and `Retry-After` when known). */
+/** Writes `{"error":{…}}` with the error's status (and `Retry-After` when known, `connection: close` when asked). */
 export function sendError(response: ServerResponse, error: RestError, headers: Record<string, string> = {}): void {
   sendJson(response, error.status, { error: error.toJSON() }, {
     ...(error.retryAfterSeconds !== undefined && { 'retry-after': String(error.retryAfterSeconds) }),
+    ...(error.closeConnection && { connection: 'close' }),
     ...headers,
   });
 }
@@ -191,24 +198,17 @@ export function sendError(response: ServerResponse, error: RestError, headers: R
  * Reads the whole request body as JSON.
  * @param limit largest body accepted, bytes (default {@link MAX_BODY_BYTES}).
  * @throws RestError `REQUEST_TOO_LARGE` (413) when `content-length` or the bytes read exceed `limit`
- *   (the rest of the body is then read and dropped, so the client gets the answer);
+ *   (see {@link tooLarge});
  *   `BAD_USER_INPUT` (400) for an empty body or invalid JSON.
  */
 export async function readJsonBody(request: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
-  const tooLarge = () => new RestError('REQUEST_TOO_LARGE', `The request body is larger than ${limit} bytes.`);
   const declared = Number(request.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    request.resume();
-    throw tooLarge();
-  }
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(request, limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.byteLength;
-    if (size > limit) {
-      request.resume();
-      throw tooLarge();
-    }
+    if (size > limit) throw tooLarge(request, limit);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
@@ -218,6 +218,15 @@ export async function readJsonBody(request: IncomingMessage, limit = MAX_BODY_BY
   } catch (error) {
     throw new RestError('BAD_USER_INPUT', `The request body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The 413 for a body over `limit`. The rest of the body is read and dropped (so the client, still
+ * sending, gets the answer), and the reply closes the connection, so an endless upload ends with it.
+ */
+function tooLarge(request: IncomingMessage, limit: number): RestError {
+  request.resume();
+  return new RestError('REQUEST_TOO_LARGE', `The request body is larger than ${limit} bytes.`, { closeConnection: true });
 }
 
 /** `['messages', 0, 'content']` → `messages[0].content`. */
@@ -303,7 +312,7 @@ export class ClientConnection {
   private leftEarly = false;
   private listeners: Array<() => void> = [];
 
-  constructor(private readonly response: ServerResponse) {
+  constructor(response: ServerResponse) {
     if (response.destroyed && !response.writableFinished) this.leftEarly = true;
     response.once('close', () => {
       if (response.writableFinished) return;
