@@ -109,6 +109,8 @@ const LIVE_BUFFER_LIMIT = 256;
 export class GenerationService {
   private readonly records = new Map<string, GenerationRecord>();
   private readonly running = new Map<string, RunningGeneration>();
+  /** The last emission of each generation, so the next one waits for it. */
+  private readonly emissions = new WeakMap<GenerationRecord, Promise<void>>();
   /** Finished generations in the order they finished, with the timer that forgets each. */
   private readonly retained = new Map<string, NodeJS.Timeout>();
   /** Subscribers currently following a generation, each with a way to hear when it has ended. */
@@ -391,9 +393,12 @@ export class GenerationService {
   private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork): Promise<void> {
     this.records.set(record.id, record);
     const controller = new AbortController();
-    await this.emit(record, started);
+    // The first event takes sequence 1 now, but the provider starts before it is published, so the
+    // upstream request leaves before the subscriber's work for event 1 (time to first token).
+    const startedEmitted = this.emit(record, started);
     const finished = this.run(record, controller.signal, work);
     this.running.set(record.id, { record, controller, finished });
+    await startedEmitted;
   }
 
   /** Runs the work and ends the generation with exactly one terminal event: completed, failed or cancelled. */
@@ -643,11 +648,20 @@ export class GenerationService {
     void this.options.eventLog.delete(generationId);
   }
 
-  private async emit(record: GenerationRecord, event: UnnumberedGenerationEvent): Promise<void> {
+  /**
+   * Numbers the event, appends it to the log and publishes it. Appends of one generation run one
+   * after another, in sequence order, whatever the log's latency.
+   */
+  private emit(record: GenerationRecord, event: UnnumberedGenerationEvent): Promise<void> {
     record.lastSequence += 1;
     const numbered = { ...event, generationId: record.id, sequence: record.lastSequence } as GenerationEvent;
-    await this.options.eventLog.append(numbered);
-    this.options.pubSub.publish('generation:event', record.id, numbered);
+    const previous = this.emissions.get(record);
+    const emission = (previous ? previous.catch(() => {}) : Promise.resolve()).then(async () => {
+      await this.options.eventLog.append(numbered);
+      this.options.pubSub.publish('generation:event', record.id, numbered);
+    });
+    this.emissions.set(record, emission);
+    return emission;
   }
 }
 
