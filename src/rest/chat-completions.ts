@@ -8,18 +8,8 @@ import type { ChatGenerationEvent } from '../generations/generation-events.js';
 import type { ChatCompletionInput, ChatGenerationRecord } from '../generations/generation-service.js';
 import type { ChatMessage, FinishReason, Usage } from '../providers/provider.js';
 import type { RestApiDependencies } from './rest-api.js';
-import {
-  ClientConnection,
-  EventStreamWriter,
-  RestError,
-  parseBody,
-  readJsonBody,
-  restErrorFromGenerationError,
-  sendError,
-  sendJson,
-  toRestError,
-  unixSeconds,
-} from './rest-http.js';
+import { followGeneration } from './generation-follower.js';
+import { RestError, sendJson, unixSeconds, type EventStreamWriter } from './rest-http.js';
 
 /** One part of an array `content`: only `text` parts carry text; other parts (`image_url`, …) are ignored for now. */
 const contentPartSchema = z.looseObject({
@@ -154,11 +144,6 @@ function replyHead(record: ChatGenerationRecord, object: 'chat.completion' | 'ch
   };
 }
 
-/** The error for a generation cancelled by someone other than this client (cancelGeneration, shutdown). */
-function cancelledError(reason: string | undefined): RestError {
-  return new RestError('GENERATION_CANCELLED', `The generation was cancelled${reason ? `: ${reason}` : ''}.`);
-}
-
 /**
  * Handles `POST /v1/chat/completions`.
  *
@@ -174,117 +159,55 @@ function cancelledError(reason: string | undefined): RestError {
  * - A client that leaves before the end cancels the generation (`client disconnected`), which
  *   aborts the upstream request.
  * `provider-attempt-failed` events (a provider failed and the next is tried) are skipped.
+ * The shared flow is {@link followGeneration}'s.
  */
-export async function handleChatCompletions(
-  dependencies: RestApiDependencies,
-  request: IncomingMessage,
-  response: ServerResponse,
-): Promise<void> {
-  const { generations } = dependencies;
-  const client = new ClientConnection(response);
-  let record: ChatGenerationRecord;
-  let stream: boolean;
-  try {
-    const body = parseBody(chatCompletionRequestSchema, await readJsonBody(request));
-    stream = body.stream === true;
-    record = await generations.startChat(toChatInput(body));
-  } catch (error) {
-    sendError(response, toRestError(error));
-    return;
-  }
-  client.onGone(() => {
-    generations.cancel(record.id, 'client disconnected').catch(() => {});
+export function handleChatCompletions(dependencies: RestApiDependencies, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  return followGeneration<ChatCompletionRequest, ChatGenerationRecord, ChatGenerationEvent>(dependencies, request, response, {
+    schema: chatCompletionRequestSchema,
+    kind: 'chat',
+    start: (generations, body) => generations.startChat(toChatInput(body)),
+    answer: (body, record, writer) => (body.stream === true ? streamChat(record, writer) : replyChat(record, writer.response)),
   });
-  const events = (await generations.subscribe(record.id, 0, 'chat')) as AsyncIterableIterator<ChatGenerationEvent>;
-  const writer = new EventStreamWriter(response);
-  try {
-    if (stream) await streamChat(record, events, writer, client);
-    else await replyChat(record, events, response, client);
-  } finally {
-    await events.return?.();
-  }
-  if (!response.writableEnded && !client.gone) {
-    // The events ended without a terminal event (should not happen): never leave the client hanging.
-    const error = new RestError('INTERNAL_ERROR', 'The generation ended without a result.');
-    if (writer.started) {
-      writer.sendError(error);
-      writer.done();
-    } else sendError(response, error);
-  }
 }
 
-/** Waits for the end of the generation and answers one JSON reply (or an error status). */
-async function replyChat(
-  record: ChatGenerationRecord,
-  events: AsyncIterable<ChatGenerationEvent>,
-  response: ServerResponse,
-  client: ClientConnection,
-): Promise<void> {
-  for await (const event of events) {
-    if (client.gone) return;
-    switch (event.type) {
-      case 'chat-completion-completed':
-        sendJson(response, 200, {
-          ...replyHead(record, 'chat.completion'),
-          choices: [
-            {
-              index: 0,
-              message: { role: 'assistant', content: event.text },
-              finish_reason: toOpenAIFinishReason(event.finishReason),
-            },
-          ],
-          usage: toOpenAIUsage(event.usage),
-        });
-        return;
-      case 'generation-failed':
-        sendError(response, restErrorFromGenerationError(event.error));
-        return;
-      case 'generation-cancelled':
-        sendError(response, cancelledError(event.reason));
-        return;
-      default:
-        break; // started, provider-attempt-failed: nothing to say yet
-    }
-  }
+/** Answers one JSON reply at the end of the generation. */
+function replyChat(record: ChatGenerationRecord, response: ServerResponse): (event: ChatGenerationEvent) => boolean {
+  return (event) => {
+    if (event.type !== 'chat-completion-completed') return false; // started, provider-attempt-failed: nothing to say yet
+    sendJson(response, 200, {
+      ...replyHead(record, 'chat.completion'),
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: event.text },
+          finish_reason: toOpenAIFinishReason(event.finishReason),
+        },
+      ],
+      usage: toOpenAIUsage(event.usage),
+    });
+    return true;
+  };
 }
 
 /** Streams the generation as chat completion chunks; see {@link handleChatCompletions}. */
-async function streamChat(
-  record: ChatGenerationRecord,
-  events: AsyncIterable<ChatGenerationEvent>,
-  writer: EventStreamWriter,
-  client: ClientConnection,
-): Promise<void> {
+function streamChat(record: ChatGenerationRecord, writer: EventStreamWriter): (event: ChatGenerationEvent) => boolean {
   let head: ReturnType<typeof replyHead> | undefined;
   const chunk = (delta: Record<string, string>, finishReason: string | null, extra: Record<string, unknown> = {}) => {
     head ??= replyHead(record, 'chat.completion.chunk');
     return { ...head, choices: [{ index: 0, delta, finish_reason: finishReason }], ...extra };
   };
-  for await (const event of events) {
-    if (client.gone) return;
+  return (event) => {
     switch (event.type) {
       case 'chat-token-delta':
         writer.send(chunk(writer.started ? { content: event.text } : { role: 'assistant', content: event.text }, null));
-        break;
+        return false;
       case 'chat-completion-completed':
         if (!writer.started) writer.send(chunk({ role: 'assistant', content: '' }, null));
         writer.send(chunk({}, toOpenAIFinishReason(event.finishReason), { usage: toOpenAIUsage(event.usage) }));
         writer.done();
-        return;
-      case 'generation-failed':
-      case 'generation-cancelled': {
-        const error = event.type === 'generation-failed' ? restErrorFromGenerationError(event.error) : cancelledError(event.reason);
-        if (!writer.started) {
-          // Nothing streamed yet: the client gets a real HTTP status.
-          sendError(writer.response, error);
-          return;
-        }
-        writer.sendError(error);
-        writer.done();
-        return;
-      }
+        return true;
       default:
-        break; // started, provider-attempt-failed
+        return false; // started, provider-attempt-failed
     }
-  }
+  };
 }

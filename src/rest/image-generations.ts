@@ -7,17 +7,8 @@ import { z } from 'zod';
 import type { GeneratedImage, ImageGenerationEvent } from '../generations/generation-events.js';
 import type { ImageGenerationInput, ImageGenerationRecord } from '../generations/generation-service.js';
 import type { RestApiDependencies } from './rest-api.js';
-import {
-  ClientConnection,
-  RestError,
-  parseBody,
-  readJsonBody,
-  restErrorFromGenerationError,
-  sendError,
-  sendJson,
-  toRestError,
-  unixSeconds,
-} from './rest-http.js';
+import { followGeneration } from './generation-follower.js';
+import { RestError, sendJson, unixSeconds } from './rest-http.js';
 
 /**
  * The request body. Unknown fields (`quality`, `style`, `user`, `api_key`, …) are dropped.
@@ -86,55 +77,23 @@ export function toOpenAIImage(image: GeneratedImage): { url?: string; b64_json?:
  * for its end and answers `200 {"created"(unix s),"model","provider","data":[{"url"}|{"b64_json"}, "revised_prompt"?]}`.
  * Errors: 400 bad body, 404 unknown model or provider, 413 body too large, 429/502/503/504
  * provider failures (see `httpStatusForCode`), 503 when cancelled by someone else. A client that
- * leaves before the end cancels the generation (`client disconnected`).
+ * leaves before the end cancels the generation (`client disconnected`). The shared flow is
+ * {@link followGeneration}'s.
  */
-export async function handleImageGenerations(
-  dependencies: RestApiDependencies,
-  request: IncomingMessage,
-  response: ServerResponse,
-): Promise<void> {
-  const { generations } = dependencies;
-  const client = new ClientConnection(response);
-  let record: ImageGenerationRecord;
-  try {
-    const body = parseBody(imageGenerationRequestSchema, await readJsonBody(request));
-    record = await generations.startImages(toImageInput(body));
-  } catch (error) {
-    sendError(response, toRestError(error));
-    return;
-  }
-  client.onGone(() => {
-    generations.cancel(record.id, 'client disconnected').catch(() => {});
+export function handleImageGenerations(dependencies: RestApiDependencies, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  return followGeneration<ImageGenerationRequest, ImageGenerationRecord, ImageGenerationEvent>(dependencies, request, response, {
+    schema: imageGenerationRequestSchema,
+    kind: 'image',
+    start: (generations, body) => generations.startImages(toImageInput(body)),
+    answer: (_body, record, writer) => (event) => {
+      if (event.type !== 'image-generation-completed') return false; // started, progress
+      sendJson(writer.response, 200, {
+        created: unixSeconds(record.createdAt),
+        model: record.model,
+        provider: record.provider,
+        data: event.images.map(toOpenAIImage),
+      });
+      return true;
+    },
   });
-  const events = (await generations.subscribe(record.id, 0, 'image')) as AsyncIterableIterator<ImageGenerationEvent>;
-  try {
-    for await (const event of events) {
-      if (client.gone) return;
-      switch (event.type) {
-        case 'image-generation-completed':
-          sendJson(response, 200, {
-            created: unixSeconds(record.createdAt),
-            model: record.model,
-            provider: record.provider,
-            data: event.images.map(toOpenAIImage),
-          });
-          return;
-        case 'generation-failed':
-          sendError(response, restErrorFromGenerationError(event.error));
-          return;
-        case 'generation-cancelled':
-          sendError(
-            response,
-            new RestError('GENERATION_CANCELLED', `The generation was cancelled${event.reason ? `: ${event.reason}` : ''}.`),
-          );
-          return;
-        default:
-          break; // started, progress
-      }
-    }
-  } finally {
-    await events.return?.();
-  }
-  // The events ended without a terminal event (should not happen): never leave the client hanging.
-  if (!client.gone) sendError(response, new RestError('INTERNAL_ERROR', 'The generation ended without a result.'));
 }

@@ -17,6 +17,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { HuggingFaceSpaceConfig } from '../../config.js';
+import { cacheAvailability, probeTimeoutFor, probeUnavailability } from '../cached-availability.js';
 import {
   codeForStatus,
   describeError,
@@ -63,10 +64,6 @@ const PROVIDER_ID = 'hf-space';
 const PROVIDER_LABEL = 'Hugging Face Spaces';
 /** Default time allowed for response headers, ms. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** How long an availability answer is reused, ms. */
-const AVAILABILITY_CACHE_MS = 30_000;
-/** Upper bound of the availability request time, ms. */
-const PROBE_TIMEOUT_CAP_MS = 5_000;
 /** Largest SSE event the parser buffers before giving up, characters. */
 const SSE_MAX_BUFFER_CHARS = 16 * 1024 * 1024;
 /** Images are sent with sides rounded down to a multiple of this (protocols.md §3). */
@@ -208,7 +205,7 @@ export function createHuggingFaceSpaceProvider(
   const spaces = options.spaces.map((space) => ({ ...space, baseURL: space.baseURL.replace(/\/+$/, '') }));
   const token = options.token && options.token.length > 0 ? options.token : undefined;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const probeTimeoutMs = Math.min(connectTimeoutMs, PROBE_TIMEOUT_CAP_MS);
+  const probeTimeoutMs = probeTimeoutFor(connectTimeoutMs);
   const maxReads = Math.max(1, Math.floor(options.maxReads));
   const timeoutMs = options.timeoutMs;
   /** Controllers of the generations in flight, aborted by `close()`. */
@@ -234,56 +231,22 @@ export function createHuggingFaceSpaceProvider(
   const listModels = async (): Promise<ModelDescriptor[]> => spaces.map((space) => ({ id: space.model, capabilities: ['image'] }));
 
   /** `GET {baseURL}/config` of one space: undefined when it answers 2xx, else why not. Never throws. */
-  const probeSpace = async (space: HuggingFaceSpaceConfig): Promise<string | undefined> => {
-    const configURL = `${space.baseURL}/config`;
-    try {
-      const response = await fetchImplementation(configURL, {
-        method: 'GET',
-        headers: headersFor('application/json'),
-        signal: AbortSignal.timeout(probeTimeoutMs),
-      });
-      if (response.ok) {
-        response.body?.cancel().catch(() => {});
-        return undefined;
-      }
-      const message = extractErrorMessage(await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES));
-      return `GET ${configURL} failed: HTTP ${response.status}${message ? `: ${message}` : ''}`;
-    } catch (error) {
-      const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-      const why = timedOut ? `no response within ${probeTimeoutMs} ms` : describeError(error) || 'network error';
-      return `GET ${configURL} failed: ${why}`;
-    }
-  };
-
-  let availabilityCache: { availability: Availability; expiresAt: number } | undefined;
-  let availabilityCheck: Promise<Availability> | undefined;
+  const probeSpace = (space: HuggingFaceSpaceConfig): Promise<string | undefined> =>
+    probeUnavailability(fetchImplementation, `${space.baseURL}/config`, {
+      headers: headersFor('application/json'),
+      timeoutMs: probeTimeoutMs,
+      isUnavailable: (status) => status < 200 || status > 299,
+    });
 
   const probeAvailability = async (): Promise<Availability> => {
-    let availability: Availability;
-    if (spaces.length === 0) {
-      availability = { available: false, reason: 'no Hugging Face Spaces are configured' };
-    } else {
-      const failures = await Promise.all(spaces.map(probeSpace));
-      if (failures.some((failure) => failure === undefined)) {
-        availability = { available: true };
-      } else {
-        const reason = spaces.map((space, index) => `${space.model}: ${failures[index]}`).join('; ');
-        availability = { available: false, reason: redact(reason) };
-      }
-    }
-    availabilityCache = { availability, expiresAt: Date.now() + AVAILABILITY_CACHE_MS };
-    return availability;
+    if (spaces.length === 0) return { available: false, reason: 'no Hugging Face Spaces are configured' };
+    const failures = await Promise.all(spaces.map(probeSpace));
+    if (failures.some((failure) => failure === undefined)) return { available: true };
+    const reason = spaces.map((space, index) => `${space.model}: ${failures[index]}`).join('; ');
+    return { available: false, reason: redact(reason) };
   };
 
-  const checkAvailability = async (): Promise<Availability> => {
-    if (availabilityCache && availabilityCache.expiresAt > Date.now()) return { ...availabilityCache.availability };
-    availabilityCheck ??= probeAvailability()
-      .catch((error: unknown): Availability => ({ available: false, reason: redact(describeError(error) || 'availability check failed') }))
-      .finally(() => {
-        availabilityCheck = undefined;
-      });
-    return { ...(await availabilityCheck) };
-  };
+  const checkAvailability = cacheAvailability(probeAvailability, (error) => redact(describeError(error) || 'availability check failed'));
 
   // ---- generation ----------------------------------------------------------------------------
 

@@ -13,14 +13,13 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { OpenAICompatibleUpstreamConfig } from '../../config.js';
+import { cacheAvailability, probeTimeoutFor, probeUnavailability, reuseWhileFresh, sendProbe } from '../cached-availability.js';
 import {
   BodyTooLargeError,
-  ERROR_BODY_LIMIT_BYTES,
   TimeoutAbort,
   describeError,
   extractErrorMessage,
   readBoundedBytes,
-  readBoundedText,
   readHttpFailure,
   type HttpFailure,
 } from '../http-errors.js';
@@ -51,10 +50,6 @@ export interface OpenAICompatibleProviderOptions {
 const MODEL_LIST_CACHE_MS = 60_000;
 /** How long a failed model discovery is remembered before trying again, ms. */
 const MODEL_LIST_FAILURE_CACHE_MS = 5_000;
-/** How long an availability answer is reused, ms. */
-const AVAILABILITY_CACHE_MS = 30_000;
-/** Upper bound of the availability and discovery request time, ms. */
-const PROBE_TIMEOUT_CAP_MS = 5_000;
 /** Largest SSE event the parser buffers before giving up, characters. */
 const SSE_MAX_BUFFER_CHARS = 16 * 1024 * 1024;
 /** Largest `/images/generations` reply read (four base64 PNGs fit easily), bytes. */
@@ -219,7 +214,7 @@ export function createOpenAICompatibleProvider(
   const baseURL = config.baseURL.replace(/\/+$/, '');
   const chatURL = `${baseURL}/chat/completions`;
   const modelsURL = `${baseURL}/models`;
-  const probeTimeoutMs = Math.min(config.connectTimeoutMs, PROBE_TIMEOUT_CAP_MS);
+  const probeTimeoutMs = probeTimeoutFor(config.connectTimeoutMs);
   const staticModels: ModelDescriptor[] | undefined = config.models?.map((id) => ({ id, capabilities: ['chat'] }));
   const imageModelIds = [...new Set(config.imageModels ?? [])];
   const servesImages = imageModelIds.length > 0;
@@ -251,31 +246,14 @@ export function createOpenAICompatibleProvider(
 
   // ---- GET /models ---------------------------------------------------------------------------
 
-  type ProbeResult = { ok: true; response: Response } | { ok: false; reason: string };
+  /** What `GET {baseURL}/models` is sent with: the probe timeout and the upstream's headers. */
+  const modelsProbe = { headers: commonHeaders('application/json'), timeoutMs: probeTimeoutMs };
 
-  /** `GET {baseURL}/models` with the probe timeout; never throws. The caller consumes or cancels the body. */
-  const probeModels = async (): Promise<ProbeResult> => {
-    try {
-      const response = await fetchImplementation(modelsURL, {
-        method: 'GET',
-        headers: commonHeaders('application/json'),
-        signal: AbortSignal.timeout(probeTimeoutMs),
-      });
-      return { ok: true, response };
-    } catch (error) {
-      const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-      const why = timedOut ? `no response within ${probeTimeoutMs} ms` : describeError(error) || 'network error';
-      return { ok: false, reason: redact(`GET ${modelsURL} failed: ${why}`) };
-    }
-  };
-
-  let modelCache: { models: ModelDescriptor[]; expiresAt: number } | undefined;
-  let modelDiscovery: Promise<ModelDescriptor[]> | undefined;
-
-  const discoverModels = async (): Promise<ModelDescriptor[]> => {
+  /** The chat models `GET {baseURL}/models` lists (none when it fails) and how long to reuse them, ms. Never throws. */
+  const discoverModels = async (): Promise<{ models: ModelDescriptor[]; lifetimeMs: number }> => {
     let models: ModelDescriptor[] = [];
     let lifetimeMs = MODEL_LIST_FAILURE_CACHE_MS;
-    const probe = await probeModels();
+    const probe = await sendProbe(fetchImplementation, modelsURL, modelsProbe);
     if (probe.ok) {
       const { response } = probe;
       if (response.ok) {
@@ -292,9 +270,9 @@ export function createOpenAICompatibleProvider(
         response.body?.cancel().catch(() => {});
       }
     }
-    modelCache = { models, expiresAt: Date.now() + lifetimeMs };
-    return models;
+    return { models, lifetimeMs };
   };
+  const discoveredModels = reuseWhileFresh(discoverModels, (discovery) => discovery.lifetimeMs);
 
   /**
    * Appends the image models to a chat model list (a fresh copy): configured image ids leave a
@@ -312,46 +290,144 @@ export function createOpenAICompatibleProvider(
 
   const listModels = async (): Promise<ModelDescriptor[]> => {
     if (staticModels) return withImageModels(staticModels, false);
-    if (modelCache && modelCache.expiresAt > Date.now()) return withImageModels(modelCache.models, true);
-    modelDiscovery ??= discoverModels().finally(() => {
-      modelDiscovery = undefined;
-    });
-    return withImageModels(await modelDiscovery, true);
+    return withImageModels((await discoveredModels()).models, true);
   };
-
-  let availabilityCache: { availability: Availability; expiresAt: number } | undefined;
-  let availabilityCheck: Promise<Availability> | undefined;
 
   const probeAvailability = async (): Promise<Availability> => {
-    const probe = await probeModels();
-    let availability: Availability;
-    if (!probe.ok) {
-      availability = { available: false, reason: probe.reason };
-    } else {
-      const { response } = probe;
-      const status = response.status;
-      const unavailable = status === 401 || status === 403 || status >= 500 || (status === 404 && !staticModels && !servesImages);
-      if (unavailable) {
-        const message = extractErrorMessage(await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES));
-        const why = `HTTP ${status}${message ? `: ${message}` : ''}`;
-        availability = { available: false, reason: redact(`GET ${modelsURL} failed: ${why}`) };
-      } else {
-        response.body?.cancel().catch(() => {});
-        availability = { available: true };
-      }
-    }
-    availabilityCache = { availability, expiresAt: Date.now() + AVAILABILITY_CACHE_MS };
-    return availability;
+    const reason = await probeUnavailability(fetchImplementation, modelsURL, {
+      ...modelsProbe,
+      isUnavailable: (status) => status === 401 || status === 403 || status >= 500 || (status === 404 && !staticModels && !servesImages),
+    });
+    return reason === undefined ? { available: true } : { available: false, reason: redact(reason) };
   };
 
-  const checkAvailability = async (): Promise<Availability> => {
-    if (availabilityCache && availabilityCache.expiresAt > Date.now()) return { ...availabilityCache.availability };
-    availabilityCheck ??= probeAvailability()
-      .catch((error: unknown): Availability => ({ available: false, reason: redact(`GET ${modelsURL} failed: ${describeError(error)}`) }))
-      .finally(() => {
-        availabilityCheck = undefined;
-      });
-    return { ...(await availabilityCheck) };
+  const checkAvailability = cacheAvailability(probeAvailability, (error) => redact(`GET ${modelsURL} failed: ${describeError(error)}`));
+
+  // ---- one request (chat or images) ----------------------------------------------------------
+
+  /**
+   * Starts one request of {@link streamChat} or {@link generateImages}: the caller's `signal`
+   * combined with our own aborts (timeouts, early exit), a timeout on the response headers and an
+   * idle timeout on body reads. Throws `signal.reason` when the caller already aborted. Every
+   * method throws `signal.reason` (never a ProviderError) once the caller aborted; `close` must
+   * run in a `finally`.
+   */
+  const startExchange = (signal: AbortSignal) => {
+    signal.throwIfAborted();
+    // One controller for our own aborts (timeouts, early exit); fetch sees it combined with the caller's.
+    const requestController = new AbortController();
+    const fetchSignal = AbortSignal.any([signal, requestController.signal]);
+    let timedOut: 'connect' | 'idle' | undefined;
+    let waitingForRead = false;
+    let idleTimer: NodeJS.Timeout | undefined;
+    let bodyFinished = false;
+
+    /** Rethrows the caller's abort reason when the caller aborted; otherwise returns. */
+    const rethrowIfCallerAborted = (): void => {
+      if (signal.aborted) throw signal.reason;
+    };
+
+    return {
+      rethrowIfCallerAborted,
+
+      /**
+       * Sends the request (`init` without a signal) and waits for its response headers, then arms
+       * the idle timer of {@link read}.
+       * @param options.timeoutMs time allowed for the response headers, ms.
+       * @param options.expected what the upstream did not send in time, for the message (`response headers`, `image`).
+       * @returns the response, always 2xx.
+       * @throws ProviderError `UPSTREAM_TIMEOUT` (`upstream <id> sent no <expected> within <timeoutMs> ms`),
+       *   `UPSTREAM_ERROR` (`cannot reach upstream <id>: <why>`), or for a non-2xx reply the code of its
+       *   status with `statusCode` and `retryAfterMs` (`upstream <id> answered <status>: <upstream message>`).
+       */
+      async send(url: string, init: RequestInit, options: { timeoutMs: number; expected: string }): Promise<Response> {
+        const connectTimer = setTimeout(() => {
+          timedOut = 'connect';
+          requestController.abort(new TimeoutAbort(`no response headers within ${options.timeoutMs} ms`));
+        }, options.timeoutMs);
+        let response: Response;
+        try {
+          response = await fetchImplementation(url, { ...init, signal: fetchSignal });
+        } catch (error) {
+          rethrowIfCallerAborted();
+          if (timedOut === 'connect') {
+            throw providerError('UPSTREAM_TIMEOUT', `upstream ${providerId} sent no ${options.expected} within ${options.timeoutMs} ms`, {
+              cause: error,
+            });
+          }
+          throw providerError('UPSTREAM_ERROR', `cannot reach upstream ${providerId}: ${describeError(error) || 'network error'}`, {
+            cause: error,
+          });
+        } finally {
+          clearTimeout(connectTimer);
+        }
+
+        // From here on, the idle timer watches every body read (it only fires while a read is pending,
+        // so a slow consumer never trips it).
+        idleTimer = setTimeout(() => {
+          if (!waitingForRead) return;
+          timedOut = 'idle';
+          requestController.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
+        }, config.idleTimeoutMs);
+
+        if (!response.ok) {
+          waitingForRead = true;
+          const failure = await readHttpFailure(response);
+          waitingForRead = false;
+          rethrowIfCallerAborted();
+          bodyFinished = true;
+          throw httpFailureError(failure);
+        }
+        return response;
+      },
+
+      /**
+       * Runs one read of the body under the idle timer, which `readBody` restarts by calling `progress`.
+       * @param lostWhere where the connection broke, for the message (`mid-stream`, `while reading the image reply`).
+       * @throws ProviderError `UPSTREAM_TIMEOUT` when nothing came for `idleTimeoutMs` ms,
+       *   `UPSTREAM_CONNECTION_LOST` (`connection to upstream <id> lost <lostWhere>: <why>`) when the body
+       *   broke; a ProviderError `readBody` threw passes as it is.
+       */
+      async read<Result>(readBody: (progress: () => void) => Promise<Result>, lostWhere: string): Promise<Result> {
+        waitingForRead = true;
+        idleTimer?.refresh();
+        try {
+          return await readBody(() => idleTimer?.refresh());
+        } catch (error) {
+          rethrowIfCallerAborted();
+          if (error instanceof ProviderError) throw error;
+          if (timedOut === 'idle') {
+            throw providerError('UPSTREAM_TIMEOUT', `upstream ${providerId} sent nothing for ${config.idleTimeoutMs} ms (idle timeout)`, {
+              cause: error,
+            });
+          }
+          throw providerError(
+            'UPSTREAM_CONNECTION_LOST',
+            `connection to upstream ${providerId} lost ${lostWhere}: ${describeError(error) || 'network error'}`,
+            { cause: error },
+          );
+        } finally {
+          waitingForRead = false;
+        }
+      },
+
+      /** Records that the body was read to its end (the connection can be reused) and stops the idle timer. */
+      finish(): void {
+        bodyFinished = true;
+        clearTimeout(idleTimer);
+      },
+
+      /** Whether the body was read to its end, or the reply was a non-2xx one (its error body read). */
+      get finished(): boolean {
+        return bodyFinished;
+      },
+
+      /** Stops the timers and, unless the body was read to its end, aborts the request (its connection closes) with `reason`. */
+      close(reason: string): void {
+        clearTimeout(idleTimer);
+        if (!bodyFinished) requestController.abort(new TimeoutAbort(reason));
+      },
+    };
   };
 
   // ---- POST /chat/completions ----------------------------------------------------------------
@@ -372,69 +448,19 @@ export function createOpenAICompatibleProvider(
   };
 
   async function* streamChat(request: ChatRequest, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
-    signal.throwIfAborted();
-
-    // One controller for our own aborts (timeouts, early exit); fetch sees it combined with the caller's.
-    const requestController = new AbortController();
-    const fetchSignal = AbortSignal.any([signal, requestController.signal]);
-    let timedOut: 'connect' | 'idle' | undefined;
-    let waitingForRead = false;
-    let connectTimer: NodeJS.Timeout | undefined;
-    let idleTimer: NodeJS.Timeout | undefined;
+    const exchange = startExchange(signal);
     let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    let bodyFinished = false;
-
-    /** Rethrows the caller's abort reason when the caller aborted; otherwise returns. */
-    const rethrowIfCallerAborted = (): void => {
-      if (signal.aborted) throw signal.reason;
-    };
 
     try {
-      connectTimer = setTimeout(() => {
-        timedOut = 'connect';
-        requestController.abort(new TimeoutAbort(`no response headers within ${config.connectTimeoutMs} ms`));
-      }, config.connectTimeoutMs);
-
-      let response: Response;
-      try {
-        response = await fetchImplementation(chatURL, {
+      const response = await exchange.send(
+        chatURL,
+        {
           method: 'POST',
           headers: { ...commonHeaders('text/event-stream'), 'Content-Type': 'application/json' },
           body: buildBody(request),
-          signal: fetchSignal,
-        });
-      } catch (error) {
-        rethrowIfCallerAborted();
-        if (timedOut === 'connect') {
-          throw providerError(
-            'UPSTREAM_TIMEOUT',
-            `upstream ${providerId} sent no response headers within ${config.connectTimeoutMs} ms`,
-            { cause: error },
-          );
-        }
-        throw providerError('UPSTREAM_ERROR', `cannot reach upstream ${providerId}: ${describeError(error) || 'network error'}`, {
-          cause: error,
-        });
-      } finally {
-        clearTimeout(connectTimer);
-      }
-
-      // From here on, the idle timer watches every body read (it only fires while a read is pending,
-      // so a slow consumer never trips it).
-      idleTimer = setTimeout(() => {
-        if (!waitingForRead) return;
-        timedOut = 'idle';
-        requestController.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
-      }, config.idleTimeoutMs);
-
-      if (!response.ok) {
-        waitingForRead = true;
-        const failure = await readHttpFailure(response);
-        waitingForRead = false;
-        rethrowIfCallerAborted();
-        bodyFinished = true;
-        throw httpFailureError(failure);
-      }
+        },
+        { timeoutMs: config.connectTimeoutMs, expected: 'response headers' },
+      );
       if (!response.body) {
         throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} answered ${response.status} with no body`, {
           statusCode: response.status,
@@ -502,34 +528,14 @@ export function createOpenAICompatibleProvider(
       const finishPart = (): ChatStreamPart =>
         usage ? { type: 'finish', finishReason: finishReason ?? 'stop', usage } : { type: 'finish', finishReason: finishReason ?? 'stop' };
 
-      reader = response.body.getReader();
+      const bodyReader = response.body.getReader();
+      reader = bodyReader;
       for (;;) {
-        rethrowIfCallerAborted();
-        let result: ReadableStreamReadResult<Uint8Array>;
-        waitingForRead = true;
-        idleTimer.refresh();
-        try {
-          result = await reader.read();
-        } catch (error) {
-          rethrowIfCallerAborted();
-          if (timedOut === 'idle') {
-            throw providerError(
-              'UPSTREAM_TIMEOUT',
-              `upstream ${providerId} sent nothing for ${config.idleTimeoutMs} ms (idle timeout)`,
-              { cause: error },
-            );
-          }
-          throw providerError(
-            'UPSTREAM_CONNECTION_LOST',
-            `connection to upstream ${providerId} lost mid-stream: ${describeError(error) || 'network error'}`,
-            { cause: error },
-          );
-        } finally {
-          waitingForRead = false;
-        }
+        exchange.rethrowIfCallerAborted();
+        const result = await exchange.read(() => bodyReader.read(), 'mid-stream');
 
         if (result.done) {
-          bodyFinished = true;
+          exchange.finish();
           if (!streamError && !doneReceived) parser.feed(decoder.decode());
           if (pendingText) {
             yield { type: 'text-delta', text: pendingText };
@@ -552,37 +558,25 @@ export function createOpenAICompatibleProvider(
         if (streamError) throw streamError;
         if (doneReceived) {
           yield finishPart();
-          // Read the (usually already buffered) end of the body so the connection can be reused.
-          await drainBody(reader);
-          bodyFinished = true;
+          // Read the (usually already buffered) end of the body, with the idle timeout, so the
+          // connection can be reused; the content is complete, so a broken tail does not matter.
+          try {
+            for (;;) {
+              const { done } = await exchange.read(() => bodyReader.read(), 'after [DONE]');
+              if (done) break;
+            }
+          } catch {
+            // ignored, see above
+          }
+          exchange.finish();
           return;
         }
       }
     } finally {
-      clearTimeout(connectTimer);
-      clearTimeout(idleTimer);
-      if (!bodyFinished) {
-        // Early exit (caller abort, consumer stopped, error): close the upstream connection.
-        requestController.abort(new TimeoutAbort('stream closed by the gateway'));
-        reader?.cancel().catch(() => {});
-      }
-    }
-
-    /** Reads what follows `[DONE]` until the body ends, with the idle timeout; never throws. */
-    async function drainBody(bodyReader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
-      try {
-        for (;;) {
-          waitingForRead = true;
-          idleTimer?.refresh();
-          const { done } = await bodyReader.read();
-          waitingForRead = false;
-          if (done) return;
-        }
-      } catch {
-        // the content is complete; a broken tail does not matter
-      } finally {
-        waitingForRead = false;
-      }
+      // Early exit (caller abort, consumer stopped, error): close the upstream connection.
+      const finished = exchange.finished;
+      exchange.close('stream closed by the gateway');
+      if (!finished) reader?.cancel().catch(() => {});
     }
   }
 
@@ -633,82 +627,32 @@ export function createOpenAICompatibleProvider(
   const imageTimeoutMs = Math.max(config.connectTimeoutMs, config.imageTimeoutMs ?? 0);
 
   async function* generateImages(request: ImageRequest, { signal }: StreamOptions): AsyncGenerator<ImageStreamPart> {
-    signal.throwIfAborted();
-    const requestController = new AbortController();
-    const fetchSignal = AbortSignal.any([signal, requestController.signal]);
-    let timedOut: 'connect' | 'idle' | undefined;
-    let connectTimer: NodeJS.Timeout | undefined;
-    let idleTimer: NodeJS.Timeout | undefined;
-    let bodyFinished = false;
-    const rethrowIfCallerAborted = (): void => {
-      if (signal.aborted) throw signal.reason;
-    };
+    const exchange = startExchange(signal);
 
     try {
-      connectTimer = setTimeout(() => {
-        timedOut = 'connect';
-        requestController.abort(new TimeoutAbort(`no response headers within ${imageTimeoutMs} ms`));
-      }, imageTimeoutMs);
-
-      let response: Response;
-      try {
-        response = await fetchImplementation(imagesURL, {
+      const response = await exchange.send(
+        imagesURL,
+        {
           method: 'POST',
           headers: { ...commonHeaders('application/json'), 'Content-Type': 'application/json' },
           body: buildImageBody(request),
-          signal: fetchSignal,
-        });
-      } catch (error) {
-        rethrowIfCallerAborted();
-        if (timedOut === 'connect') {
-          throw providerError(
-            'UPSTREAM_TIMEOUT',
-            `upstream ${providerId} sent no image within ${imageTimeoutMs} ms`,
-            { cause: error },
-          );
-        }
-        throw providerError('UPSTREAM_ERROR', `cannot reach upstream ${providerId}: ${describeError(error) || 'network error'}`, {
-          cause: error,
-        });
-      } finally {
-        clearTimeout(connectTimer);
-      }
+        },
+        { timeoutMs: imageTimeoutMs, expected: 'image' },
+      );
 
       // The reply is read in one go; the idle timer fires when no chunk arrives for idleTimeoutMs.
-      idleTimer = setTimeout(() => {
-        timedOut = 'idle';
-        requestController.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
-      }, config.idleTimeoutMs);
-
-      if (!response.ok) {
-        const failure = await readHttpFailure(response);
-        rethrowIfCallerAborted();
-        bodyFinished = true;
-        throw httpFailureError(failure);
-      }
-
-      let bytes: Uint8Array;
-      try {
-        bytes = await readBoundedBytes(response.body, IMAGE_REPLY_LIMIT_BYTES, () => idleTimer?.refresh());
-      } catch (error) {
-        rethrowIfCallerAborted();
-        if (error instanceof BodyTooLargeError) {
-          throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent an image reply larger than ${IMAGE_REPLY_LIMIT_BYTES} bytes`);
-        }
-        if (timedOut === 'idle') {
-          throw providerError('UPSTREAM_TIMEOUT', `upstream ${providerId} sent nothing for ${config.idleTimeoutMs} ms (idle timeout)`, {
-            cause: error,
-          });
-        }
-        throw providerError(
-          'UPSTREAM_CONNECTION_LOST',
-          `connection to upstream ${providerId} lost while reading the image reply: ${describeError(error) || 'network error'}`,
-          { cause: error },
-        );
-      }
-      bodyFinished = true;
-      clearTimeout(idleTimer);
-      rethrowIfCallerAborted();
+      const bytes = await exchange.read(
+        (progress) =>
+          readBoundedBytes(response.body, IMAGE_REPLY_LIMIT_BYTES, progress).catch((error: unknown) => {
+            if (error instanceof BodyTooLargeError) {
+              throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent an image reply larger than ${IMAGE_REPLY_LIMIT_BYTES} bytes`);
+            }
+            throw error;
+          }),
+        'while reading the image reply',
+      );
+      exchange.finish();
+      exchange.rethrowIfCallerAborted();
 
       const text = new TextDecoder().decode(bytes);
       let json: unknown;
@@ -738,10 +682,8 @@ export function createOpenAICompatibleProvider(
       for (const image of imagesOfReply(parsed.data)) yield { type: 'image', image };
       yield { type: 'finish' };
     } finally {
-      clearTimeout(connectTimer);
-      clearTimeout(idleTimer);
       // Early exit (caller abort, consumer stopped, error): close the upstream connection.
-      if (!bodyFinished) requestController.abort(new TimeoutAbort('request closed by the gateway'));
+      exchange.close('request closed by the gateway');
     }
   }
 

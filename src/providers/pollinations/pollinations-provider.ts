@@ -8,6 +8,7 @@
  *   OpenAI-compatible provider.
  * - `GET {imageBaseURL}/models` lists the image models (used as the availability probe).
  */
+import { cacheAvailability, probeTimeoutFor, probeUnavailability } from '../cached-availability.js';
 import { createOpenAICompatibleProvider } from '../openai-compatible/openai-compatible-provider.js';
 import {
   BodyTooLargeError,
@@ -35,10 +36,6 @@ import {
 
 /** The provider id (also the chat provider's id). */
 const PROVIDER_ID = 'pollinations';
-/** How long an availability answer is reused, ms. */
-const AVAILABILITY_CACHE_MS = 30_000;
-/** Upper bound of the availability probe time, ms. */
-const PROBE_TIMEOUT_CAP_MS = 5_000;
 /** Default time one image request may take, from sending it to its last byte, ms. */
 const DEFAULT_DOWNLOAD_TIMEOUT_MS = 60_000;
 /** Default largest image accepted, bytes. */
@@ -141,7 +138,7 @@ export function createPollinationsProvider(
   const random = dependencies.random ?? Math.random;
   const imageBaseURL = options.imageBaseURL.replace(/\/+$/, '');
   const modelsURL = `${imageBaseURL}/models`;
-  const probeTimeoutMs = Math.min(options.connectTimeoutMs, PROBE_TIMEOUT_CAP_MS);
+  const probeTimeoutMs = probeTimeoutFor(options.connectTimeoutMs);
   const downloadTimeoutMs = options.downloadTimeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS;
   const maxImageBytes = options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
 
@@ -176,42 +173,16 @@ export function createPollinationsProvider(
     return [...models.values()];
   };
 
-  let availabilityCache: { availability: Availability; expiresAt: number } | undefined;
-  let availabilityCheck: Promise<Availability> | undefined;
-
   const probeAvailability = async (): Promise<Availability> => {
-    let availability: Availability;
-    try {
-      const response = await fetchImplementation(modelsURL, {
-        method: 'GET',
-        headers: { Accept: 'application/json' },
-        signal: AbortSignal.timeout(probeTimeoutMs),
-      });
-      if (response.status >= 500) {
-        const message = extractErrorMessage(await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES));
-        availability = { available: false, reason: `GET ${modelsURL} failed: HTTP ${response.status}${message ? `: ${message}` : ''}` };
-      } else {
-        response.body?.cancel().catch(() => {});
-        availability = { available: true };
-      }
-    } catch (error) {
-      const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-      const why = timedOut ? `no response within ${probeTimeoutMs} ms` : describeError(error) || 'network error';
-      availability = { available: false, reason: `GET ${modelsURL} failed: ${why}` };
-    }
-    availabilityCache = { availability, expiresAt: Date.now() + AVAILABILITY_CACHE_MS };
-    return availability;
+    const reason = await probeUnavailability(fetchImplementation, modelsURL, {
+      headers: { Accept: 'application/json' },
+      timeoutMs: probeTimeoutMs,
+      isUnavailable: (status) => status >= 500,
+    });
+    return reason === undefined ? { available: true } : { available: false, reason };
   };
 
-  const checkAvailability = async (): Promise<Availability> => {
-    if (availabilityCache && availabilityCache.expiresAt > Date.now()) return { ...availabilityCache.availability };
-    availabilityCheck ??= probeAvailability()
-      .catch((error: unknown): Availability => ({ available: false, reason: `GET ${modelsURL} failed: ${describeError(error)}` }))
-      .finally(() => {
-        availabilityCheck = undefined;
-      });
-    return { ...(await availabilityCheck) };
-  };
+  const checkAvailability = cacheAvailability(probeAvailability, (error) => `GET ${modelsURL} failed: ${describeError(error)}`);
 
   // ---- images ------------------------------------------------------------------------------------
 
