@@ -403,12 +403,32 @@ export class GenerationService {
 
   /** Runs the work and ends the generation with exactly one terminal event: completed, failed or cancelled. */
   private async run(record: GenerationRecord, signal: AbortSignal, work: GenerationWork): Promise<void> {
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-    aborted.catch(() => {});
-    const race: AbortRace = (promise) => Promise.race([promise, aborted]);
+    // Each step settles with its promise or with the abort, whichever comes first. (Promise.race against
+    // one never-settling "aborted" promise would keep a reaction per step until the generation ends.)
+    const pending = new Set<(reason: unknown) => void>();
+    const onAbort = () => {
+      for (const reject of pending) reject(signal.reason);
+      pending.clear();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const race: AbortRace = (promise) =>
+      new Promise((resolve, reject) => {
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        pending.add(reject);
+        promise.then(
+          (value) => {
+            pending.delete(reject);
+            resolve(value);
+          },
+          (error: unknown) => {
+            pending.delete(reject);
+            reject(error);
+          },
+        );
+      });
     try {
       const completed = await work(signal, race);
       if (signal.aborted) throw signal.reason;
@@ -422,6 +442,8 @@ export class GenerationService {
         record.error = generationError;
         await this.finish(record, 'failed', { type: 'generation-failed', error: generationError });
       }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
