@@ -10,6 +10,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
+    // expect.poll waits for a condition; on a loaded 2-core machine one second is too short.
+    expect: { poll: { timeout: 15_000 } },
     hookTimeout: 60_000,
     // Test files start servers and load llama.cpp; two cores run two files at once at most.
     maxWorkers: 2,

@@ -671,6 +671,10 @@ async function main(): Promise<number> {
   const gatewaySettings: Record<string, string> = {
     HF_SPACES_ENABLED: 'false',
     POLLINATIONS_ENABLED: 'false',
+    // The benchmark is one caller opening 50 streams at once: per-caller limits would measure themselves.
+    RATE_LIMIT_PER_MINUTE: '0',
+    MAX_CONCURRENT_GENERATIONS_PER_KEY: '0',
+    LOG_LEVEL: 'error',
     MODELS_DIR: options.modelsDir,
     LLAMA_THREADS: String(options.llamaThreads),
     ...(options.llamaSequences !== undefined && { LLAMA_SEQUENCES: String(options.llamaSequences) }),

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
@@ -16,6 +16,7 @@ import type { ConversationStore } from './conversations/conversation-store.js';
 import type { HttpRoute } from './http-route.js';
 import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
+import { createRedisState } from './generations/redis-state.js';
 import { GenerationService } from './generations/generation-service.js';
 import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { ImageStore } from './images/image-store.js';
@@ -30,6 +31,9 @@ import type { GatewayContext } from './schema/builder.js';
 import { createRestApi } from './rest/rest-api.js';
 import { schema } from './schema/index.js';
 import { createWebPage } from './web/web-page.js';
+import { createSecurity } from './security/security.js';
+import { createOperations } from './operations/operations.js';
+import type { Logger } from './operations/logger.js';
 
 /** The GraphQL endpoint path, for HTTP, SSE and WebSocket alike. */
 export const GRAPHQL_PATH = '/graphql';
@@ -53,8 +57,14 @@ subscription Story {
 export interface App {
   /** Listens on `config.host:config.port` (port 0 = any free port). Resolves with the bound port and base URL. */
   start(): Promise<{ port: number; url: string }>;
-  /** Cancels running generations, closes WebSockets (1001) and HTTP connections, and releases the providers. */
-  stop(): Promise<void>;
+  /**
+   * Stops: refuses new generations and WebSocket connections at once (`/healthz` answers 503), lets
+   * running generations finish for up to `graceMs` (default 0: cancel at once; `main.ts` passes
+   * `SHUTDOWN_GRACE_MS`), cancels the rest (`GenerationCancelled`, reason `server shutting down`),
+   * waits for subscribers to get their terminal events, closes WebSockets (1001) and HTTP
+   * connections, and releases the providers. Later calls return the first call's promise.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
   readonly generations: GenerationService;
   readonly registry: ProviderRegistry;
   readonly conversations: ConversationStore;
@@ -101,7 +111,7 @@ export function createProviders(config: Config): Provider[] {
 }
 
 /** Creates the gateway from a validated configuration. Nothing listens until `start()`. */
-export function createApp(config: Config, options: { providers?: Provider[] } = {}): App {
+export function createApp(config: Config, options: { providers?: Provider[]; logger?: Logger } = {}): App {
   const providers = options.providers ?? createProviders(config);
   const registry = new ProviderRegistry(providers, {
     ...(config.defaultChatModel !== undefined && { defaultChatModel: config.defaultChatModel }),
@@ -112,6 +122,7 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
       breaker: new CircuitBreaker({ failureThreshold: config.breakerFailureThreshold, cooldownMs: config.breakerCooldownMs }),
     }),
   });
+  const operations = createOperations({ config, registry, ...(options.logger && { logger: options.logger }) });
   const conversationLimits = {
     maxMessages: config.conversationMaxMessages,
     maxCharacters: config.conversationMaxCharacters,
@@ -123,24 +134,34 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
     maxBytes: config.imageDownloadMaxBytes,
     downloadTimeoutMs: config.imageDownloadTimeoutMs,
     ...(config.publicBaseUrl !== undefined && { publicBaseUrl: config.publicBaseUrl }),
+    allowPrivateNetwork: config.security.allowPrivateNetworkDownloads,
   });
+  const redis = config.redisUrl ? createRedisState(config.redisUrl, config.generationRetentionMs) : undefined;
   const generations = new GenerationService({
     registry,
-    eventLog: new MemoryEventLog(),
-    pubSub: createGenerationPubSub(),
+    eventLog: redis?.eventLog ?? new MemoryEventLog(),
+    pubSub: redis?.pubSub ?? createGenerationPubSub(),
+    ...(redis && { sharedRecords: redis.sharedRecords, recheckIntervalMs: config.subscriptionRecheckMs }),
     imageStore,
     conversations,
     conversationLimits,
     retentionMs: config.generationRetentionMs,
     maxRetained: config.generationRetentionMax,
     deltaCoalesceMs: config.deltaCoalesceMs,
+    observer: operations.observer,
+    logger: operations.logger,
   });
   const context: GatewayContext = { generations, registry, conversations };
+  // API keys, per-key limits, GraphQL armor/CSRF/introspection, body size limit: see src/security/security.ts.
+  const security = createSecurity(config.security, { generations, graphqlPath: GRAPHQL_PATH, graphiql: config.graphiql });
+  for (const warning of security.warnings) operations.logger.warn(warning);
 
   const yoga: YogaServerInstance<{ req: IncomingMessage; res: ServerResponse }, GatewayContext> = createYoga({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    context: () => context,
+    // Each request's resolvers see the generation service through the caller's limits.
+    context: ({ req }) => ({ ...context, generations: security.generationsFor(req) }),
+    plugins: security.plugins,
     landingPage: false,
     // Errors that are not GraphQL errors (GatewayError is one) become "Unexpected error." and are logged.
     maskedErrors: true,
@@ -148,37 +169,45 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
       ? { title: 'GraphQL AI gateway', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_DEFAULT_QUERY }
       : false,
     renderGraphiQL,
+    logging: operations.yogaLogger,
   });
 
   /** Plain HTTP routes, tried in order before GraphQL (which answers 404 for anything else). */
   const routes: HttpRoute[] = [
     (request, response) => imageStore.handle(request, response),
-    createRestApi({ generations, registry }),
+    createRestApi({
+      generations,
+      registry,
+      logger: operations.logger,
+      generationsFor: security.generationsFor,
+      maxBodyBytes: config.security.maxRequestBodyBytes,
+    }),
     createWebPage(),
   ];
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    if (request.url === '/healthz' || request.url?.startsWith('/healthz?')) {
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      return;
-    }
+    if (await operations.route(request, response)) return; // /healthz, /metrics
+    if (await security.handleHttp(request, response)) return; // refused: no or wrong API key, body too large
     for (const route of routes) {
       if (await route(request, response)) return;
     }
     await yoga(request, response);
   };
   const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      console.error('[gateway] request failed:', error);
+    operations.track(request, response, () => handle(request, response)).catch((error: unknown) => {
+      operations.logger.error({ err: error, requestId: response.getHeader('x-request-id'), method: request.method }, 'request failed');
       if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"internal error"}}');
       else response.destroy();
     });
   });
 
-  const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH, verifyClient: operations.verifyWebSocketClient });
   const webSockets = useServer(
     {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
+      // The API key arrives in connection_init: a missing or wrong key closes the socket with 4403.
+      onConnect: (connection) => security.onWebSocketConnect(connection),
+      onNext: (_connection, _id, _payload, _args, result) => security.formatWebSocketResult(result as ExecutionResult),
       // Runs every operation through Yoga's envelop, so plugins and error masking apply to WebSocket traffic too.
       onSubscribe: async (connection, _id, payload) => {
         const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
@@ -215,7 +244,8 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
     registry,
     conversations,
 
-    start() {
+    async start() {
+      await redis?.connect();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
@@ -228,9 +258,15 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
       });
     },
 
-    stop() {
+    stop(stopOptions = {}) {
       stopping ??= (async () => {
-        await generations.stop();
+        const graceMs = stopOptions.graceMs ?? 0;
+        operations.beginShutdown();
+        operations.logger.info({ graceMs }, 'shutting down: no new generations; running ones may finish within the grace period');
+        await generations.drain(graceMs);
+        // Every subscriber has its terminal event; let graphql-ws send each operation's `complete` (pure
+        // promise work once the events ended) before the sockets close with 1001.
+        await new Promise((resolve) => setImmediate(resolve));
         await webSockets.dispose();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
@@ -238,6 +274,8 @@ export function createApp(config: Config, options: { providers?: Provider[] } = 
         });
         await Promise.all(providers.map((provider) => provider.close?.()));
         await conversations.close();
+        await redis?.close();
+        operations.logger.info('stopped');
       })();
       return stopping;
     },

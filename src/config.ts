@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import type { LogLevel } from './operations/logger.js';
+import { hashApiKey, parseApiKeysFile } from './security/api-keys.js';
 
 /** One OpenAI-compatible upstream (`../shared/reference/protocols.md` §2). */
 export interface OpenAICompatibleUpstreamConfig {
@@ -59,6 +61,39 @@ export interface HuggingFaceSpaceConfig {
   defaultSteps: number;
 }
 
+/** Authentication and limits (README "Security"). Counts of 0 turn a limit off. */
+export interface SecurityConfig {
+  /**
+   * sha256 hex digests of the accepted API keys: `API_KEYS` (hashed when loaded; the plain keys are
+   * not kept) and the lines of `API_KEYS_FILE`. Empty = authentication is off.
+   */
+  apiKeyDigests: string[];
+  /** Generation starts one caller (API key, or IP address when authentication is off) may make per minute. */
+  rateLimitPerMinute: number;
+  /** Generations one caller may have running at once. */
+  maxConcurrentGenerationsPerKey: number;
+  /** graphql-armor limits of one operation: depth, cost, aliases, lexical tokens, directives. */
+  graphqlMaxDepth: number;
+  graphqlMaxCost: number;
+  graphqlMaxAliases: number;
+  graphqlMaxTokens: number;
+  graphqlMaxDirectives: number;
+  /** Require the `x-graphql-yoga-csrf` header on GraphQL requests a browser could send cross-site without a preflight. */
+  csrfPrevention: boolean;
+  /** Answer introspection queries (GraphiQL needs them). */
+  introspection: boolean;
+  /** Largest request body accepted by `/graphql` and `/v1`, bytes. */
+  maxRequestBodyBytes: number;
+  /** Longest image prompt (and negative prompt), characters (at most 8000). */
+  maxPromptCharacters: number;
+  /** Most messages in one chat request. */
+  maxMessages: number;
+  /** Longest content of one chat message, characters. */
+  maxMessageCharacters: number;
+  /** Let image downloads reach private, loopback, link-local and unique-local addresses. */
+  allowPrivateNetworkDownloads: boolean;
+}
+
 /** The whole service configuration. Durations in ms. */
 export interface Config {
   port: number;
@@ -100,12 +135,22 @@ export interface Config {
   breakerFailureThreshold: number;
   /** How long an open circuit skips its provider, ms. */
   breakerCooldownMs: number;
+  /** On SIGTERM/SIGINT, how long running generations may go on before they are cancelled, ms (0 = cancel at once). */
+  shutdownGraceMs: number;
+  /** Serve Prometheus metrics at `GET /metrics`. */
+  metricsEnabled: boolean;
+  /** Least severe log level written (JSON lines on standard output); `silent` writes none. */
+  logLevel: LogLevel;
   /** Most messages a conversation keeps (oldest non-system messages dropped first). */
   conversationMaxMessages: number;
   /** Most characters a conversation keeps (oldest non-system messages dropped first). */
   conversationMaxCharacters: number;
   /** A conversation without a new turn for this long is forgotten, ms. */
   conversationRetentionMs: number;
+  /** Redis for state shared between instances (event logs, generation records, pub/sub); undefined = in memory. */
+  redisUrl?: string;
+  /** Scaled out: how often a waiting subscriber re-reads the shared log in case a published event was lost, ms. */
+  subscriptionRecheckMs: number;
   /** Folder for stored data; images go to `{dataDir}/images`. */
   dataDir: string;
   /** Base of the URLs this service hands out (e.g. image URLs); undefined = `http://localhost:{bound port}`. */
@@ -129,12 +174,18 @@ export interface Config {
     imageModels: string[];
     textModels: string[];
   };
+  /** Authentication and limits. */
+  security: SecurityConfig;
 }
 
 /** Thrown for invalid configuration; `message` is one line naming the bad setting. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
+
+/** A whole number, 0 or more (0 turns the limit it sets off). */
+const wholeNumber = (name: string) =>
+  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(0, `${name} must be 0 or more`);
 
 const positiveInteger = (name: string) =>
   z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).positive(`${name} must be greater than 0`);
@@ -223,6 +274,8 @@ const environmentSchema = z.object({
   GRAPHIQL: booleanString.default(true),
   DEFAULT_IMAGE_MODEL: z.string().optional(),
   DATA_DIR: z.string().min(1).default('./data'),
+  REDIS_URL: z.url({ error: 'REDIS_URL must be a redis:// or rediss:// URL', protocol: /^rediss?$/ }).optional(),
+  SUBSCRIPTION_RECHECK_MS: positiveInteger('SUBSCRIPTION_RECHECK_MS').default(5_000),
   PUBLIC_BASE_URL: z.url({ error: 'PUBLIC_BASE_URL must be an http(s) URL', protocol: /^https?$/ }).optional(),
   IMAGE_DOWNLOAD_MAX_BYTES: positiveInteger('IMAGE_DOWNLOAD_MAX_BYTES').default(20 * 1024 * 1024),
   IMAGE_DOWNLOAD_TIMEOUT_MS: positiveInteger('IMAGE_DOWNLOAD_TIMEOUT_MS').default(60_000),
@@ -267,10 +320,56 @@ const environmentSchema = z.object({
   BREAKER_ENABLED: booleanString.default(true),
   BREAKER_FAILURE_THRESHOLD: positiveInteger('BREAKER_FAILURE_THRESHOLD').default(3),
   BREAKER_COOLDOWN_MS: positiveInteger('BREAKER_COOLDOWN_MS').default(60_000),
+  SHUTDOWN_GRACE_MS: z.coerce
+    .number({ error: 'SHUTDOWN_GRACE_MS must be a number' })
+    .int('SHUTDOWN_GRACE_MS must be a whole number')
+    .min(0, 'SHUTDOWN_GRACE_MS must be 0 or more')
+    .default(30_000),
+  METRICS_ENABLED: booleanString.default(true),
+  LOG_LEVEL: z
+    .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+      error: 'LOG_LEVEL must be trace, debug, info, warn, error, fatal or silent',
+    })
+    .default('info'),
   CONVERSATION_MAX_MESSAGES: positiveInteger('CONVERSATION_MAX_MESSAGES').default(200),
   CONVERSATION_MAX_CHARACTERS: positiveInteger('CONVERSATION_MAX_CHARACTERS').default(200_000),
   CONVERSATION_RETENTION_MS: positiveInteger('CONVERSATION_RETENTION_MS').default(86_400_000),
+  API_KEYS: commaList.default([]),
+  API_KEYS_FILE: z.string().min(1).optional(),
+  RATE_LIMIT_PER_MINUTE: wholeNumber('RATE_LIMIT_PER_MINUTE').default(60),
+  MAX_CONCURRENT_GENERATIONS_PER_KEY: wholeNumber('MAX_CONCURRENT_GENERATIONS_PER_KEY').default(8),
+  GRAPHQL_MAX_DEPTH: wholeNumber('GRAPHQL_MAX_DEPTH').default(10),
+  GRAPHQL_MAX_COST: wholeNumber('GRAPHQL_MAX_COST').default(5000),
+  GRAPHQL_MAX_ALIASES: wholeNumber('GRAPHQL_MAX_ALIASES').default(15),
+  GRAPHQL_MAX_TOKENS: wholeNumber('GRAPHQL_MAX_TOKENS').default(1000),
+  GRAPHQL_MAX_DIRECTIVES: wholeNumber('GRAPHQL_MAX_DIRECTIVES').default(50),
+  CSRF_PREVENTION: booleanString.default(true),
+  INTROSPECTION: booleanString.default(true),
+  MAX_REQUEST_BODY_BYTES: positiveInteger('MAX_REQUEST_BODY_BYTES').default(1024 * 1024),
+  MAX_PROMPT_CHARACTERS: positiveInteger('MAX_PROMPT_CHARACTERS').max(8000, 'MAX_PROMPT_CHARACTERS must be at most 8000').default(8000),
+  MAX_MESSAGES: positiveInteger('MAX_MESSAGES').default(200),
+  MAX_MESSAGE_CHARACTERS: positiveInteger('MAX_MESSAGE_CHARACTERS').default(100_000),
+  ALLOW_PRIVATE_NETWORK_DOWNLOADS: booleanString.default(false),
 });
+
+/**
+ * The digests in `API_KEYS_FILE` (none when it is not set).
+ * @throws ConfigError when the file cannot be read or a line is not a sha256 hex digest.
+ */
+function readApiKeysFile(path: string | undefined): string[] {
+  if (path === undefined) return [];
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration: API_KEYS_FILE: cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return parseApiKeysFile(text, path);
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration: API_KEYS_FILE: ${(error as Error).message}`);
+  }
+}
 
 /** Aliases that exist unless MODEL_ALIASES replaces them (gpt4free's `flux`, `protocols.md` §6). */
 const DEFAULT_MODEL_ALIASES: Record<string, string[]> = {
@@ -283,7 +382,8 @@ function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>):
   const path = issue.path.map(String);
   const name = path.join('.') || 'configuration';
   const top = path[0];
-  const got = top !== undefined && path.length === 1 && input[top] !== undefined ? ` (got ${JSON.stringify(input[top])})` : '';
+  const secret = top !== undefined && /KEY|TOKEN|SECRET|PASSWORD/i.test(top);
+  const got = top !== undefined && !secret && path.length === 1 && input[top] !== undefined ? ` (got ${JSON.stringify(input[top])})` : '';
   return `${name}: ${issue.message}${got}`;
 }
 
@@ -403,10 +503,15 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     breakerEnabled: values.BREAKER_ENABLED,
     breakerFailureThreshold: values.BREAKER_FAILURE_THRESHOLD,
     breakerCooldownMs: values.BREAKER_COOLDOWN_MS,
+    shutdownGraceMs: values.SHUTDOWN_GRACE_MS,
+    metricsEnabled: values.METRICS_ENABLED,
+    logLevel: values.LOG_LEVEL,
     conversationMaxMessages: values.CONVERSATION_MAX_MESSAGES,
     conversationMaxCharacters: values.CONVERSATION_MAX_CHARACTERS,
     conversationRetentionMs: values.CONVERSATION_RETENTION_MS,
     dataDir: values.DATA_DIR,
+    ...(values.REDIS_URL !== undefined && { redisUrl: values.REDIS_URL }),
+    subscriptionRecheckMs: values.SUBSCRIPTION_RECHECK_MS,
     ...(values.PUBLIC_BASE_URL !== undefined && { publicBaseUrl: values.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
     imageDownloadMaxBytes: values.IMAGE_DOWNLOAD_MAX_BYTES,
     imageDownloadTimeoutMs: values.IMAGE_DOWNLOAD_TIMEOUT_MS,
@@ -414,6 +519,23 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     ...(values.HF_TOKEN !== undefined && { huggingFaceToken: values.HF_TOKEN }),
     huggingFaceSpaceTimeoutMs: values.HF_SPACE_TIMEOUT_MS,
     huggingFaceSpaceMaxReads: values.HF_SPACE_MAX_READS,
+    security: {
+      apiKeyDigests: [...new Set([...values.API_KEYS.map(hashApiKey), ...readApiKeysFile(values.API_KEYS_FILE)])],
+      rateLimitPerMinute: values.RATE_LIMIT_PER_MINUTE,
+      maxConcurrentGenerationsPerKey: values.MAX_CONCURRENT_GENERATIONS_PER_KEY,
+      graphqlMaxDepth: values.GRAPHQL_MAX_DEPTH,
+      graphqlMaxCost: values.GRAPHQL_MAX_COST,
+      graphqlMaxAliases: values.GRAPHQL_MAX_ALIASES,
+      graphqlMaxTokens: values.GRAPHQL_MAX_TOKENS,
+      graphqlMaxDirectives: values.GRAPHQL_MAX_DIRECTIVES,
+      csrfPrevention: values.CSRF_PREVENTION,
+      introspection: values.INTROSPECTION,
+      maxRequestBodyBytes: values.MAX_REQUEST_BODY_BYTES,
+      maxPromptCharacters: values.MAX_PROMPT_CHARACTERS,
+      maxMessages: values.MAX_MESSAGES,
+      maxMessageCharacters: values.MAX_MESSAGE_CHARACTERS,
+      allowPrivateNetworkDownloads: values.ALLOW_PRIVATE_NETWORK_DOWNLOADS,
+    },
     ...(values.POLLINATIONS_ENABLED && {
       pollinations: {
         imageBaseURL: values.POLLINATIONS_IMAGE_BASE_URL.replace(/\/+$/, ''),

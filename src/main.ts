@@ -1,47 +1,59 @@
 /**
- * The only file that listens: loadConfig → createApp → start. Invalid configuration prints
- * one line naming the bad setting and exits with status 1. SIGINT/SIGTERM stop the app.
+ * The only file that listens: loadConfig → createApp → start. Logs are JSON lines on standard
+ * output (pino, `LOG_LEVEL`). A failed start (invalid configuration, port taken, Redis unreachable)
+ * writes one plain line naming the problem to standard error and exits with status 1.
+ * SIGINT/SIGTERM shut down gracefully (`SHUTDOWN_GRACE_MS`, see `App.stop`) and exit 0; a second
+ * signal exits at once with 1.
  */
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './operations/logger.js';
 
 let config;
 try {
   config = loadConfig();
 } catch (error) {
   if (error instanceof ConfigError) {
-    console.error(error.message);
+    // Start-up failures are one plain line on standard error (for a human at a terminal), not a JSON log line.
+    process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
   throw error;
 }
 
-const app = createApp(config);
+const logger = createLogger({ level: config.logLevel });
+const app = createApp(config, { logger });
 try {
   const { url } = await app.start();
-  console.log(`GraphQL AI gateway listening on ${url} — GraphiQL and graphql-ws at ${url}/graphql`);
+  logger.info({ url, graphqlUrl: `${url}/graphql` }, `GraphQL AI gateway listening on ${url} — GraphiQL and graphql-ws at ${url}/graphql`);
 } catch (error) {
-  console.error(`Cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+  const message = (error as Error).message;
+  process.stderr.write(`${message.startsWith('Cannot reach Redis') ? message : `Cannot listen on ${config.host}:${config.port}: ${message}`}\n`);
   process.exit(1);
-}
-for (const provider of await app.registry.catalog()) {
-  const models = provider.models.map((model) => model.id).join(', ') || 'no models';
-  const state = provider.availability.available ? 'available' : `unavailable (${provider.availability.reason})`;
-  console.log(`provider ${provider.id}: ${state}; ${models}`);
 }
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (stopping) process.exit(1);
+    if (stopping) {
+      logger.warn({ signal }, `${signal} received again: exiting at once`);
+      process.exit(1);
+    }
     stopping = true;
-    console.log(`${signal} received, stopping`);
-    app.stop().then(
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, `${signal} received, shutting down`);
+    app.stop({ graceMs: config.shutdownGraceMs }).then(
       () => process.exit(0),
       (error: unknown) => {
-        console.error('error while stopping:', error);
+        logger.error({ err: error }, 'error while stopping');
         process.exit(1);
       },
     );
   });
+}
+
+// After the signal handlers, so a signal during the availability probes still shuts down gracefully.
+for (const provider of await app.registry.catalog()) {
+  const models = provider.models.map((model) => model.id).join(', ') || 'no models';
+  const state = provider.availability.available ? 'available' : `unavailable (${provider.availability.reason})`;
+  logger.info({ provider: provider.id, available: provider.availability.available }, `provider ${provider.id}: ${state}; ${models}`);
 }

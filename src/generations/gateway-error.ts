@@ -11,7 +11,9 @@ export type GatewayErrorCode =
   | 'BAD_USER_INPUT'
   | 'MODEL_NOT_FOUND'
   | 'PROVIDER_NOT_FOUND'
-  | 'GENERATION_NOT_FOUND';
+  | 'GENERATION_NOT_FOUND'
+  /** The server is shutting down (graceful shutdown) and starts no new generations; REST answers 503. */
+  | 'SERVICE_UNAVAILABLE';
 
 /** An expected, client-facing error with a stable code (also in `extensions.code`). */
 export class GatewayError extends GraphQLError {

@@ -26,6 +26,8 @@ export const chatCompletionInputSchema = z.object({
   maxTokens: z.number().int('maxTokens must be a whole number').positive('maxTokens must be greater than 0').nullish(),
   stop: z.array(z.string().min(1, 'stop sequences must not be empty')).max(16, 'at most 16 stop sequences').nullish(),
   seed: z.number().int('seed must be a whole number').nullish(),
+  /** The provider's API key for this request only (used instead of the configured one); never stored, published or logged. */
+  apiKey: z.string().min(1, 'apiKey must not be empty').max(4096, 'apiKey must be at most 4096 characters').nullish(),
 });
 
 /** A chat request as transports hand it over. */
@@ -60,6 +62,8 @@ export const imageGenerationInputSchema = z
     numInferenceSteps: z.number().int().min(1, 'numInferenceSteps must be between 1 and 100').max(100, 'numInferenceSteps must be between 1 and 100').nullish(),
     negativePrompt: z.string().max(8_000, 'negativePrompt must be at most 8000 characters').nullish(),
     responseFormat: z.enum(['url', 'b64_json'], { error: 'responseFormat must be url or b64_json' }).nullish(),
+    /** The provider's API key for this request only (used instead of the configured one); never stored, published or logged. */
+    apiKey: z.string().min(1, 'apiKey must not be empty').max(4096, 'apiKey must be at most 4096 characters').nullish(),
   })
   .refine((input) => !(input.aspectRatio && (input.width != null || input.height != null)), {
     message: 'give width and height, or aspectRatio, not both',
@@ -79,4 +83,50 @@ export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unkn
   const issue = parsed.error.issues[0]!;
   const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
   throw new GatewayError('BAD_USER_INPUT', `${where}${issue.message}`);
+}
+
+/**
+ * Size limits of generation requests, from the configuration (`MAX_PROMPT_CHARACTERS`,
+ * `MAX_MESSAGES`, `MAX_MESSAGE_CHARACTERS`). Counts are characters as JavaScript counts them
+ * (UTF-16 code units). The image schema above also keeps its own ceiling of 8000 characters.
+ */
+export interface InputLimits {
+  /** Longest image `prompt` and `negativePrompt`, characters. */
+  maxPromptCharacters: number;
+  /** Most messages in one chat request. */
+  maxMessages: number;
+  /** Longest `content` of one chat message, characters. */
+  maxMessageCharacters: number;
+}
+
+/**
+ * Checks a chat request against the size limits (before anything else looks at it).
+ * @throws GatewayError `BAD_USER_INPUT` naming the field: `messages: at most N messages`, or
+ *   `messages.I.content: content must be at most N characters`.
+ */
+export function assertChatInputWithinLimits(input: ChatCompletionInput, limits: InputLimits): void {
+  const messages: unknown = input.messages;
+  if (!Array.isArray(messages)) return; // the schema reports it
+  if (messages.length > limits.maxMessages) {
+    throw new GatewayError('BAD_USER_INPUT', `messages: at most ${limits.maxMessages} messages per request (got ${messages.length})`);
+  }
+  for (const [index, message] of messages.entries()) {
+    const content: unknown = (message as { content?: unknown } | null)?.content;
+    if (typeof content === 'string' && content.length > limits.maxMessageCharacters) {
+      throw new GatewayError('BAD_USER_INPUT', `messages.${index}.content: content must be at most ${limits.maxMessageCharacters} characters`);
+    }
+  }
+}
+
+/**
+ * Checks an image request against the size limits.
+ * @throws GatewayError `BAD_USER_INPUT`: `prompt: prompt must be at most N characters` (or `negativePrompt: …`).
+ */
+export function assertImageInputWithinLimits(input: ImageGenerationInput, limits: InputLimits): void {
+  for (const field of ['prompt', 'negativePrompt'] as const) {
+    const value: unknown = input[field];
+    if (typeof value === 'string' && value.length > limits.maxPromptCharacters) {
+      throw new GatewayError('BAD_USER_INPUT', `${field}: ${field} must be at most ${limits.maxPromptCharacters} characters`);
+    }
+  }
 }

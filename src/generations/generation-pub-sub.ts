@@ -6,9 +6,13 @@
 import { createPubSub, type PubSub } from 'graphql-yoga';
 import type { GenerationEvent } from './generation-events.js';
 
-/** Topic map: `generation:event` routed by generation id, carrying one numbered event. */
+/**
+ * Topic map, routed by generation id: `generation:event` carries one numbered event;
+ * `generation:cancel` asks whichever instance runs the generation to cancel it (with the reason).
+ */
 export type GenerationPubSubTopics = {
   'generation:event': [generationId: string, event: GenerationEvent];
+  'generation:cancel': [generationId: string, reason: string];
 };
 
 /** The pub/sub the generation service publishes to and subscribers follow. */

@@ -39,6 +39,9 @@ import {
   type ImageResponseFormat,
 } from './generation-inputs.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
+import type { GenerationObserver } from '../operations/generation-observer.js';
+import { defaultLogger, type Logger } from '../operations/logger.js';
+import type { SharedGenerationRecords } from './redis-generation-records.js';
 import {
   isFinalStatus,
   type ChatGenerationRecord,
@@ -55,6 +58,8 @@ interface RunningGeneration {
   controller: AbortController;
   /** Settles when the terminal event has been appended and published. */
   finished: Promise<void>;
+  /** Stops listening for cancellation requests from other instances. */
+  stopListening: () => void;
 }
 
 /** Every candidate provider failed; `failures` holds each one's error, in the order tried. */
@@ -84,10 +89,18 @@ export interface GenerationServiceOptions {
   maxRetained?: number;
   /** Where conversations are kept. */
   conversations: ConversationStore;
+  /** Records shared with other instances (scaled out over Redis); absent = this instance only. */
+  sharedRecords?: SharedGenerationRecords;
+  /** While a subscriber waits for live events, re-read the log this often, ms (scaled out: lost publishes); absent = never. */
+  recheckIntervalMs?: number;
   /** Limits of a conversation (the new messages of one request must fit them). */
   conversationLimits?: Pick<ConversationLimits, 'maxMessages' | 'maxCharacters'>;
   /** Shortest time between two `chat-token-delta` events of one generation, ms (see `DeltaCoalescer`); default 0. */
   deltaCoalesceMs?: number;
+  /** Told about generations and subscribers (metrics, logs); see `GenerationObserver`. */
+  observer?: GenerationObserver;
+  /** Where unexpected failures are logged; default: a JSON logger on standard output. */
+  logger?: Logger;
 }
 
 /** Lets a closing subscriber stop `follow` while it waits. */
@@ -101,6 +114,9 @@ type AbortRace = <T>(promise: Promise<T>) => Promise<T>;
 
 /** The body of a generation: runs the provider and returns the terminal success event. */
 type GenerationWork = (signal: AbortSignal, race: AbortRace) => Promise<UnnumberedGenerationEvent>;
+
+/** How long a cancellation of a generation running on another instance waits for its terminal event, ms. */
+const REMOTE_CANCEL_WAIT_MS = 10_000;
 
 /** Live events a subscriber may hold before it falls back to reading the log. */
 const LIVE_BUFFER_LIMIT = 256;
@@ -127,7 +143,8 @@ export class GenerationService {
   async startChat(input: ChatCompletionInput): Promise<ChatGenerationRecord> {
     this.assertRunning();
     const values = parseInput(chatCompletionInputSchema, input);
-    const candidates = await this.options.registry.chatCandidates(values);
+    // A per-request provider key goes to one provider only: no fallback may hand it to another upstream.
+    const candidates = (await this.options.registry.chatCandidates(values)).slice(0, values.apiKey ? 1 : undefined);
     const conversationId = values.conversationId ?? undefined;
     const { messages, newMessages } = await this.withHistory(conversationId, values.messages);
     const request: ChatRequest = {
@@ -138,6 +155,7 @@ export class GenerationService {
       ...(values.maxTokens != null && { maxTokens: values.maxTokens }),
       ...(values.stop != null && values.stop.length > 0 && { stop: values.stop }),
       ...(values.seed != null && { seed: values.seed }),
+      ...(values.apiKey && { apiKey: values.apiKey }),
     };
     const first = candidates[0]!;
     const record: ChatGenerationRecord = {
@@ -167,7 +185,7 @@ export class GenerationService {
   async startImages(input: ImageGenerationInput): Promise<ImageGenerationRecord> {
     this.assertRunning();
     const values = parseInput(imageGenerationInputSchema, input);
-    const candidates = await this.options.registry.imageCandidates(values);
+    const candidates = (await this.options.registry.imageCandidates(values)).slice(0, values.apiKey ? 1 : undefined);
     const { provider, model } = candidates[0]!;
     const request: ImageRequest = {
       model,
@@ -179,6 +197,7 @@ export class GenerationService {
       ...(values.seed != null && { seed: values.seed }),
       ...(values.numInferenceSteps != null && { numInferenceSteps: values.numInferenceSteps }),
       ...(values.negativePrompt != null && values.negativePrompt !== '' && { negativePrompt: values.negativePrompt }),
+      ...(values.apiKey && { apiKey: values.apiKey }),
     };
     const record: ImageGenerationRecord = {
       kind: 'image',
@@ -211,14 +230,42 @@ export class GenerationService {
    * @throws GatewayError `GENERATION_NOT_FOUND`.
    */
   async cancel(generationId: string, reason = 'cancelled by request'): Promise<GenerationRecord> {
-    const record = this.records.get(generationId);
-    if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
     const running = this.running.get(generationId);
     if (running) {
       running.controller.abort(new GenerationCancellation(reason));
       await running.finished;
+      return running.record;
     }
-    return record;
+    const record = await this.find(generationId);
+    if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
+    if (isFinalStatus(record.status) || this.records.has(generationId)) return record;
+    // Running on another instance: ask it to cancel, and wait for the terminal event in the shared log.
+    // If no instance answers (the one running it is gone), give up waiting after REMOTE_CANCEL_WAIT_MS.
+    const events = this.closable(record, record.lastSequence);
+    const giveUp = setTimeout(() => void events.return?.(), REMOTE_CANCEL_WAIT_MS);
+    this.options.pubSub.publish('generation:cancel', generationId, reason);
+    try {
+      for await (const event of events) void event;
+    } finally {
+      clearTimeout(giveUp);
+    }
+    return (await this.find(generationId)) ?? record;
+  }
+
+  /**
+   * The generation with this id: this instance's own record, else (scaled out) the shared one, whose
+   * `text` is rebuilt from the shared event log while it runs. Undefined when unknown or expired.
+   */
+  async find(generationId: string): Promise<GenerationRecord | undefined> {
+    const local = this.records.get(generationId);
+    if (local || !this.options.sharedRecords) return local;
+    const shared = await this.options.sharedRecords.load(generationId);
+    if (shared?.kind === 'chat' && !isFinalStatus(shared.status)) {
+      const events = await this.options.eventLog.read(generationId, 0);
+      shared.text = events.map((event) => (event.type === 'chat-token-delta' ? event.text : '')).join('');
+      shared.lastSequence = events.at(-1)?.sequence ?? shared.lastSequence;
+    }
+    return shared;
   }
 
   /**
@@ -230,7 +277,7 @@ export class GenerationService {
    * @throws GatewayError `GENERATION_NOT_FOUND`, or `BAD_USER_INPUT` for a bad `after` or the wrong kind (before the first event).
    */
   async subscribe(generationId: string, after = 0, kind?: GenerationRecord['kind']): Promise<AsyncIterableIterator<GenerationEvent>> {
-    const record = this.records.get(generationId);
+    const record = await this.find(generationId);
     if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
     if (kind && record.kind !== kind) {
       throw new GatewayError(
@@ -297,10 +344,12 @@ export class GenerationService {
     let ended!: () => void;
     const following = new Promise<void>((resolve) => (ended = resolve));
     this.followers.add(following);
+    this.observe((observer) => observer.subscriptionOpened?.());
     try {
       yield* events;
     } finally {
       this.followers.delete(following);
+      this.observe((observer) => observer.subscriptionClosed?.());
       ended();
     }
   }
@@ -317,6 +366,7 @@ export class GenerationService {
     // Listen before reading the log, so nothing published in between is missed.
     const live: GenerationEvent[] = [];
     let overflowed = false;
+    let recheck: NodeJS.Timeout | undefined;
     const subscription = pubSub.subscribe('generation:event', record.id);
     const iterator = subscription[Symbol.asyncIterator]();
     const pump = (async () => {
@@ -347,7 +397,12 @@ export class GenerationService {
         const event = live.shift();
         if (!event) {
           if (isFinalStatus(record.status) && last >= record.lastSequence) return;
-          await new Promise<void>((resolve) => (control.wake = resolve));
+          await new Promise<void>((resolve) => {
+            control.wake = resolve;
+            // Scaled out, a published event can be lost (a dropped Redis connection): look at the log now and then.
+            if (this.options.recheckIntervalMs) recheck = setTimeout(() => (overflowed = true, resolve()), this.options.recheckIntervalMs);
+          });
+          clearTimeout(recheck);
           control.wake = undefined;
           continue;
         }
@@ -380,25 +435,55 @@ export class GenerationService {
     this.retained.clear();
   }
 
+  /**
+   * Graceful shutdown: refuses new generations at once (`SERVICE_UNAVAILABLE`), lets the running ones
+   * finish on their own for up to `graceMs`, then does what `stop` does (cancels the rest with reason
+   * `server shutting down`, waits for subscribers to receive their terminal events).
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.stopped = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.running.values()].map((running) => running.finished.catch(() => {}))),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, graceMs)).unref())),
+    ]);
+    clearTimeout(timer);
+    await this.stop();
+  }
+
+  /** Tells the observer (metrics, logs); an observer that throws never disturbs a generation. */
+  private observe(notify: (observer: GenerationObserver) => void): void {
+    const observer = this.options.observer;
+    if (!observer) return;
+    try {
+      notify(observer);
+    } catch {
+      // ignored on purpose
+    }
+  }
+
   /** Number of generations held in memory (running and retained). */
   get size(): number {
     return this.records.size;
   }
 
   private assertRunning(): void {
-    if (this.stopped) throw new Error('the generation service is stopped');
+    if (this.stopped) throw new GatewayError('SERVICE_UNAVAILABLE', 'The server is shutting down and accepts no new generations; retry on another instance.');
   }
 
   /** Records the generation, appends its first event, and runs `work` in the background. */
   private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork): Promise<void> {
     this.records.set(record.id, record);
+    this.observe((observer) => observer.generationStarted?.(record));
     const controller = new AbortController();
     // The first event takes sequence 1 now, but the provider starts before it is published, so the
     // upstream request leaves before the subscriber's work for event 1 (time to first token).
     const startedEmitted = this.emit(record, started);
+    const stopListening = this.listenForCancellation(record, controller);
     const finished = this.run(record, controller.signal, work);
-    this.running.set(record.id, { record, controller, finished });
+    this.running.set(record.id, { record, controller, finished, stopListening });
     await startedEmitted;
+    await this.share(record);
   }
 
   /** Runs the work and ends the generation with exactly one terminal event: completed, failed or cancelled. */
@@ -438,7 +523,7 @@ export class GenerationService {
         const reason = signal.reason instanceof GenerationCancellation ? signal.reason.message : 'cancelled';
         await this.finish(record, 'cancelled', { type: 'generation-cancelled', reason });
       } else {
-        const generationError = toGenerationError(error, record.provider);
+        const generationError = toGenerationError(error, record.provider, this.options.logger, record.id);
         record.error = generationError;
         await this.finish(record, 'failed', { type: 'generation-failed', error: generationError });
       }
@@ -470,12 +555,15 @@ export class GenerationService {
         if (breaker && !breaker.tryAcquire(providerId)) {
           throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: providerId, message: breaker.unavailableReason(providerId) ?? 'circuit open' });
         }
-        const completed = await attempt(candidate, index + 1, () => (contentStarted = true));
+        const completed = await attempt(candidate, index + 1, () => {
+          contentStarted = true;
+          this.observe((observer) => observer.contentReceived?.(record));
+        });
         breaker?.recordSuccess(providerId);
         return completed;
       } catch (error) {
         if (signal.aborted) throw error;
-        const shape = toGenerationError(error, providerId);
+        const shape = toGenerationError(error, providerId, this.options.logger, record.id);
         if (!(error instanceof ProviderError && error.code === 'PROVIDER_UNAVAILABLE' && breaker?.state(providerId).state === 'open')) {
           breaker?.recordFailure(providerId, { ...shape, ...(error instanceof ProviderError && error.retryAfterMs !== undefined && { retryAfterMs: error.retryAfterMs }) });
         }
@@ -645,10 +733,34 @@ export class GenerationService {
     record.finishedAt = new Date();
     try {
       await this.emit(record, event);
+      await this.share(record);
     } finally {
+      this.running.get(record.id)?.stopListening();
       this.running.delete(record.id);
       this.scheduleExpiry(record.id);
+      this.observe((observer) => observer.generationFinished?.(record));
     }
+  }
+
+  /** Saves the record where other instances see it (scaled out); a failure is logged, not fatal. */
+  private async share(record: GenerationRecord): Promise<void> {
+    try {
+      await this.options.sharedRecords?.save(record);
+    } catch (error) {
+      (this.options.logger ?? defaultLogger()).error({ err: error, generationId: record.id }, 'cannot share the generation');
+    }
+  }
+
+  /** Listens for cancellation requests of this generation from other instances. */
+  private listenForCancellation(record: GenerationRecord, controller: AbortController): () => void {
+    if (!this.options.sharedRecords) return () => {};
+    const requests = this.options.pubSub.subscribe('generation:cancel', record.id)[Symbol.asyncIterator]();
+    void (async () => {
+      for (let request = await requests.next(); !request.done; request = await requests.next()) {
+        controller.abort(new GenerationCancellation(request.value));
+      }
+    })();
+    return () => void requests.return?.();
   }
 
   /** Forgets the generation after the retention time, or earlier when more than `maxRetained` finished ones are kept (oldest first). */
@@ -710,7 +822,7 @@ async function* racedParts<Part>(parts: AsyncIterable<Part>, race: AbortRace): A
 }
 
 /** Maps any failure of a provider to the client-facing error shape; unexpected errors keep no internals. */
-function toGenerationError(error: unknown, providerId: string): GenerationErrorShape {
+function toGenerationError(error: unknown, providerId: string, logger: Logger = defaultLogger(), generationId?: string): GenerationErrorShape {
   if (error instanceof ProviderError) {
     return { code: error.code, message: error.message, provider: error.provider };
   }
@@ -718,6 +830,6 @@ function toGenerationError(error: unknown, providerId: string): GenerationErrorS
     return { code: error.code, message: error.message, provider: providerId };
   }
   if (error instanceof AllProvidersFailedError) return { code: error.code, message: error.message };
-  console.error(`[gateway] provider ${providerId} failed unexpectedly:`, error);
+  logger.error({ err: error, provider: providerId, generationId }, `provider ${providerId} failed unexpectedly`);
   return { code: 'PROVIDER_ERROR', message: `Provider ${providerId} failed unexpectedly.`, provider: providerId };
 }

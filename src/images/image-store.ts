@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileTypeFromBuffer } from 'file-type';
 import { BodyTooLargeError, describeError, readBoundedBytes } from '../providers/http-errors.js';
+import { assertPublicHost, PrivateAddressError, type HostLookup } from '../security/network-address.js';
 
 /** Image types the store accepts, by the MIME type `file-type` reads from the bytes. */
 const IMAGE_EXTENSIONS: Readonly<Record<string, string>> = {
@@ -29,6 +30,9 @@ const FILE_NAME = /^([a-f0-9]{64})\.(png|jpg|webp|gif|avif)$/;
 
 /** Paths the files are served under: `/images/` (ours) and `/media/` (gpt4free's, `../shared/reference/protocols.md` §1). */
 const ROUTE_PREFIXES = ['/images/', '/media/'];
+
+/** Redirects one download follows at most. */
+const MAX_REDIRECTS = 5;
 
 /** Codes of image failures, as they appear in `GenerationError.code`. */
 export type ImageErrorCode = 'IMAGE_DOWNLOAD_FAILED' | 'INVALID_IMAGE';
@@ -64,6 +68,14 @@ export interface ImageStoreOptions {
   /** Base of public URLs; may be set later with `setPublicBaseUrl` (e.g. once the port is known). */
   publicBaseUrl?: string;
   fetch?: typeof fetch;
+  /**
+   * Whether downloads may reach private, loopback, link-local and unique-local addresses
+   * (`ALLOW_PRIVATE_NETWORK_DOWNLOADS`). Default false: every request of a download (each redirect
+   * too) goes only to a host whose every address is public (see `assertPublicHost`).
+   */
+  allowPrivateNetwork?: boolean;
+  /** Resolves host names for that check; default `dns.lookup(…, { all: true })`. */
+  lookup?: HostLookup;
 }
 
 /** Downloads, checks, stores and serves images. */
@@ -103,10 +115,11 @@ export class ImageStore {
   }
 
   /**
-   * Downloads an image: `http(s)` only, redirects followed, at most `maxBytes`, within `downloadTimeoutMs`,
-   * and checked by its bytes. The signal aborts the download.
-   * @throws ImageStoreError `IMAGE_DOWNLOAD_FAILED` (bad URL, HTTP error, too large, too slow, broken
-   *   connection) or `INVALID_IMAGE`; the signal's reason when it aborts.
+   * Downloads an image: `http(s)` only, up to 5 redirects followed, at most `maxBytes`, within `downloadTimeoutMs`,
+   * and checked by its bytes. Unless `allowPrivateNetwork`, the host of the URL and of every redirect
+   * must resolve only to public addresses, checked before each request. The signal aborts the download.
+   * @throws ImageStoreError `IMAGE_DOWNLOAD_FAILED` (bad URL, private address, HTTP error, too many
+   *   redirects, too large, too slow, broken connection) or `INVALID_IMAGE`; the signal's reason when it aborts.
    */
   async download(url: string, signal: AbortSignal): Promise<CheckedImage> {
     let parsed: URL;
@@ -122,7 +135,7 @@ export class ImageStore {
     const combined = AbortSignal.any([signal, timeout]);
     const where = `${parsed.origin}${parsed.pathname}`;
     try {
-      const response = await this.fetchImplementation(parsed, { signal: combined, redirect: 'follow' });
+      const response = await this.fetchFollowingRedirects(parsed, combined);
       if (!response.ok || !response.body) {
         await response.body?.cancel().catch(() => {});
         throw new ImageStoreError('IMAGE_DOWNLOAD_FAILED', `downloading ${where} failed: HTTP ${response.status}`);
@@ -215,9 +228,59 @@ export class ImageStore {
     return true;
   }
 
+  /**
+   * Fetches `url`, following redirects one by one (so each hop's host is checked before it is
+   * reached), and returns the first response that is not a redirect.
+   * @throws ImageStoreError `IMAGE_DOWNLOAD_FAILED` for a private host, a redirect without `Location`
+   *   or to another scheme, or more than {@link MAX_REDIRECTS} redirects.
+   */
+  private async fetchFollowingRedirects(url: URL, signal: AbortSignal): Promise<Response> {
+    let current = url;
+    for (let redirects = 0; ; redirects += 1) {
+      const where = `${current.origin}${current.pathname}`;
+      if (!this.options.allowPrivateNetwork) {
+        try {
+          await abortable(assertPublicHost(current, this.options.lookup), signal);
+        } catch (error) {
+          if (!(error instanceof PrivateAddressError)) throw error;
+          throw new ImageStoreError(
+            'IMAGE_DOWNLOAD_FAILED',
+            `downloading ${where} refused: ${error.message} (downloads reach public addresses only; ALLOW_PRIVATE_NETWORK_DOWNLOADS=true allows others)`,
+          );
+        }
+      }
+      const response = await this.fetchImplementation(current, { signal, redirect: 'manual' });
+      if (![301, 302, 303, 307, 308].includes(response.status)) return response;
+      await response.body?.cancel().catch(() => {});
+      const location = response.headers.get('location');
+      if (!location) throw new ImageStoreError('IMAGE_DOWNLOAD_FAILED', `downloading ${where} failed: HTTP ${response.status} without a Location`);
+      if (redirects >= MAX_REDIRECTS) throw new ImageStoreError('IMAGE_DOWNLOAD_FAILED', `downloading ${url.origin}${url.pathname} failed: more than ${MAX_REDIRECTS} redirects`);
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new ImageStoreError('IMAGE_DOWNLOAD_FAILED', `downloading ${where} failed: the redirect's Location is not a URL`);
+      }
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new ImageStoreError('IMAGE_DOWNLOAD_FAILED', `downloading ${where} failed: redirected to a ${next.protocol} URL, only http(s) is followed`);
+      }
+      current = next;
+    }
+  }
+
   private tooLarge(where: string): ImageStoreError {
     return new ImageStoreError('IMAGE_DOWNLOAD_FAILED', `downloading ${where} failed: larger than ${this.options.maxBytes} bytes`);
   }
+}
+
+/** The promise, or the signal's reason as soon as it aborts (a DNS lookup cannot be aborted itself). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -46,6 +46,8 @@ export interface ChatRequest {
   /** Strings that end the generation when produced (not included in the output). */
   stop?: string[];
   seed?: number;
+  /** The caller's key for this request only, used instead of the provider's configured key (providers without keys ignore it). Never logged. */
+  apiKey?: string;
 }
 
 /**
@@ -91,6 +93,8 @@ export interface ImageRequest {
   seed?: number;
   numInferenceSteps?: number;
   negativePrompt?: string;
+  /** The caller's key for this request only, used instead of the provider's configured key (providers without keys ignore it). Never logged. */
+  apiKey?: string;
 }
 
 /**
@@ -148,6 +152,8 @@ export interface Provider {
   generateImages?(request: ImageRequest, options: StreamOptions): AsyncIterable<ImageStreamPart>;
   /** Releases models, sockets and timers. */
   close?(): Promise<void>;
+  /** Requests waiting for a free slot of this provider now (for metrics); absent when the provider does not queue. */
+  queueDepth?(): number;
 }
 
 /** A provider that serves chat. */

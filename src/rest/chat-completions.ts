@@ -25,7 +25,8 @@ const messageSchema = z.looseObject({
 
 /**
  * The request body. Unknown fields are dropped; `presence_penalty`, `frequency_penalty`,
- * `web_search`, `api_key`, `image` and `images` are accepted and ignored for now.
+ * `web_search`, `image` and `images` are accepted and ignored for now. `api_key` is the provider's
+ * key for this request only (see {@link toChatInput}).
  * Ranges (temperature 0..2, …) are the generation service's to check.
  */
 export const chatCompletionRequestSchema = z.object({
@@ -85,7 +86,7 @@ export function toChatMessages(messages: ChatCompletionRequest['messages']): Cha
  * The service input for a validated request: `model: ""` means the default; `provider` may name
  * several providers separated by spaces (the service tries them in order); `conversation_id`
  * continues a conversation the server keeps; `stop` may be one string; `max_completion_tokens`
- * wins over `max_tokens`.
+ * wins over `max_tokens`; `api_key` goes to the provider for this request only (never stored or logged).
  * @throws RestError 400 for bad messages (see {@link toChatMessages}) or `n` other than 1.
  */
 export function toChatInput(body: ChatCompletionRequest): ChatCompletionInput {
@@ -104,6 +105,7 @@ export function toChatInput(body: ChatCompletionRequest): ChatCompletionInput {
     ...(maxTokens != null && { maxTokens }),
     ...(stop != null && stop.length > 0 && { stop }),
     ...(body.seed != null && { seed: body.seed }),
+    ...(body.api_key && { apiKey: body.api_key }),
   };
 }
 

@@ -87,12 +87,12 @@ export async function followGeneration<Body, Generation extends GenerationRecord
   response: ServerResponse,
   route: GenerationRoute<Body, Generation, Event>,
 ): Promise<void> {
-  const { generations } = dependencies;
+  const generations = dependencies.generationsFor?.(request) ?? dependencies.generations;
   const client = new ClientConnection(response);
   let body: Body;
   let generation: Generation;
   try {
-    body = parseBody(route.schema, await readJsonBody(request));
+    body = parseBody(route.schema, await readJsonBody(request, dependencies.maxBodyBytes));
     generation = await route.start(generations, body);
   } catch (error) {
     sendError(response, toRestError(error));

@@ -11,7 +11,8 @@ import { followGeneration } from './generation-follower.js';
 import { RestError, sendJson, unixSeconds } from './rest-http.js';
 
 /**
- * The request body. Unknown fields (`quality`, `style`, `user`, `api_key`, …) are dropped.
+ * The request body. Unknown fields (`quality`, `style`, `user`, …) are dropped. `api_key` is the
+ * provider's key for this request only (never stored or logged).
  * `size` is `"WxH"` in pixels (`"auto"` = the provider's default); `width`/`height` win over it.
  * Ranges are the generation service's to check.
  */
@@ -28,6 +29,7 @@ export const imageGenerationRequestSchema = z.object({
   num_inference_steps: z.number().nullish(),
   negative_prompt: z.string().nullish(),
   aspect_ratio: z.string().nullish(),
+  api_key: z.string().nullish(),
 });
 
 /** A validated image request body. */
@@ -61,6 +63,7 @@ export function toImageInput(body: ImageGenerationRequest): ImageGenerationInput
     ...(body.num_inference_steps != null && { numInferenceSteps: body.num_inference_steps }),
     ...(body.negative_prompt != null && { negativePrompt: body.negative_prompt }),
     responseFormat: body.response_format ?? 'url',
+    ...(body.api_key && { apiKey: body.api_key }),
   };
 }
 

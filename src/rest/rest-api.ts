@@ -18,6 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GenerationService } from '../generations/generation-service.js';
 import type { HttpRoute } from '../http-route.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
+import { defaultLogger, type Logger } from '../operations/logger.js';
 import { handleChatCompletions } from './chat-completions.js';
 import { handleImageGenerations } from './image-generations.js';
 import { handleGetModel, handleListModels } from './models.js';
@@ -28,6 +29,15 @@ import { EventStreamWriter, RestError, sendError } from './rest-http.js';
 export interface RestApiDependencies {
   generations: GenerationService;
   registry: ProviderRegistry;
+  /** Where unexpected failures are logged; default: a JSON logger on standard output. */
+  logger?: Logger;
+  /**
+   * The generation service as the caller of a request may use it (the security layer's per-caller
+   * limits); absent = `generations` for everyone.
+   */
+  generationsFor?: (request: IncomingMessage) => GenerationService;
+  /** Largest request body read, bytes; absent = `MAX_BODY_BYTES`. */
+  maxBodyBytes?: number;
 }
 
 /** Handles one request to a matched path; `parameter` is the decoded `{id}` of the path, if any. */
@@ -104,7 +114,7 @@ export function createRestApi(dependencies: RestApiDependencies): HttpRoute {
         sendError(response, error);
         return true;
       }
-      console.error(`[gateway] REST ${request.method} ${pathname} failed:`, error);
+      (dependencies.logger ?? defaultLogger()).error({ err: error, method: request.method, path: pathname }, 'REST request failed');
       const internal = new RestError('INTERNAL_ERROR', 'The server failed to handle the request.');
       if (!response.headersSent) sendError(response, internal);
       else if (response.getHeader('content-type') === 'text/event-stream') {

@@ -11,11 +11,12 @@
  * 5xx `InternalServerError`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GraphQLError } from 'graphql';
 import type { z } from 'zod';
 import { GatewayError } from '../generations/gateway-error.js';
 import type { GenerationErrorShape } from '../generations/generation-events.js';
 
-/** Largest request body accepted, bytes (4 MiB); a larger one is answered with 413. */
+/** Largest request body accepted when the caller sets no limit, bytes (4 MiB); the app passes `MAX_REQUEST_BODY_BYTES` instead. A larger body is answered with 413. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -28,7 +29,7 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * - 502 `UPSTREAM_ERROR`, `UPSTREAM_BAD_RESPONSE`, `UPSTREAM_CONNECTION_LOST`, `UPSTREAM_BAD_REQUEST`,
  *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`
  * - 503 `PROVIDER_UNAVAILABLE`, `GENERATION_CANCELLED` (cancelled by someone other than this client,
- *   e.g. `cancelGeneration` or a server shutdown)
+ *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down)
  * - 504 `UPSTREAM_TIMEOUT`
  * - 500 anything else (`INTERNAL_ERROR` and codes this table does not know yet).
  */
@@ -63,6 +64,7 @@ export function httpStatusForCode(code: string): number {
       return 502;
     case 'PROVIDER_UNAVAILABLE':
     case 'GENERATION_CANCELLED':
+    case 'SERVICE_UNAVAILABLE':
       return 503;
     case 'UPSTREAM_TIMEOUT':
       return 504;
@@ -166,10 +168,20 @@ export function restErrorFromGenerationError(error: GenerationErrorShape): RestE
   });
 }
 
-/** The error as a REST error: `RestError` as it is, `GatewayError` by its code; anything else is rethrown. */
+/**
+ * The error as a REST error: `RestError` as it is, `GatewayError` by its code, any other GraphQL
+ * error with a string `extensions.code` (the security layer's `UNAUTHORIZED`, `RATE_LIMITED`, …) by
+ * that code, with `extensions.retryAfterSeconds` as `Retry-After`; anything else is rethrown.
+ */
 export function toRestError(error: unknown): RestError {
   if (error instanceof RestError) return error;
   if (error instanceof GatewayError) return restErrorFromGatewayError(error);
+  if (error instanceof GraphQLError && typeof error.extensions.code === 'string') {
+    const retryAfterSeconds = error.extensions.retryAfterSeconds;
+    return new RestError(error.extensions.code, error.message, {
+      ...(typeof retryAfterSeconds === 'number' && { retryAfterSeconds }),
+    });
+  }
   throw error;
 }
 

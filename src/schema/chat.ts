@@ -72,6 +72,10 @@ const ChatCompletionInput = builder.inputType('ChatCompletionInput', {
     maxTokens: t.int({ description: 'Upper bound on generated tokens, at least 1.' }),
     stop: t.stringList({ description: 'Up to 16 strings that end the generation.' }),
     seed: t.int({ description: 'Seed for reproducible sampling, where the provider supports it.' }),
+    apiKey: t.string({
+      description:
+        "The provider's API key for this request only: the first provider tried gets it instead of its configured key, and no other provider is tried (the key must not reach another upstream). Never stored, published or logged.",
+    }),
   }),
 });
 

@@ -108,7 +108,7 @@ builder.queryField('generation', (t) =>
     nullable: true,
     description: 'A generation by id; null when unknown or past its retention time.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, { generations }) => generations.get(id),
+    resolve: (_root, { id }, { generations }) => generations.find(id),
   }),
 );
 

@@ -45,6 +45,10 @@ const ImageGenerationInput = builder.inputType('ImageGenerationInput', {
     numInferenceSteps: t.int({ description: 'Diffusion steps, 1..100, where the provider supports it.' }),
     negativePrompt: t.string({ description: 'What to avoid, where the provider supports it.' }),
     responseFormat: t.field({ type: ImageResponseFormat, description: 'URL (default) or B64_JSON.' }),
+    apiKey: t.string({
+      description:
+        "The provider's API key for this request only: the first provider tried gets it instead of its configured key, and no other provider is tried (the key must not reach another upstream). Never stored, published or logged.",
+    }),
   }),
 });
 

@@ -26,8 +26,11 @@ export interface StartedApp {
   stop(): Promise<void>;
 }
 
-/** Starts the app; `settings` override the defaults with environment-variable names and string values. */
-export async function startApp(settings: Record<string, string> = {}): Promise<StartedApp> {
+/**
+ * Starts the app; `settings` override the defaults with environment-variable names and string values;
+ * `options` go to `createApp` (e.g. a logger writing to memory).
+ */
+export async function startApp(settings: Record<string, string> = {}, options: Parameters<typeof createApp>[1] = {}): Promise<StartedApp> {
   const config = loadConfig({
     MODELS_DIR: SHARED_MODELS_DIR,
     LLAMA_THREADS: '1',
@@ -38,9 +41,15 @@ export async function startApp(settings: Record<string, string> = {}): Promise<S
     HF_SPACES_ENABLED: 'false',
     POLLINATIONS_ENABLED: 'false',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-test-data-')),
+    // Quiet test output; a test that reads the logs passes its own logger.
+    LOG_LEVEL: 'silent',
+    // The fake upstreams serve images from 127.0.0.1, which downloads refuse by default (test/security covers that).
+    ALLOW_PRIVATE_NETWORK_DOWNLOADS: 'true',
+    // Some tests send GraphQL GET requests without the CSRF header (test/security covers CSRF prevention on).
+    CSRF_PREVENTION: 'false',
     ...settings,
   });
-  const app = createApp(config);
+  const app = createApp(config, options);
   const { url } = await app.start();
   return {
     app,

@@ -42,7 +42,8 @@ function store(options: Partial<{ maxBytes: number; downloadTimeoutMs: number }>
   const directory = mkdtempSync(join(tmpdir(), 'gateway-image-store-'));
   return {
     directory,
-    imageStore: new ImageStore({ directory, maxBytes: options.maxBytes ?? 1024, downloadTimeoutMs: options.downloadTimeoutMs ?? 2000, publicBaseUrl: 'https://example.test/' }),
+    // The fake image server is on 127.0.0.1, which downloads refuse unless allowed (test/security covers the refusal).
+    imageStore: new ImageStore({ directory, maxBytes: options.maxBytes ?? 1024, downloadTimeoutMs: options.downloadTimeoutMs ?? 2000, publicBaseUrl: 'https://example.test/', allowPrivateNetwork: true }),
   };
 }
 

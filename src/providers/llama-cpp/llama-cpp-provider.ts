@@ -101,6 +101,8 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
   const modelsDir = resolve(options.modelsDir);
   let llamaPromise: Promise<Llama> | undefined;
   const loaded = new Map<string, Promise<LoadedModel>>();
+  /** The sequence pools of the loaded models, for `queueDepth`. */
+  const pools = new Set<SequencePool<LlamaContextSequence>>();
   let closed = false;
 
   let modelFiles: { files: Promise<Map<string, string>>; readAt: number } | undefined;
@@ -145,10 +147,12 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           threads: options.threads,
         });
         const sequences = Array.from({ length: options.sequences }, () => context.getSequence());
+        const pool = new SequencePool(sequences);
+        pools.add(pool);
         return {
           model,
           context,
-          pool: new SequencePool(sequences),
+          pool,
           hasChatTemplate: Boolean(model.fileInfo.metadata.tokenizer?.chat_template),
         };
       })();
@@ -291,8 +295,15 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       }
     },
 
+    queueDepth(): number {
+      let waiting = 0;
+      for (const pool of pools) waiting += pool.queueLength;
+      return waiting;
+    },
+
     async close(): Promise<void> {
       closed = true;
+      pools.clear();
       const models = await Promise.allSettled(loaded.values());
       loaded.clear();
       for (const result of models) {

@@ -184,7 +184,8 @@ function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string 
  *   shape), `UPSTREAM_CONNECTION_LOST` (the body broke or ended before `[DONE]` and before any
  *   `finish_reason`). When `signal` aborts, the upstream request is aborted (its connection
  *   closes) and the iterator throws `signal.reason`, never a ProviderError. Error messages never
- *   contain `config.apiKey`.
+ *   contain `config.apiKey`. `request.apiKey`, when given, is sent instead of `config.apiKey` and
+ *   is redacted from error messages the same way (chat and images).
  * - `generateImages(request, { signal })` exists only when `config.imageModels` is non-empty
  *   (otherwise the property is absent). It sends `POST {baseURL}/images/generations` with
  *   `{ model, prompt, n, size: "WxH", seed?, negative_prompt? }` (`size` in pixels from
@@ -238,9 +239,10 @@ export function createOpenAICompatibleProvider(
       { statusCode: failure.statusCode, ...(failure.retryAfterMs !== undefined && { retryAfterMs: failure.retryAfterMs }) },
     );
 
-  const commonHeaders = (accept: string): Record<string, string> => {
+  /** `apiKey`: a request's own key (`ChatRequest.apiKey`) wins over the configured one. */
+  const commonHeaders = (accept: string, apiKey = config.apiKey): Record<string, string> => {
     const headers: Record<string, string> = { Accept: accept, ...config.headers };
-    if (config.apiKey) headers.Authorization = `Bearer ${config.apiKey}`;
+    if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
     return headers;
   };
 
@@ -456,7 +458,7 @@ export function createOpenAICompatibleProvider(
         chatURL,
         {
           method: 'POST',
-          headers: { ...commonHeaders('text/event-stream'), 'Content-Type': 'application/json' },
+          headers: { ...commonHeaders('text/event-stream', request.apiKey ?? config.apiKey), 'Content-Type': 'application/json' },
           body: buildBody(request),
         },
         { timeoutMs: config.connectTimeoutMs, expected: 'response headers' },
@@ -634,7 +636,7 @@ export function createOpenAICompatibleProvider(
         imagesURL,
         {
           method: 'POST',
-          headers: { ...commonHeaders('application/json'), 'Content-Type': 'application/json' },
+          headers: { ...commonHeaders('application/json', request.apiKey ?? config.apiKey), 'Content-Type': 'application/json' },
           body: buildImageBody(request),
         },
         { timeoutMs: imageTimeoutMs, expected: 'image' },
@@ -693,7 +695,21 @@ export function createOpenAICompatibleProvider(
     capabilities: servesImages ? ['chat', 'image'] : ['chat'],
     listModels,
     checkAvailability,
-    streamChat,
-    ...(servesImages && { generateImages }),
+    // A request's own key is redacted from errors too (upstreams echo keys: "Incorrect API key provided: …").
+    streamChat: (request, options) => (request.apiKey ? redactingSecret(streamChat(request, options), request.apiKey) : streamChat(request, options)),
+    ...(servesImages && {
+      generateImages: (request: ImageRequest, options: StreamOptions) =>
+        request.apiKey ? redactingSecret(generateImages(request, options), request.apiKey) : generateImages(request, options),
+    }),
   };
+}
+
+/** The same parts; an error thrown on the way has every occurrence of `secret` in its message replaced by `***`. */
+async function* redactingSecret<Part>(parts: AsyncGenerator<Part>, secret: string): AsyncGenerator<Part> {
+  try {
+    yield* parts;
+  } catch (error) {
+    if (error instanceof Error && error.message.includes(secret)) error.message = error.message.split(secret).join('***');
+    throw error;
+  }
 }

@@ -1,0 +1,133 @@
+/**
+ * What operating the gateway needs, in one object the app wires in: the logger, the metrics, the
+ * generation observer that feeds both, request ids and request logs, `/healthz` and `/metrics`,
+ * and the "shutting down" state of a graceful shutdown.
+ *
+ * During a graceful shutdown (after {@link Operations.beginShutdown}) the server keeps listening
+ * until the app closes it, so load balancers can see the drain and clients can still read what
+ * they started, but:
+ * - `/healthz` answers 503 `{"status":"shutting down"}`;
+ * - every HTTP response says `connection: close`, so keep-alive clients move elsewhere;
+ * - new WebSocket connections are refused with HTTP 503 (open ones stay until the app closes them with 1001);
+ * - new generations are refused by the generation service (`SERVICE_UNAVAILABLE`, REST 503).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config.js';
+import type { HttpRoute } from '../http-route.js';
+import type { ProviderRegistry } from '../providers/provider-registry.js';
+import { createGenerationLogging } from './generation-logging.js';
+import { combineObservers, type GenerationObserver } from './generation-observer.js';
+import { createLogger, createYogaLogger, type Logger, type YogaLogger } from './logger.js';
+import { GatewayMetrics, routeLabel } from './metrics.js';
+import { REQUEST_ID_HEADER, requestIdOf, runWithRequestId } from './request-context.js';
+
+/** What {@link createOperations} needs. */
+export interface OperationsOptions {
+  config: Pick<Config, 'logLevel' | 'metricsEnabled'>;
+  /** The providers, for the queue depth and circuit state metrics. */
+  registry: ProviderRegistry;
+  /** The logger to use; default: a new one at `config.logLevel` on standard output. */
+  logger?: Logger;
+}
+
+/** The operations side of one app; see the module comment. */
+export interface Operations {
+  readonly logger: Logger;
+  /** Undefined when `METRICS_ENABLED` is false. */
+  readonly metrics: GatewayMetrics | undefined;
+  /** Feeds the metrics and writes the generation log lines; give it to the generation service. */
+  readonly observer: GenerationObserver;
+  /** For Yoga's `logging` option. */
+  readonly yogaLogger: YogaLogger;
+  /** `GET /healthz` and (when metrics are on) `GET /metrics`. */
+  readonly route: HttpRoute;
+  /** Whether a graceful shutdown has begun. */
+  readonly shuttingDown: boolean;
+  /**
+   * Handles one HTTP request: gives it a request id (echoed in `x-request-id`, current for all the
+   * work `handle` does), and once the response is over counts it and logs one `request completed` line.
+   */
+  track(request: IncomingMessage, response: ServerResponse, handle: () => Promise<void>): Promise<void>;
+  /** For `ws`'s `verifyClient`: refuses new WebSocket connections with 503 once shutting down. */
+  verifyWebSocketClient(info: unknown, callback: (accept: boolean, code?: number, message?: string) => void): void;
+  /** Starts the graceful shutdown state (idempotent). */
+  beginShutdown(): void;
+}
+
+/** Builds the operations side of an app. */
+export function createOperations(options: OperationsOptions): Operations {
+  const logger = options.logger ?? createLogger({ level: options.config.logLevel });
+  const metrics = options.config.metricsEnabled ? new GatewayMetrics(options.registry) : undefined;
+  let shuttingDown = false;
+
+  const route: HttpRoute = async (request, response) => {
+    const path = pathOf(request);
+    if (path === '/healthz') {
+      request.resume();
+      const body = shuttingDown ? '{"status":"shutting down"}' : '{"status":"ok"}';
+      response.writeHead(shuttingDown ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+      return true;
+    }
+    if (path === '/metrics' && metrics && (request.method === 'GET' || request.method === 'HEAD')) {
+      request.resume();
+      const { contentType, body } = await metrics.render();
+      response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      response.end(request.method === 'HEAD' ? undefined : body);
+      return true;
+    }
+    return false;
+  };
+
+  return {
+    logger,
+    metrics,
+    observer: combineObservers(metrics, createGenerationLogging(logger)),
+    yogaLogger: createYogaLogger(logger),
+    route,
+    get shuttingDown() {
+      return shuttingDown;
+    },
+
+    track(request, response, handle) {
+      const startedAt = performance.now();
+      const requestId = requestIdOf(request);
+      response.setHeader(REQUEST_ID_HEADER, requestId);
+      if (shuttingDown) response.setHeader('connection', 'close');
+      response.once('close', () => {
+        const path = pathOf(request);
+        const label = routeLabel(path);
+        const status = response.statusCode;
+        metrics?.countHttpRequest(label, request.method, status);
+        const fields = {
+          requestId,
+          method: request.method,
+          path,
+          route: label,
+          status,
+          durationMs: Math.round((performance.now() - startedAt) * 10) / 10,
+          ...(!response.writableFinished && { clientGone: true }),
+        };
+        // Probes come every few seconds: keep them out of the info log.
+        if (label === 'healthz' || label === 'metrics') logger.debug(fields, 'request completed');
+        else logger.info(fields, 'request completed');
+      });
+      return runWithRequestId(requestId, handle);
+    },
+
+    verifyWebSocketClient(_info, callback) {
+      if (shuttingDown) callback(false, 503, 'Service Unavailable: shutting down');
+      else callback(true);
+    },
+
+    beginShutdown() {
+      shuttingDown = true;
+    },
+  };
+}
+
+/** The request's path without query string (which may hold tokens, so it is never logged). */
+function pathOf(request: IncomingMessage): string {
+  const url = request.url ?? '/';
+  const end = url.search(/[?#]/);
+  return end === -1 ? url : url.slice(0, end);
+}

@@ -1,0 +1,255 @@
+/**
+ * The security layer of one app, built from `config.security`: API-key authentication for
+ * GraphQL (HTTP, SSE and graphql-ws) and REST (`/v1`), the GraphQL request body limit, the
+ * protection plugins for Yoga, and the per-caller limits on generation starts.
+ *
+ * Deny by default: every HTTP request needs a key except the public ones — `/healthz`, the page
+ * (`/`, `/index.html`, `/assets/graphql-ws.min.js`), stored images (`/images/*`, `/media/*`:
+ * content-addressed, unguessable names), GraphiQL's HTML page (its operations do need a key) and
+ * CORS preflights (`OPTIONS`). A path is public only as sent: one that needs normalising
+ * (`/images/../graphql`, `http://host/…`, `//graphql`) is not, since Yoga and the routes normalise
+ * paths differently (Yoga also answers `/graphql/` and `//graphql`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Store } from '@envelop/rate-limiter';
+import type { ExecutionResult, FormattedExecutionResult, GraphQLFormattedError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { SecurityConfig } from '../config.js';
+import type { GenerationService } from '../generations/generation-service.js';
+import { RestError, sendError } from '../rest/rest-http.js';
+import { Authenticator, type AuthenticationResult, type Caller } from './authentication.js';
+import { createGraphQLProtection } from './graphql-protection.js';
+import { GenerationAdmission } from './guarded-generations.js';
+import { RateLimiter } from './rate-limiter.js';
+import { RunningGenerationLimiter } from './running-generation-limiter.js';
+
+/** The graphql-ws context `onWebSocketConnect` needs (the `ws` adapter's `extra`). */
+export interface WebSocketConnectContext {
+  connectionParams?: Readonly<Record<string, unknown>>;
+  extra: { request: IncomingMessage; socket: { close(code: number, reason?: string): void } };
+}
+
+/** What the app uses of the security layer. */
+export interface Security {
+  /** Yoga plugins (graphql-armor, CSRF prevention, introspection off), for `createYoga({ plugins })`. */
+  readonly plugins: Array<Plugin<Record<string, unknown>>>;
+  /**
+   * Runs before the routes, for every request but the public ones: refuses a request without a
+   * valid key (401/403: an OpenAI error body under `/v1`, a GraphQL error body elsewhere), and a
+   * body outside `/v1` larger than `maxRequestBodyBytes` (413 with a GraphQL error body; the body is
+   * read and buffered here, so Yoga gets it whole; REST checks its own with the same limit);
+   * remembers the caller of an accepted request for {@link generationsFor}.
+   * @returns true when it answered the request (nothing else may touch it).
+   */
+  handleHttp(request: IncomingMessage, response: ServerResponse): Promise<boolean>;
+  /**
+   * graphql-ws `onConnect`: checks `connectionParams.authorization` (`Bearer <key>`) or
+   * `connectionParams.apiKey`. A refusal closes the socket with 4403 and a reason naming what was
+   * wrong, and returns false.
+   */
+  onWebSocketConnect(context: WebSocketConnectContext): boolean;
+  /**
+   * The generation service as the caller of `request` (an HTTP request that passed `handleHttp`, or
+   * the upgrade request of an accepted WebSocket) may use it: starts pass the size limits, the
+   * running cap and the rate limit. For an unknown request while keys are required, starts are refused (401).
+   */
+  generationsFor(request: IncomingMessage | undefined): GenerationService;
+  /**
+   * graphql-ws `onNext`: a result whose errors carry Yoga's `http` extension (status and headers
+   * meant for an HTTP response, which Yoga strips itself over HTTP and SSE) without it; undefined
+   * (send as it is) for every other result, so token events cost nothing.
+   */
+  formatWebSocketResult(result: ExecutionResult): FormattedExecutionResult | undefined;
+  /** Lines for the start-up log: authentication off (a warning), private-network downloads allowed (a warning). */
+  readonly warnings: string[];
+}
+
+/** Dependencies of {@link createSecurity}. */
+export interface SecurityDependencies {
+  generations: GenerationService;
+  /** The GraphQL endpoint path (`/graphql`). */
+  graphqlPath: string;
+  /** Whether GraphiQL is served (its HTML page is then public). */
+  graphiql: boolean;
+  /** Where the rate limiter keeps its timestamps; default in memory (use `RedisStore` to share between instances). */
+  rateLimitStore?: Store;
+}
+
+/** Paths served without a key, exactly as sent (besides the `/images/` and `/media/` prefixes). */
+const PUBLIC_PATHS = new Set(['/', '/index.html', '/assets/graphql-ws.min.js', '/healthz']);
+
+/** The request's path as sent, without the query string or fragment. */
+function rawPathOf(request: IncomingMessage): string {
+  const url = request.url ?? '/';
+  const end = url.search(/[?#]/);
+  return end === -1 ? url : url.slice(0, end);
+}
+
+/** The path as WHATWG URL parsing normalises it (dot segments resolved, absolute-form URLs reduced to their path). */
+function normalizedPathOf(request: IncomingMessage): string {
+  try {
+    return new URL(request.url ?? '/', 'http://gateway.invalid').pathname;
+  } catch {
+    return '';
+  }
+}
+
+/** Whether the request is for a public path: as sent (no normalising needed) and one of {@link PUBLIC_PATHS} or under `/images/` or `/media/`. */
+function isPublicRequest(request: IncomingMessage): boolean {
+  const raw = rawPathOf(request);
+  if (raw !== normalizedPathOf(request)) return false;
+  return PUBLIC_PATHS.has(raw) || raw.startsWith('/images/') || raw.startsWith('/media/');
+}
+
+/** Whether a GET asks for GraphiQL's page (HTML, no operation in the query string). */
+function isGraphiQLPageRequest(request: IncomingMessage): boolean {
+  if (request.method !== 'GET') return false;
+  if (!(request.headers.accept ?? '').includes('text/html')) return false;
+  return !new URL(request.url ?? '/', 'http://gateway.invalid').searchParams.has('query');
+}
+
+/** Answers a request-level GraphQL error: `{"errors":[{"message","extensions":{"code"}}]}` with an HTTP status. */
+function sendGraphQLError(
+  request: IncomingMessage,
+  response: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  const contentType = (request.headers.accept ?? '').includes('application/graphql-response+json')
+    ? 'application/graphql-response+json; charset=utf-8'
+    : 'application/json; charset=utf-8';
+  response.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)), ...headers });
+  response.end(body);
+}
+
+/** `WWW-Authenticate` for a refused key (RFC 6750). */
+function challenge(result: Extract<AuthenticationResult, { ok: false }>): Record<string, string> {
+  return {
+    'www-authenticate': result.code === 'UNAUTHORIZED' ? 'Bearer realm="graphql-ai-gateway"' : 'Bearer realm="graphql-ai-gateway", error="invalid_token"',
+  };
+}
+
+/** A WebSocket close reason fits 123 bytes. */
+function closeReason(text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.byteLength <= 123 ? text : bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD+$/, '') + '...';
+}
+
+/** Builds the security layer of one app. */
+export function createSecurity(config: SecurityConfig, dependencies: SecurityDependencies): Security {
+  const authenticator = new Authenticator(config.apiKeyDigests);
+  const admission = new GenerationAdmission({
+    rateLimiter: new RateLimiter({
+      maxPerWindow: config.rateLimitPerMinute,
+      windowMs: 60_000,
+      ...(dependencies.rateLimitStore && { store: dependencies.rateLimitStore }),
+    }),
+    runningLimiter: new RunningGenerationLimiter(config.maxConcurrentGenerationsPerKey),
+    inputLimits: {
+      maxPromptCharacters: config.maxPromptCharacters,
+      maxMessages: config.maxMessages,
+      maxMessageCharacters: config.maxMessageCharacters,
+    },
+  });
+  /** The caller of each accepted HTTP request and WebSocket upgrade request. */
+  const callers = new WeakMap<IncomingMessage, Caller>();
+  const limit = config.maxRequestBodyBytes;
+
+  /** Reads a GraphQL request body up to the limit and hands it to Yoga as `request.body`; answers 413 when it is larger. */
+  const bufferGraphQLBody = async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
+    const tooLarge = () => {
+      request.resume(); // let the client finish sending, then close: an endless upload ends with the connection
+      sendGraphQLError(request, response, 413, 'REQUEST_TOO_LARGE', `The request body is larger than ${limit} bytes.`, { connection: 'close' });
+      return true;
+    };
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) return tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.byteLength;
+      if (size > limit) return tooLarge();
+      chunks.push(chunk);
+    }
+    // Yoga (through @whatwg-node/server) reads a pre-read `body` instead of the consumed stream.
+    (request as IncomingMessage & { body?: unknown }).body = Readable.from([Buffer.concat(chunks)], { objectMode: false });
+    return false;
+  };
+
+  const warnings: string[] = [];
+  if (!authenticator.enabled) {
+    warnings.push(
+      'AUTHENTICATION IS OFF: no API_KEYS or API_KEYS_FILE is configured, so anyone who can reach this server can use it ' +
+        '(and spend the providers\' keys). Configure API keys before exposing it beyond this machine.',
+    );
+  }
+  if (config.allowPrivateNetworkDownloads) {
+    warnings.push('ALLOW_PRIVATE_NETWORK_DOWNLOADS is on: image downloads may reach private and loopback addresses.');
+  }
+
+  return {
+    plugins: createGraphQLProtection({
+      limits: {
+        maxDepth: config.graphqlMaxDepth,
+        maxCost: config.graphqlMaxCost,
+        maxAliases: config.graphqlMaxAliases,
+        maxTokens: config.graphqlMaxTokens,
+        maxDirectives: config.graphqlMaxDirectives,
+      },
+      csrfPrevention: config.csrfPrevention,
+      introspection: config.introspection,
+    }),
+    warnings,
+
+    async handleHttp(request, response) {
+      if (request.method === 'OPTIONS') return false; // CORS preflights carry no credentials and run nothing
+      if (isPublicRequest(request)) return false;
+      const path = normalizedPathOf(request);
+      const rest = path === '/v1' || path.startsWith('/v1/');
+      if (!rest && dependencies.graphiql && path === dependencies.graphqlPath && isGraphiQLPageRequest(request)) return false;
+      const result = authenticator.authenticateRequest(request, { allowGpt4freeHeader: rest });
+      if (!result.ok) {
+        // An unread body is drained, and the connection closes after the answer, so an endless upload ends with it.
+        const hasBody = Number(request.headers['content-length']) > 0 || request.headers['transfer-encoding'] !== undefined;
+        const headers = { ...challenge(result), ...(hasBody && { connection: 'close' }) };
+        request.resume();
+        if (rest) sendError(response, new RestError(result.code, result.message), headers);
+        else sendGraphQLError(request, response, result.code === 'UNAUTHORIZED' ? 401 : 403, result.code, result.message, headers);
+        return true;
+      }
+      callers.set(request, result.caller);
+      if (!rest && request.method !== 'GET' && request.method !== 'HEAD') return bufferGraphQLBody(request, response);
+      return false;
+    },
+
+    onWebSocketConnect({ connectionParams, extra }) {
+      const result = authenticator.authenticateConnectionParams(connectionParams, extra.request);
+      if (!result.ok) {
+        extra.socket.close(4403, closeReason(result.message));
+        return false;
+      }
+      callers.set(extra.request, result.caller);
+      return true;
+    },
+
+    formatWebSocketResult(result) {
+      if (!result.errors?.some((error) => error.extensions?.http !== undefined)) return undefined;
+      const errors = result.errors.map((error): GraphQLFormattedError => {
+        const formatted = error.toJSON();
+        if (formatted.extensions?.http === undefined) return formatted;
+        const { http: _http, ...extensions } = formatted.extensions;
+        return { ...formatted, extensions };
+      });
+      return { ...result, errors } as FormattedExecutionResult;
+    },
+
+    generationsFor(request) {
+      const caller = request ? callers.get(request) : undefined;
+      return admission.forCaller(dependencies.generations, caller ?? (authenticator.enabled ? undefined : { id: 'ip:unknown' }));
+    },
+  };
+}

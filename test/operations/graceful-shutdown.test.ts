@@ -1,0 +1,266 @@
+/**
+ * Graceful shutdown, in process (`app.stop({ graceMs })`) and as a real process (SIGTERM to
+ * `node --import tsx src/main.ts`): running generations finish within the grace period, the rest
+ * end with GenerationCancelled "server shutting down", new work is refused, `/healthz` says 503
+ * while draining, WebSockets close with 1001, and the process exits 0 (1 on a second signal).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  CHAT_COMPLETION_EVENTS_SUBSCRIPTION,
+  CHAT_COMPLETION_SUBSCRIPTION,
+  START_CHAT_COMPLETION,
+  expectWellFormedChatEvents,
+  type ChatEvent,
+} from '../helpers/chat-operations.js';
+import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
+import { graphqlRequest } from '../helpers/graphql-clients.js';
+import { collectChatStream, dataLines, postJson } from '../helpers/rest-clients.js';
+import { startApp, type StartedApp } from '../helpers/start-app.js';
+
+const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
+
+/** 20 tokens, 25 ms apart: about half a second of streaming. */
+const SLOW_MODEL = 'stream?tokens=20&gapMs=25';
+/** A token every 10 ms until the client leaves. */
+const ENDLESS_MODEL = 'endless?gapMs=10';
+
+let upstream: FakeOpenAIUpstream;
+const apps: StartedApp[] = [];
+
+beforeAll(async () => {
+  upstream = await startFakeOpenAIUpstream();
+});
+
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((started) => started.stop()));
+});
+
+afterAll(async () => {
+  await upstream?.close();
+});
+
+async function startGateway(): Promise<StartedApp> {
+  const started = await startApp({
+    OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: [SLOW_MODEL, ENDLESS_MODEL, 'stream'] }]),
+  });
+  apps.push(started);
+  return started;
+}
+
+/** A raw graphql-ws conversation that records every message and the close code. */
+function rawSubscription(url: string, query: string, variables: Record<string, unknown>) {
+  const socket = new WebSocket(url, 'graphql-transport-ws');
+  const messages: Array<{ type: string; payload?: { data?: Record<string, ChatEvent> } }> = [];
+  let firstDelta!: () => void;
+  const deltaArrived = new Promise<void>((resolve) => (firstDelta = resolve));
+  const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+  socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data));
+    messages.push(message);
+    if (message.type === 'connection_ack') socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables } }));
+    const event = message.payload?.data && (Object.values(message.payload.data)[0] as ChatEvent);
+    if (event?.__typename === 'ChatTokenDelta') firstDelta();
+  });
+  const events = () => messages.flatMap((message) => (message.payload?.data ? [Object.values(message.payload.data)[0] as ChatEvent] : []));
+  return { socket, messages, deltaArrived, closed, events };
+}
+
+const chatInput = (model: string) => ({ provider: 'fake', model, messages: [{ role: 'USER', content: 'go' }] });
+
+describe('app.stop({ graceMs })', () => {
+  it('lets a running generation finish within the grace period while refusing new work, then closes sockets with 1001', async () => {
+    const started = await startGateway();
+    const start = await graphqlRequest(started.graphqlUrl, START_CHAT_COMPLETION, { input: chatInput(SLOW_MODEL) });
+    const generationId = start.data.startChatCompletion.id as string;
+    const subscription = rawSubscription(started.webSocketUrl, CHAT_COMPLETION_EVENTS_SUBSCRIPTION, { generationId });
+    await subscription.deltaArrived;
+
+    const stopped = started.app.stop({ graceMs: 10_000 });
+
+    // Draining: health checks fail, so load balancers take the instance out.
+    const health = await fetch(`${started.url}/healthz`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toEqual({ status: 'shutting down' });
+    expect(health.headers.get('connection')).toBe('close');
+    // New generations are refused, over GraphQL and REST, with a clear code.
+    const refused = await graphqlRequest(started.graphqlUrl, START_CHAT_COMPLETION, { input: chatInput('stream') });
+    expect(refused.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+    expect(refused.errors?.[0]?.message).toMatch(/shutting down/);
+    const refusedRest = await postJson(started.url, '/v1/chat/completions', { model: 'fake:stream', messages: [{ role: 'user', content: 'go' }] });
+    expect(refusedRest.status).toBe(503);
+    expect((await refusedRest.json()).error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', type: 'server_error' });
+    // New WebSocket connections are refused too.
+    const lateSocket = new WebSocket(started.webSocketUrl, 'graphql-transport-ws');
+    const lateStatus = await new Promise<number | undefined>((resolve) => {
+      lateSocket.on('unexpected-response', (_request, response) => resolve(response.statusCode));
+      lateSocket.on('open', () => resolve(undefined));
+      lateSocket.on('error', () => {});
+    });
+    expect(lateStatus).toBe(503);
+
+    await stopped;
+    expect(await subscription.closed).toBe(1001);
+    const events = subscription.events();
+    expectWellFormedChatEvents(events);
+    expect(events.at(-1)).toMatchObject({ __typename: 'ChatCompletionCompleted', finishReason: 'STOP' });
+    // The operation was completed before the socket closed.
+    expect(subscription.messages.at(-1)).toEqual({ id: '1', type: 'complete' });
+    expect(events.filter((event) => event.__typename === 'ChatTokenDelta').map((event) => event.text).join('')).toBe(events.at(-1)!.text);
+    await expect(fetch(`${started.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('cancels what is still running when the grace period ends: GenerationCancelled "server shutting down" on graphql-ws and REST', async () => {
+    const started = await startGateway();
+    const subscription = rawSubscription(started.webSocketUrl, CHAT_COMPLETION_SUBSCRIPTION, { input: chatInput(ENDLESS_MODEL) });
+    await subscription.deltaArrived;
+    const rest = await postJson(started.url, '/v1/chat/completions', {
+      model: `fake:${ENDLESS_MODEL}`,
+      messages: [{ role: 'user', content: 'go' }],
+      stream: true,
+    });
+    expect(rest.status).toBe(200);
+    const restStream = collectChatStream(rest);
+
+    const stopStartedAt = performance.now();
+    await started.app.stop({ graceMs: 300 });
+    expect(performance.now() - stopStartedAt).toBeGreaterThanOrEqual(290);
+
+    expect(await subscription.closed).toBe(1001);
+    const events = subscription.events();
+    expectWellFormedChatEvents(events);
+    expect(events.at(-1)).toMatchObject({ __typename: 'GenerationCancelled', reason: 'server shutting down' });
+    expect(subscription.messages.at(-1)).toEqual({ id: '1', type: 'complete' });
+    const collected = await restStream;
+    expect(collected.text.length).toBeGreaterThan(0);
+    expect(collected.error).toMatchObject({ code: 'GENERATION_CANCELLED' });
+    expect(collected.error?.message).toMatch(/server shutting down/);
+    expect(collected.done).toBe(true);
+    await upstream.waitForClientClose(2);
+  });
+
+  it('stop() with no grace period cancels at once, as before', async () => {
+    const started = await startGateway();
+    const subscription = rawSubscription(started.webSocketUrl, CHAT_COMPLETION_SUBSCRIPTION, { input: chatInput(ENDLESS_MODEL) });
+    await subscription.deltaArrived;
+    const stopStartedAt = performance.now();
+    await started.app.stop();
+    expect(performance.now() - stopStartedAt).toBeLessThan(2_000);
+    expect(subscription.events().at(-1)).toMatchObject({ __typename: 'GenerationCancelled', reason: 'server shutting down' });
+  });
+});
+
+/** A gateway process: `node --import tsx src/main.ts`, its JSON log lines, and its exit. */
+interface GatewayProcess {
+  child: ChildProcess;
+  url: string;
+  logs: Array<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function spawnGateway(environment: Record<string, string>): Promise<GatewayProcess> {
+  const { REDIS_URL: _redis, CONFIG_FILE: _file, OPENAI_API_KEY: _key, ...inherited } = process.env;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: REPOSITORY,
+    env: {
+      ...inherited,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      MODELS_DIR: mkdtempSync(join(tmpdir(), 'gateway-no-models-')),
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-process-data-')),
+      HF_SPACES_ENABLED: 'false',
+      POLLINATIONS_ENABLED: 'false',
+      LOG_LEVEL: 'info',
+      ...environment,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += String(chunk)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      if (typeof entry.url === 'string') resolve(entry.url);
+    });
+    void exited.then(({ code }) => reject(new Error(`the gateway exited with ${code} before listening: ${stderr}`)));
+  });
+  return { child, url, logs, exited };
+}
+
+describe('the gateway process', () => {
+  it('on SIGTERM finishes the running stream, then exits 0', async () => {
+    const gateway = await spawnGateway({
+      OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: [SLOW_MODEL] }]),
+      SHUTDOWN_GRACE_MS: '15000',
+    });
+    try {
+      const response = await postJson(gateway.url, '/v1/chat/completions', {
+        model: `fake:${SLOW_MODEL}`,
+        messages: [{ role: 'user', content: 'go' }],
+        stream: true,
+      });
+      expect(response.status).toBe(200);
+      const lines = dataLines(response);
+      const first = await lines.next();
+      expect(first.done).toBe(false);
+      gateway.child.kill('SIGTERM');
+      const rest: string[] = [];
+      for await (const line of lines) rest.push(line);
+      expect(rest.at(-1)).toBe('[DONE]');
+      const chunks = [first.value as string, ...rest.slice(0, -1)].map((line) => JSON.parse(line));
+      expect(chunks.some((chunk) => chunk.error)).toBe(false);
+      expect(chunks.at(-1)?.choices?.[0]?.finish_reason ?? chunks.at(-2)?.choices?.[0]?.finish_reason).toBe('stop');
+      const text = chunks.map((chunk) => chunk.choices?.[0]?.delta?.content ?? '').join('');
+      expect(text.length).toBeGreaterThan(0);
+
+      expect(await gateway.exited).toEqual({ code: 0, signal: null });
+      const messages = gateway.logs.map((entry) => entry.msg);
+      expect(messages).toContain('SIGTERM received, shutting down');
+      expect(messages).toContain('stopped');
+      expect(gateway.logs.find((entry) => entry.msg === 'generation completed')).toMatchObject({ status: 'completed', provider: 'fake' });
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits at once with 1 on a second signal', async () => {
+    const gateway = await spawnGateway({
+      OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: [ENDLESS_MODEL] }]),
+      SHUTDOWN_GRACE_MS: '60000',
+    });
+    try {
+      const response = await postJson(gateway.url, '/v1/chat/completions', {
+        model: `fake:${ENDLESS_MODEL}`,
+        messages: [{ role: 'user', content: 'go' }],
+        stream: true,
+      });
+      const lines = dataLines(response);
+      await lines.next();
+      gateway.child.kill('SIGTERM');
+      // Wait until the first signal was handled, then send the second.
+      for (let tries = 0; !gateway.logs.some((entry) => entry.msg === 'SIGTERM received, shutting down') && tries < 200; tries += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      gateway.child.kill('SIGINT');
+      const stoppedAt = performance.now();
+      expect(await gateway.exited).toEqual({ code: 1, signal: null });
+      expect(performance.now() - stoppedAt).toBeLessThan(5_000);
+      void lines.return(undefined).catch(() => {});
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+});
