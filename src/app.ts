@@ -19,6 +19,7 @@ import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { createRedisState } from './generations/redis-state.js';
 import { GenerationService } from './generations/generation-service.js';
 import { MemoryConversationStore } from './conversations/conversation-store.js';
+import { RedisConversationStore } from './conversations/redis-conversation-store.js';
 import { ImageStore } from './images/image-store.js';
 import { CircuitBreaker } from './providers/circuit-breaker.js';
 import { createHuggingFaceSpaceProvider } from './providers/hf-space/hf-space-provider.js';
@@ -128,7 +129,6 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
     maxCharacters: config.conversationMaxCharacters,
     retentionMs: config.conversationRetentionMs,
   };
-  const conversations = new MemoryConversationStore(conversationLimits);
   const imageStore = new ImageStore({
     directory: join(config.dataDir, 'images'),
     maxBytes: config.imageDownloadMaxBytes,
@@ -137,6 +137,9 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
     allowPrivateNetwork: config.security.allowPrivateNetworkDownloads,
   });
   const redis = config.redisUrl ? createRedisState(config.redisUrl, config.generationRetentionMs) : undefined;
+  const conversations: ConversationStore = redis
+    ? new RedisConversationStore(redis.commands, conversationLimits)
+    : new MemoryConversationStore(conversationLimits);
   const generations = new GenerationService({
     registry,
     eventLog: redis?.eventLog ?? new MemoryEventLog(),

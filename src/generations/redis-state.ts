@@ -14,6 +14,8 @@ import { RedisGenerationRecords } from './redis-generation-records.js';
 export interface RedisState {
   eventLog: RedisEventLog;
   sharedRecords: RedisGenerationRecords;
+  /** The client for plain commands (other shared stores use it too). */
+  commands: Redis;
   pubSub: GenerationPubSub;
   /** Connects the clients; rejects with one line naming the (password-free) URL when Redis cannot be reached. */
   connect(): Promise<void>;
@@ -58,6 +60,7 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
   return {
     eventLog: new RedisEventLog(commands, retentionMs),
     sharedRecords: new RedisGenerationRecords(commands, retentionMs),
+    commands,
     pubSub: createGenerationPubSub(createRedisEventTarget({ publishClient: publisher, subscribeClient: subscriber }) as unknown as EventTarget),
     async connect() {
       try {

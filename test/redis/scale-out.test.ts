@@ -132,6 +132,24 @@ describe('two instances on one Redis', () => {
     }
   });
 
+  it('continues on B a conversation begun on A', async () => {
+    const conversationId = `shared-${Date.now()}`;
+    const turn = async (app: StartedApp, content: string) => {
+      const start = await graphqlRequest(app.graphqlUrl, START_CHAT_COMPLETION, {
+        input: { provider: 'fake', model: 'stream?tokens=40&gapMs=2', conversationId, messages: [{ role: 'USER', content }] },
+      });
+      expect(start.errors).toBeUndefined();
+      return events(app === first ? clientOfFirst : clientOfSecond, start.data.startChatCompletion.id);
+    };
+    const answer = (await turn(first, 'My name is Ada.')).at(-1)!.text!;
+    await turn(second, 'What is my name?');
+    expect((upstream.chatRequests().at(-1)!.body as { messages: unknown[] }).messages).toEqual([
+      { role: 'user', content: 'My name is Ada.' },
+      { role: 'assistant', content: answer },
+      { role: 'user', content: 'What is my name?' },
+    ]);
+  });
+
   it('an unknown id is GENERATION_NOT_FOUND on every instance', async () => {
     const response = await graphqlRequest(second.graphqlUrl, CANCEL_GENERATION, { id: 'no-such-generation' });
     expect(response.errors![0]!.extensions!.code).toBe('GENERATION_NOT_FOUND');
