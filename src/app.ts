@@ -18,6 +18,7 @@ import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { createRedisState } from './generations/redis-state.js';
 import { GenerationService } from './generations/generation-service.js';
+import { GenerationQueue } from './generations/generation-queue.js';
 import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { RedisConversationStore } from './conversations/redis-conversation-store.js';
 import { ImageStore } from './images/image-store.js';
@@ -140,6 +141,18 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
   const conversations: ConversationStore = redis
     ? new RedisConversationStore(redis.commands, conversationLimits)
     : new MemoryConversationStore(conversationLimits);
+  // Roles `api` and `worker` share a BullMQ queue per provider (config requires REDIS_URL for them).
+  const queue =
+    redis && config.redisUrl && config.role !== 'all'
+      ? new GenerationQueue({
+          redisUrl: config.redisUrl,
+          prefix: config.queuePrefix,
+          providerIds: providers.map((provider) => provider.id),
+          lockMs: config.workerLockMs,
+          concurrency: (providerId) => config.workerConcurrencyByProvider[providerId] ?? config.workerConcurrency,
+          onError: (error) => operations.logger.warn({ err: error }, 'generation queue: Redis error'),
+        })
+      : undefined;
   const generations = new GenerationService({
     registry,
     eventLog: redis?.eventLog ?? new MemoryEventLog(),
@@ -153,6 +166,7 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
     deltaCoalesceMs: config.deltaCoalesceMs,
     observer: operations.observer,
     logger: operations.logger,
+    ...(queue && config.role === 'api' && { queue }),
   });
   const context: GatewayContext = { generations, registry, conversations };
   // API keys, per-key limits, GraphQL armor/CSRF/introspection, body size limit: see src/security/security.ts.
@@ -249,6 +263,15 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
 
     async start() {
       await redis?.connect();
+      if (queue) {
+        // Both roles end generations whose job failed (a dead worker's job, moved to failed by the stalled check).
+        await queue.watchLostJobs((generationId, reason) => {
+          generations.markLost(generationId, reason).catch((error: unknown) => {
+            operations.logger.error({ err: error, generationId }, 'cannot end a generation whose worker was lost');
+          });
+        });
+        if (config.role === 'worker') await queue.startWorkers((data) => generations.runJob(data));
+      }
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
@@ -267,6 +290,7 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
         operations.beginShutdown();
         operations.logger.info({ graceMs }, 'shutting down: no new generations; running ones may finish within the grace period');
         await generations.drain(graceMs);
+        await queue?.close();
         // Every subscriber has its terminal event; let graphql-ws send each operation's `complete` (pure
         // promise work once the events ended) before the sockets close with 1001.
         await new Promise((resolve) => setImmediate(resolve));

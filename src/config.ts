@@ -151,6 +151,19 @@ export interface Config {
   redisUrl?: string;
   /** Scaled out: how often a waiting subscriber re-reads the shared log in case a published event was lost, ms. */
   subscriptionRecheckMs: number;
+  /**
+   * What this instance does (needs Redis unless `all`): `all` accepts requests and runs providers;
+   * `api` accepts requests and enqueues generations (BullMQ); `worker` runs the queued generations.
+   */
+  role: 'all' | 'api' | 'worker';
+  /** Role `worker`: generations one worker runs at once per provider queue. */
+  workerConcurrency: number;
+  /** Role `worker`: per-provider concurrency from `WORKER_CONCURRENCY_{PROVIDER}`, by provider id (lower-cased; `_` also read as `-`). */
+  workerConcurrencyByProvider: Record<string, number>;
+  /** BullMQ job lock time and stalled-check interval, ms: a worker silent this long has lost its job (`WORKER_LOST`). */
+  workerLockMs: number;
+  /** Prefix of the BullMQ keys in Redis. */
+  queuePrefix: string;
   /** Folder for stored data; images go to `{dataDir}/images`. */
   dataDir: string;
   /** Base of the URLs this service hands out (e.g. image URLs); undefined = `http://localhost:{bound port}`. */
@@ -276,6 +289,10 @@ const environmentSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: z.url({ error: 'REDIS_URL must be a redis:// or rediss:// URL', protocol: /^rediss?$/ }).optional(),
   SUBSCRIPTION_RECHECK_MS: positiveInteger('SUBSCRIPTION_RECHECK_MS').default(5_000),
+  ROLE: z.enum(['all', 'api', 'worker'], { error: 'ROLE must be all, api or worker' }).default('all'),
+  WORKER_CONCURRENCY: positiveInteger('WORKER_CONCURRENCY').default(4),
+  WORKER_LOCK_MS: positiveInteger('WORKER_LOCK_MS').default(30_000),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]+$/, 'QUEUE_PREFIX may hold letters, digits, _ : . and -').default('bull'),
   PUBLIC_BASE_URL: z.url({ error: 'PUBLIC_BASE_URL must be an http(s) URL', protocol: /^https?$/ }).optional(),
   IMAGE_DOWNLOAD_MAX_BYTES: positiveInteger('IMAGE_DOWNLOAD_MAX_BYTES').default(20 * 1024 * 1024),
   IMAGE_DOWNLOAD_TIMEOUT_MS: positiveInteger('IMAGE_DOWNLOAD_TIMEOUT_MS').default(60_000),
@@ -371,6 +388,25 @@ function readApiKeysFile(path: string | undefined): string[] {
   }
 }
 
+/**
+ * `WORKER_CONCURRENCY_{PROVIDER}` variables: the key is the provider id as written after the prefix,
+ * lower-cased with `_` read as `-` too (both spellings are kept, so `LLAMA_CPP` matches `llama-cpp`).
+ * @throws ConfigError when a value is not a positive whole number.
+ */
+function workerConcurrencyByProvider(environment: Record<string, string | undefined>): Record<string, number> {
+  const limits: Record<string, number> = {};
+  for (const [name, value] of Object.entries(environment)) {
+    const match = /^WORKER_CONCURRENCY_(.+)$/.exec(name);
+    if (!match || value === undefined || value === '') continue;
+    const limit = Number(value);
+    if (!Number.isInteger(limit) || limit < 1) throw new ConfigError(`Invalid configuration: ${name}: must be a whole number above 0 (got ${JSON.stringify(value)})`);
+    const id = match[1]!.toLowerCase();
+    limits[id] = limit;
+    limits[id.replaceAll('_', '-')] = limit;
+  }
+  return limits;
+}
+
 /** Aliases that exist unless MODEL_ALIASES replaces them (gpt4free's `flux`, `protocols.md` §6). */
 const DEFAULT_MODEL_ALIASES: Record<string, string[]> = {
   flux: ['hf-space:flux-1-schnell', 'pollinations:flux'],
@@ -456,6 +492,10 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     seen.add(upstream.id);
   }
 
+  if (values.ROLE !== 'all' && values.REDIS_URL === undefined) {
+    throw new ConfigError(`Invalid configuration: ROLE: ${values.ROLE} needs REDIS_URL (the queue and the event streams live in Redis)`);
+  }
+
   const huggingFaceSpaces: HuggingFaceSpaceConfig[] = [];
   if (values.HF_SPACES_ENABLED) {
     huggingFaceSpaces.push({
@@ -512,6 +552,11 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     dataDir: values.DATA_DIR,
     ...(values.REDIS_URL !== undefined && { redisUrl: values.REDIS_URL }),
     subscriptionRecheckMs: values.SUBSCRIPTION_RECHECK_MS,
+    role: values.ROLE,
+    workerConcurrency: values.WORKER_CONCURRENCY,
+    workerConcurrencyByProvider: workerConcurrencyByProvider(environment),
+    workerLockMs: values.WORKER_LOCK_MS,
+    queuePrefix: values.QUEUE_PREFIX,
     ...(values.PUBLIC_BASE_URL !== undefined && { publicBaseUrl: values.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
     imageDownloadMaxBytes: values.IMAGE_DOWNLOAD_MAX_BYTES,
     imageDownloadTimeoutMs: values.IMAGE_DOWNLOAD_TIMEOUT_MS,

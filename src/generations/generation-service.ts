@@ -39,6 +39,7 @@ import {
   type ImageResponseFormat,
 } from './generation-inputs.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
+import type { GenerationJobData } from './generation-queue.js';
 import type { GenerationObserver } from '../operations/generation-observer.js';
 import { defaultLogger, type Logger } from '../operations/logger.js';
 import type { SharedGenerationRecords } from './redis-generation-records.js';
@@ -101,6 +102,11 @@ export interface GenerationServiceOptions {
   observer?: GenerationObserver;
   /** Where unexpected failures are logged; default: a JSON logger on standard output. */
   logger?: Logger;
+  /**
+   * Role `api` (needs `sharedRecords`): generations are not run here but queued for a worker
+   * (`runJob`); one with a per-request API key still runs here, so the key never enters Redis.
+   */
+  queue?: { enqueue(data: GenerationJobData): Promise<void> };
 }
 
 /** Lets a closing subscriber stop `follow` while it waits. */
@@ -132,6 +138,8 @@ export class GenerationService {
   /** Subscribers currently following a generation, each with a way to hear when it has ended. */
   private readonly followers = new Set<Promise<void>>();
   private stopped = false;
+  /** Role `api`: followers of queued generations, which keep the returned records' status current. */
+  private readonly remoteWatches = new Set<FollowControl>();
 
   constructor(private readonly options: GenerationServiceOptions) {}
 
@@ -169,11 +177,13 @@ export class GenerationService {
       lastSequence: 0,
       ...(conversationId !== undefined && { conversationId }),
     };
-    await this.launch(record, { type: 'chat-completion-started', provider: first.provider.id, model: first.model }, (signal, race) =>
-      this.withFallback(record, candidates, signal, (candidate, attemptNumber, markContent) =>
-        this.runChat(record, candidate, { ...request, model: candidate.model }, attemptNumber, markContent, signal, race, newMessages),
-      ),
-    );
+    const started: UnnumberedGenerationEvent = { type: 'chat-completion-started', provider: first.provider.id, model: first.model };
+    if (this.options.queue && !values.apiKey) {
+      const candidatePairs = candidates.map(({ provider, model }) => ({ providerId: provider.id, model }));
+      await this.enqueue(record, started, { generationId: record.id, kind: 'chat', candidates: candidatePairs, request, newMessages });
+      return record;
+    }
+    await this.launch(record, started, this.chatWork(record, candidates, request, newMessages));
     return record;
   }
 
@@ -211,12 +221,141 @@ export class GenerationService {
       lastSequence: 0,
     };
     const responseFormat = values.responseFormat ?? 'url';
-    await this.launch(record, { type: 'image-generation-started', provider: provider.id, model }, (signal, race) =>
+    const started: UnnumberedGenerationEvent = { type: 'image-generation-started', provider: provider.id, model };
+    if (this.options.queue && !values.apiKey) {
+      const candidatePairs = candidates.map((candidate) => ({ providerId: candidate.provider.id, model: candidate.model }));
+      await this.enqueue(record, started, { generationId: record.id, kind: 'image', candidates: candidatePairs, request, responseFormat });
+      return record;
+    }
+    await this.launch(record, started, this.imageWork(record, candidates, request, responseFormat));
+    return record;
+  }
+
+  private chatWork(
+    record: ChatGenerationRecord,
+    candidates: Array<ResolvedModel<ChatProvider>>,
+    request: ChatRequest,
+    newMessages: ChatMessage[],
+  ): GenerationWork {
+    return (signal, race) =>
+      this.withFallback(record, candidates, signal, (candidate, attemptNumber, markContent) =>
+        this.runChat(record, candidate, { ...request, model: candidate.model }, attemptNumber, markContent, signal, race, newMessages),
+      );
+  }
+
+  private imageWork(
+    record: ImageGenerationRecord,
+    candidates: Array<ResolvedModel<ImageProvider>>,
+    request: ImageRequest,
+    responseFormat: ImageResponseFormat,
+  ): GenerationWork {
+    return (signal, race) =>
       this.withFallback(record, candidates, signal, (candidate, attemptNumber, markContent) =>
         this.runImages(record, candidate, { ...request, model: candidate.model }, responseFormat, attemptNumber, markContent, signal, race),
-      ),
-    );
-    return record;
+      );
+  }
+
+  /**
+   * Role `api`: appends event 1, shares the record and queues the job; the record returned to the
+   * caller follows the shared stream (its status changes when the terminal event arrives). A queue
+   * that refuses the job ends the generation with `SERVICE_UNAVAILABLE`.
+   */
+  private async enqueue(record: GenerationRecord, started: UnnumberedGenerationEvent, data: GenerationJobData): Promise<void> {
+    await this.emit(record, started);
+    await this.share(record);
+    try {
+      await this.options.queue!.enqueue(data);
+    } catch (error) {
+      (this.options.logger ?? defaultLogger()).error({ err: error, generationId: record.id }, 'cannot queue the generation');
+      record.status = 'failed';
+      record.finishedAt = new Date();
+      record.error = { code: 'SERVICE_UNAVAILABLE', message: 'The generation could not be queued for a worker.', provider: record.provider };
+      await this.emit(record, { type: 'generation-failed', error: record.error });
+      await this.share(record);
+      return;
+    }
+    const control: FollowControl = { closed: false };
+    this.remoteWatches.add(control);
+    void (async () => {
+      try {
+        for await (const event of this.follow(record, record.lastSequence, control)) {
+          record.lastSequence = Math.max(record.lastSequence, event.sequence);
+          if (record.kind === 'chat' && event.type === 'chat-token-delta') record.text += event.text;
+          if (isTerminalEvent(event)) applyTerminalEvent(record, event);
+        }
+      } catch {
+        // The shared record and stream stay the truth; this copy only serves the caller's limits.
+      } finally {
+        this.remoteWatches.delete(control);
+      }
+    })();
+  }
+
+  /**
+   * Role `worker`: runs a queued generation here. Rebuilds the record from the shared one, numbers
+   * its events after the last in the shared stream, listens for cancellations, and resolves once
+   * the terminal event is out. A generation that already ended (or is unknown) is skipped.
+   * @throws Error when this instance is shutting down (the job then fails and the generation ends `WORKER_LOST`).
+   */
+  async runJob(data: GenerationJobData): Promise<void> {
+    if (this.stopped) throw new Error('the worker is shutting down');
+    const shared = await this.options.sharedRecords?.load(data.generationId);
+    if (!shared || isFinalStatus(shared.status) || this.running.has(shared.id)) return;
+    const events = await this.options.eventLog.read(data.generationId, 0);
+    if (events.length === 0 || events.some((event) => isTerminalEvent(event))) return;
+    const record: GenerationRecord = { ...shared, status: 'running', lastSequence: events.at(-1)!.sequence };
+    const registry = this.options.registry;
+    let work: GenerationWork;
+    if (record.kind === 'chat' && data.kind === 'chat') {
+      record.text = events.map((event) => (event.type === 'chat-token-delta' ? event.text : '')).join('');
+      const candidates = data.candidates.flatMap(({ providerId, model }) => {
+        const provider = registry.get(providerId);
+        return provider?.streamChat ? [{ provider: provider as ChatProvider, model }] : [];
+      });
+      work = candidates.length > 0 ? this.chatWork(record, candidates, data.request, data.newMessages) : missingProviders(data);
+    } else if (record.kind === 'image' && data.kind === 'image') {
+      const candidates = data.candidates.flatMap(({ providerId, model }) => {
+        const provider = registry.get(providerId);
+        return provider?.generateImages ? [{ provider: provider as ImageProvider, model }] : [];
+      });
+      work = candidates.length > 0 ? this.imageWork(record, candidates, data.request, data.responseFormat) : missingProviders(data);
+    } else {
+      throw new Error(`job ${data.generationId} is a ${data.kind} job but the generation is ${record.kind}`);
+    }
+    this.records.set(record.id, record);
+    this.observe((observer) => observer.generationStarted?.(record));
+    const controller = new AbortController();
+    const stopListening = this.listenForCancellation(record, controller);
+    const finished = this.run(record, controller.signal, work);
+    this.running.set(record.id, { record, controller, finished, stopListening });
+    await finished;
+  }
+
+  /**
+   * Ends a queued generation whose job failed — its worker died (BullMQ: stalled) or refused it —
+   * with `generation-failed` code `WORKER_LOST`, unless it already ended. The event is appended with
+   * the next sequence after the last in the shared stream; when several instances try at once the
+   * stream takes only the first (its ids must increase), so only one terminal event is written.
+   */
+  async markLost(generationId: string, reason: string): Promise<void> {
+    if (this.running.has(generationId) || !this.options.sharedRecords) return;
+    const events = await this.options.eventLog.read(generationId, 0);
+    if (events.length === 0 || events.some((event) => isTerminalEvent(event))) return;
+    const record = await this.options.sharedRecords.load(generationId);
+    if (!record || isFinalStatus(record.status)) return;
+    const error: GenerationErrorShape = {
+      code: 'WORKER_LOST',
+      message: `The worker running this generation was lost (${reason}); it is not restarted, so no output is repeated.`,
+      provider: record.provider,
+    };
+    const event = { type: 'generation-failed', error, generationId, sequence: events.at(-1)!.sequence + 1 } as GenerationEvent;
+    try {
+      await this.options.eventLog.append(event);
+    } catch {
+      return; // another instance appended first
+    }
+    this.options.pubSub.publish('generation:event', generationId, event);
+    await this.share({ ...record, status: 'failed', finishedAt: new Date(), error, lastSequence: event.sequence });
   }
 
   /** The generation with this id, or undefined when unknown or expired. */
@@ -424,6 +563,10 @@ export class GenerationService {
    */
   async stop(drainMs = 2_000): Promise<void> {
     this.stopped = true;
+    for (const control of this.remoteWatches) {
+      control.closed = true;
+      control.wake?.();
+    }
     await Promise.all([...this.running.keys()].map((id) => this.cancel(id, 'server shutting down')));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -818,6 +961,34 @@ async function* racedParts<Part>(parts: AsyncIterable<Part>, race: AbortRace): A
     }
   } finally {
     if (!done) iterator.return?.()?.catch(() => {});
+  }
+}
+
+/** Work for a job none of whose providers this worker has: fails with `PROVIDER_NOT_FOUND`. */
+function missingProviders(data: GenerationJobData): GenerationWork {
+  const providerId = data.candidates[0]?.providerId ?? '?';
+  return async () => {
+    throw new GatewayError('PROVIDER_NOT_FOUND', `This worker has no ${data.kind} provider "${providerId}".`);
+  };
+}
+
+/** Copies a terminal event's outcome onto a record followed from another instance. */
+function applyTerminalEvent(record: GenerationRecord, event: GenerationEvent): void {
+  record.finishedAt = new Date();
+  if (event.type === 'generation-failed') {
+    record.status = 'failed';
+    record.error = event.error;
+  } else if (event.type === 'generation-cancelled') {
+    record.status = 'cancelled';
+  } else {
+    record.status = 'completed';
+    if (event.type === 'chat-completion-completed' && record.kind === 'chat') {
+      record.text = event.text;
+      record.finishReason = event.finishReason;
+      if (event.usage) record.usage = event.usage;
+    } else if (event.type === 'image-generation-completed' && record.kind === 'image') {
+      record.images = event.images;
+    }
   }
 }
 

@@ -27,7 +27,7 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * - 405 `METHOD_NOT_ALLOWED`, 413 `REQUEST_TOO_LARGE`
  * - 429 `RATE_LIMITED`
  * - 502 `UPSTREAM_ERROR`, `UPSTREAM_BAD_RESPONSE`, `UPSTREAM_CONNECTION_LOST`, `UPSTREAM_BAD_REQUEST`,
- *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`
+ *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`, `WORKER_LOST`
  * - 503 `PROVIDER_UNAVAILABLE`, `GENERATION_CANCELLED` (cancelled by someone other than this client,
  *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down)
  * - 504 `UPSTREAM_TIMEOUT`
@@ -61,6 +61,7 @@ export function httpStatusForCode(code: string): number {
     case 'INVALID_IMAGE':
     case 'PROVIDER_ERROR':
     case 'ALL_PROVIDERS_FAILED':
+    case 'WORKER_LOST':
       return 502;
     case 'PROVIDER_UNAVAILABLE':
     case 'GENERATION_CANCELLED':
