@@ -220,8 +220,11 @@ const upstreamSchema = z.object({
   imageTimeoutMs: positiveInteger('imageTimeoutMs').optional(),
 });
 
-/** A JSON array given as a string (environment) or as JSON (config file); absent = `[]`. */
-function jsonArray<Item extends z.ZodType>(name: string, item: Item) {
+/**
+ * A JSON value given as a string (environment) or already parsed (config file), then checked by
+ * `shape`; text that is not JSON is the issue "`{name}` must be `{what}`".
+ */
+function jsonSetting<Shape extends z.ZodType>(name: string, what: string, shape: Shape) {
   return z
     .unknown()
     .transform((value, context) => {
@@ -229,12 +232,17 @@ function jsonArray<Item extends z.ZodType>(name: string, item: Item) {
       try {
         return JSON.parse(value) as unknown;
       } catch {
-        context.addIssue({ code: 'custom', message: `${name} must be a JSON array` });
+        context.addIssue({ code: 'custom', message: `${name} must be ${what}` });
         return z.NEVER;
       }
     })
-    .pipe(z.array(item, { error: `${name} must be a JSON array` }))
+    .pipe(shape)
     .optional();
+}
+
+/** A JSON array given as a string (environment) or as JSON (config file); absent = `[]`. */
+function jsonArray<Item extends z.ZodType>(name: string, item: Item) {
+  return jsonSetting(name, 'a JSON array', z.array(item, { error: `${name} must be a JSON array` }));
 }
 
 /** `a, b ,c` → `['a', 'b', 'c']`; a JSON array of strings in a config file works too. */
@@ -314,25 +322,15 @@ const environmentSchema = z.object({
     .default('https://text.pollinations.ai/openai'),
   POLLINATIONS_IMAGE_MODELS: commaList.default(['flux', 'turbo']),
   POLLINATIONS_TEXT_MODELS: commaList.default(['openai']),
-  MODEL_ALIASES: z
-    .unknown()
-    .transform((value, context) => {
-      if (typeof value !== 'string') return value;
-      try {
-        return JSON.parse(value) as unknown;
-      } catch {
-        context.addIssue({ code: 'custom', message: 'MODEL_ALIASES must be a JSON object' });
-        return z.NEVER;
-      }
-    })
-    .pipe(
-      z.record(
-        z.string().min(1),
-        z.union([z.string().min(1).transform((target) => [target]), z.array(z.string().min(1)).min(1)]),
-        { error: 'MODEL_ALIASES must map names to a target or a list of targets' },
-      ),
-    )
-    .optional(),
+  MODEL_ALIASES: jsonSetting(
+    'MODEL_ALIASES',
+    'a JSON object',
+    z.record(
+      z.string().min(1),
+      z.union([z.string().min(1).transform((target) => [target]), z.array(z.string().min(1)).min(1)]),
+      { error: 'MODEL_ALIASES must map names to a target or a list of targets' },
+    ),
+  ),
   PROVIDER_ORDER: commaList.default([]),
   BREAKER_ENABLED: booleanString.default(true),
   BREAKER_FAILURE_THRESHOLD: positiveInteger('BREAKER_FAILURE_THRESHOLD').default(3),
