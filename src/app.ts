@@ -33,6 +33,7 @@ import type { GatewayContext } from './schema/builder.js';
 import { createRestApi } from './rest/rest-api.js';
 import { schema } from './schema/index.js';
 import { createWebPage } from './web/web-page.js';
+import { batchWrites } from './transport/batched-writes.js';
 import { createSecurity } from './security/security.js';
 import { createOperations } from './operations/operations.js';
 import type { Logger } from './operations/logger.js';
@@ -218,6 +219,8 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
   });
 
   const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH, verifyClient: operations.verifyWebSocketClient });
+  // The messages a subscription sends in one loop turn leave in one write (see batched-writes.ts).
+  webSocketServer.on('connection', (_webSocket, request) => batchWrites(request.socket));
   const webSockets = useServer(
     {
       execute: (args: any) => args.rootValue.execute(args),
