@@ -2,6 +2,9 @@
  * The OpenAI-compatible provider against a real HTTP fake upstream
  * (`test/helpers/fake-openai-upstream.ts`, wire format of `../shared/reference/protocols.md` §2).
  */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OpenAICompatibleUpstreamConfig } from '../../src/config.js';
 import { createOpenAICompatibleProvider } from '../../src/providers/openai-compatible/openai-compatible-provider.js';
@@ -255,6 +258,51 @@ describe('streamChat', () => {
     expect(parts.some((part) => part.type === 'finish')).toBe(false);
   });
 
+  describe('chunk shapes (each chunk sent as is by a local SSE server)', () => {
+    let server: Server | undefined;
+    afterEach(() => {
+      server?.closeAllConnections();
+      server?.close();
+    });
+    /** Streams the chunks (JSON values) as `data:` events, then `[DONE]`, from a local server; returns what the provider made of them. */
+    const streamChunks = async (chunks: unknown[]) => {
+      server = createServer((request, response) => {
+        request.resume();
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.end(chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`).join('') + 'data: [DONE]\n\n');
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+      return collect(createOpenAICompatibleProvider(upstreamConfig(baseURL)).streamChat(chatRequest('m'), { signal: new AbortController().signal }));
+    };
+
+    it('reads the usual deltas, the first of several choices, a finish reason and usage', async () => {
+      const { parts, error } = await streamChunks([
+        { choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
+        { choices: [{ delta: { content: 'Hel' } }] },
+        { choices: [{ delta: null, finish_reason: null }] },
+        { choices: [{ delta: { content: 'lo' } }, { delta: { content: ' other choice' } }] },
+        { choices: [{ delta: {}, finish_reason: 'length' }] },
+        { choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
+      ]);
+      expect(error).toBeUndefined();
+      expect(textOf(parts)).toBe('Hello');
+      expect(parts.at(-1)).toMatchObject({ type: 'finish', finishReason: 'length', usage: { promptTokens: 3, completionTokens: 2 } });
+    });
+
+    it.each([
+      ['a number as content', { choices: [{ delta: { content: 5 } }] }, /wrong shape \(choices\.0\.delta\.content: /],
+      ['an array as delta', { choices: [{ delta: ['x'] }] }, /wrong shape \(choices\.0\.delta: /],
+      ['a number as finish_reason', { choices: [{ delta: { content: 'x' }, finish_reason: 1 }] }, /wrong shape \(choices\.0\.finish_reason: /],
+      ['choices that are not a list', { choices: { delta: { content: 'x' } } }, /wrong shape \(choices: /],
+    ])('%s → UPSTREAM_BAD_RESPONSE naming the field', async (_name, chunk, message) => {
+      const { parts, error } = await streamChunks([{ choices: [{ delta: { content: 'ok' } }] }, chunk]);
+      expect(expectProviderError(error, 'UPSTREAM_BAD_RESPONSE').message).toMatch(message);
+      expect(textOf(parts)).toBe('ok');
+    });
+  });
+
   it('an in-band error chunk → UPSTREAM_ERROR with its message', async () => {
     upstream.setScenario({ type: 'in-band-error', tokensBefore: 2, message: 'CUDA out of memory' });
     const provider = createOpenAICompatibleProvider(upstreamConfig(upstream.baseURL));
@@ -359,7 +407,7 @@ describe('streamChat', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('uses an injected fetch', async () => {
+  it('uses an injected fetch for model discovery, and undici for the chat stream', async () => {
     const seen: string[] = [];
     const recordingFetch: typeof fetch = (input, init) => {
       seen.push(String(input));
@@ -368,7 +416,9 @@ describe('streamChat', () => {
     const provider = createOpenAICompatibleProvider(upstreamConfig(upstream.baseURL), { fetch: recordingFetch });
     const { error } = await collect(provider.streamChat(chatRequest('m'), { signal: new AbortController().signal }));
     expect(error).toBeUndefined();
-    expect(seen).toEqual([`${upstream.baseURL}/chat/completions`]);
+    expect(await provider.listModels()).not.toEqual([]);
+    expect(seen).toEqual([`${upstream.baseURL}/models`]);
+    expect(upstream.requests.map((request) => `${request.method} ${request.path}`)).toEqual(['POST /v1/chat/completions', 'GET /v1/models']);
   });
 });
 

@@ -10,7 +10,9 @@
  * `{"created":…,"data":[{"url"}|{"b64_json"},…]}`; errors are `{"error":{"message","type","code"}}`
  * with an HTTP status.
  */
+import { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { request as sendRequest } from 'undici';
 import { z } from 'zod';
 import type { OpenAICompatibleUpstreamConfig } from '../../config.js';
 import { cacheAvailability, probeTimeoutFor, probeUnavailability, reuseWhileFresh, sendProbe } from '../cached-availability.js';
@@ -42,7 +44,11 @@ import {
 
 /** Injectable dependencies of {@link createOpenAICompatibleProvider}. */
 export interface OpenAICompatibleProviderOptions {
-  /** The fetch implementation to use; defaults to the global `fetch` (Node's undici). */
+  /**
+   * The fetch implementation for model discovery, availability probes and image requests; defaults
+   * to the global `fetch` (Node's undici). Chat streams use undici's `request` API instead (see
+   * `startExchange().stream`).
+   */
   fetch?: typeof fetch;
 }
 
@@ -86,6 +92,35 @@ const chunkSchema = z.looseObject({
   /** An in-band error sent after the stream began: `{"error":{"message":…}}` (some servers send a string). */
   error: z.union([z.string(), z.looseObject({ message: z.string().nullish() })]).nullish(),
 });
+
+/** The common chunk: one choice with a text delta and/or a finish reason, no usage, no error. */
+interface PlainDeltaChunk {
+  choices: [{ delta?: { content?: string | null } | null; finish_reason?: string | null }];
+  usage?: null;
+  error?: null;
+}
+
+/** A plain (non-array) object. */
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Whether a chunk has the common shape ({@link PlainDeltaChunk}), checked by hand: every chunk
+ * this accepts, `chunkSchema` accepts too and reads the same way, so the stream's hot path (one
+ * check per token) skips the schema; anything else (usage, errors, several choices, wrong types)
+ * goes through `chunkSchema`, whose issues name what is wrong.
+ */
+function isPlainDeltaChunk(json: unknown): json is PlainDeltaChunk {
+  if (!isRecord(json) || json.usage != null || json.error != null) return false;
+  const choices = json.choices;
+  if (!Array.isArray(choices) || choices.length !== 1) return false;
+  const choice: unknown = choices[0];
+  if (!isRecord(choice)) return false;
+  if (choice.finish_reason != null && typeof choice.finish_reason !== 'string') return false;
+  const delta = choice.delta;
+  if (delta == null) return true;
+  return isRecord(delta) && (delta.content == null || typeof delta.content === 'string');
+}
 
 /** `GET /models`: `{"data":[{"id":…}]}`; other fields (`object`, `created`, `owned_by`, …) pass. */
 const modelListSchema = z.looseObject({
@@ -316,9 +351,9 @@ export function createOpenAICompatibleProvider(
    */
   const startExchange = (signal: AbortSignal) => {
     signal.throwIfAborted();
-    // One controller for our own aborts (timeouts, early exit); fetch sees it combined with the caller's.
+    // One controller for our own aborts (timeouts, early exit); the request sees it combined with the caller's.
     const requestController = new AbortController();
-    const fetchSignal = AbortSignal.any([signal, requestController.signal]);
+    const requestSignal = AbortSignal.any([signal, requestController.signal]);
     let timedOut: 'connect' | 'idle' | undefined;
     let waitingForRead = false;
     let idleTimer: NodeJS.Timeout | undefined;
@@ -329,12 +364,57 @@ export function createOpenAICompatibleProvider(
       if (signal.aborted) throw signal.reason;
     };
 
+    /** Runs `start` (which sends the request) under the response-headers timeout, mapping its failures. */
+    const awaitHeaders = async <Reply>(options: { timeoutMs: number; expected: string }, start: () => Promise<Reply>): Promise<Reply> => {
+      const connectTimer = setTimeout(() => {
+        timedOut = 'connect';
+        requestController.abort(new TimeoutAbort(`no response headers within ${options.timeoutMs} ms`));
+      }, options.timeoutMs);
+      try {
+        return await start();
+      } catch (error) {
+        rethrowIfCallerAborted();
+        if (timedOut === 'connect') {
+          throw providerError('UPSTREAM_TIMEOUT', `upstream ${providerId} sent no ${options.expected} within ${options.timeoutMs} ms`, {
+            cause: error,
+          });
+        }
+        throw providerError('UPSTREAM_ERROR', `cannot reach upstream ${providerId}: ${describeError(error) || 'network error'}`, {
+          cause: error,
+        });
+      } finally {
+        clearTimeout(connectTimer);
+      }
+    };
+
+    /**
+     * From the response headers on, the idle timer watches every body read (it only fires while a
+     * read is pending, so a slow consumer never trips it).
+     */
+    const armIdleTimer = (): void => {
+      idleTimer = setTimeout(() => {
+        if (!waitingForRead) return;
+        timedOut = 'idle';
+        requestController.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
+      }, config.idleTimeoutMs);
+    };
+
+    /** Reads a non-2xx reply's error body and throws the error its status maps to. */
+    const failWith = async (response: Response): Promise<never> => {
+      waitingForRead = true;
+      const failure = await readHttpFailure(response);
+      waitingForRead = false;
+      rethrowIfCallerAborted();
+      bodyFinished = true;
+      throw httpFailureError(failure);
+    };
+
     return {
       rethrowIfCallerAborted,
 
       /**
-       * Sends the request (`init` without a signal) and waits for its response headers, then arms
-       * the idle timer of {@link read}.
+       * Sends the request (`init` without a signal) with `fetch` and waits for its response
+       * headers, then arms the idle timer of {@link read}.
        * @param options.timeoutMs time allowed for the response headers, ms.
        * @param options.expected what the upstream did not send in time, for the message (`response headers`, `image`).
        * @returns the response, always 2xx.
@@ -343,44 +423,40 @@ export function createOpenAICompatibleProvider(
        *   status with `statusCode` and `retryAfterMs` (`upstream <id> answered <status>: <upstream message>`).
        */
       async send(url: string, init: RequestInit, options: { timeoutMs: number; expected: string }): Promise<Response> {
-        const connectTimer = setTimeout(() => {
-          timedOut = 'connect';
-          requestController.abort(new TimeoutAbort(`no response headers within ${options.timeoutMs} ms`));
-        }, options.timeoutMs);
-        let response: Response;
-        try {
-          response = await fetchImplementation(url, { ...init, signal: fetchSignal });
-        } catch (error) {
-          rethrowIfCallerAborted();
-          if (timedOut === 'connect') {
-            throw providerError('UPSTREAM_TIMEOUT', `upstream ${providerId} sent no ${options.expected} within ${options.timeoutMs} ms`, {
-              cause: error,
-            });
-          }
-          throw providerError('UPSTREAM_ERROR', `cannot reach upstream ${providerId}: ${describeError(error) || 'network error'}`, {
-            cause: error,
-          });
-        } finally {
-          clearTimeout(connectTimer);
-        }
-
-        // From here on, the idle timer watches every body read (it only fires while a read is pending,
-        // so a slow consumer never trips it).
-        idleTimer = setTimeout(() => {
-          if (!waitingForRead) return;
-          timedOut = 'idle';
-          requestController.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
-        }, config.idleTimeoutMs);
-
-        if (!response.ok) {
-          waitingForRead = true;
-          const failure = await readHttpFailure(response);
-          waitingForRead = false;
-          rethrowIfCallerAborted();
-          bodyFinished = true;
-          throw httpFailureError(failure);
-        }
+        const response = await awaitHeaders(options, () => fetchImplementation(url, { ...init, signal: requestSignal }));
+        armIdleTimer();
+        if (!response.ok) await failWith(response);
         return response;
+      },
+
+      /**
+       * Sends a request with undici's `request` API (https://undici.nodejs.org/#/docs/api/Dispatcher?id=dispatcherrequestoptions-callback)
+       * and waits for its response headers, then arms the idle timer of {@link read}. Unlike
+       * `send`, the body is a Node stream, not a WHATWG one: a 64-token stream costs about a
+       * quarter of `fetch`'s CPU time (0.28 → 0.07 ms per request, measured on the benchmark
+       * machine), which matters on the chat hot path. Redirects are not followed (a 3xx is an error).
+       * @returns the body of a 2xx reply, a Node readable of byte chunks; destroy it when not read to its end.
+       * @throws as `send` does.
+       */
+      async stream(
+        url: string,
+        init: { method: 'POST'; headers: Record<string, string>; body: string },
+        options: { timeoutMs: number; expected: string },
+      ): Promise<Readable> {
+        const reply = await awaitHeaders(options, () => sendRequest(url, { ...init, signal: requestSignal }));
+        armIdleTimer();
+        if (reply.statusCode < 200 || reply.statusCode > 299) {
+          // Rare: the error reply goes through the same reader as `send`'s.
+          const nullBody = reply.statusCode === 204 || reply.statusCode === 205 || reply.statusCode === 304;
+          if (nullBody) reply.body.destroy();
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(reply.headers)) {
+            for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, item);
+          }
+          const body = nullBody ? null : (Readable.toWeb(reply.body) as ReadableStream<Uint8Array>);
+          await failWith(new Response(body, { status: reply.statusCode, headers }));
+        }
+        return reply.body;
       },
 
       /**
@@ -451,10 +527,10 @@ export function createOpenAICompatibleProvider(
 
   async function* streamChat(request: ChatRequest, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
     const exchange = startExchange(signal);
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let body: Readable | undefined;
 
     try {
-      const response = await exchange.send(
+      body = await exchange.stream(
         chatURL,
         {
           method: 'POST',
@@ -463,11 +539,6 @@ export function createOpenAICompatibleProvider(
         },
         { timeoutMs: config.connectTimeoutMs, expected: 'response headers' },
       );
-      if (!response.body) {
-        throw providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} answered ${response.status} with no body`, {
-          statusCode: response.status,
-        });
-      }
 
       // ---- the SSE body -----------------------------------------------------------------------
       // The parser's callback only records what each event says; the loop below turns one
@@ -477,6 +548,12 @@ export function createOpenAICompatibleProvider(
       let usage: Usage | undefined;
       let doneReceived = false;
       let streamError: ProviderError | undefined;
+
+      const readChoice = (choice: PlainDeltaChunk['choices'][0]): void => {
+        const content = choice.delta?.content;
+        if (content) pendingText += content;
+        if (choice.finish_reason) finishReason = mapFinishReason(choice.finish_reason);
+      };
 
       const handleEvent = (event: EventSourceMessage): void => {
         if (doneReceived || streamError) return;
@@ -494,6 +571,10 @@ export function createOpenAICompatibleProvider(
           streamError = providerError('UPSTREAM_BAD_RESPONSE', `upstream ${providerId} sent malformed JSON in the stream: ${excerpt}`);
           return;
         }
+        if (isPlainDeltaChunk(json)) {
+          readChoice(json.choices[0]);
+          return;
+        }
         const parsed = chunkSchema.safeParse(json);
         if (!parsed.success) {
           const issue = parsed.error.issues[0];
@@ -508,11 +589,7 @@ export function createOpenAICompatibleProvider(
           return;
         }
         const choice = chunk.choices?.[0];
-        if (choice) {
-          const content = choice.delta?.content;
-          if (content) pendingText += content;
-          if (choice.finish_reason) finishReason = mapFinishReason(choice.finish_reason);
-        }
+        if (choice) readChoice(choice);
         if (chunk.usage) usage = mapUsage(chunk.usage) ?? usage;
       };
 
@@ -530,11 +607,10 @@ export function createOpenAICompatibleProvider(
       const finishPart = (): ChatStreamPart =>
         usage ? { type: 'finish', finishReason: finishReason ?? 'stop', usage } : { type: 'finish', finishReason: finishReason ?? 'stop' };
 
-      const bodyReader = response.body.getReader();
-      reader = bodyReader;
+      const chunks: AsyncIterator<Uint8Array> = body[Symbol.asyncIterator]();
       for (;;) {
         exchange.rethrowIfCallerAborted();
-        const result = await exchange.read(() => bodyReader.read(), 'mid-stream');
+        const result = await exchange.read(() => chunks.next(), 'mid-stream');
 
         if (result.done) {
           exchange.finish();
@@ -564,7 +640,7 @@ export function createOpenAICompatibleProvider(
           // connection can be reused; the content is complete, so a broken tail does not matter.
           try {
             for (;;) {
-              const { done } = await exchange.read(() => bodyReader.read(), 'after [DONE]');
+              const { done } = await exchange.read(() => chunks.next(), 'after [DONE]');
               if (done) break;
             }
           } catch {
@@ -578,7 +654,7 @@ export function createOpenAICompatibleProvider(
       // Early exit (caller abort, consumer stopped, error): close the upstream connection.
       const finished = exchange.finished;
       exchange.close('stream closed by the gateway');
-      if (!finished) reader?.cancel().catch(() => {});
+      if (!finished) body?.destroy();
     }
   }
 
