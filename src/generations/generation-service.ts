@@ -742,7 +742,8 @@ export class GenerationService {
       this.emit(record, { type: 'chat-token-delta', text }),
     );
     try {
-      for await (const part of racedParts(provider.streamChat(request, { signal }), race)) {
+      const streamOptions = { signal, deltaIntervalMs: this.options.deltaCoalesceMs ?? 0 };
+      for await (const part of racedParts(provider.streamChat(request, streamOptions), race)) {
         if (part.type === 'text-delta') {
           if (part.text.length === 0) continue;
           markContent();

@@ -63,6 +63,12 @@ export type ChatStreamPart =
 /** Options every streaming call takes. Aborting `signal` must stop the work promptly. */
 export interface StreamOptions {
   signal: AbortSignal;
+  /**
+   * The consumer sends deltas at most this often (ms; its coalescing window, `DELTA_COALESCE_MS`).
+   * A provider that produces tokens in-process (llama-cpp) may hand over its text at the same pace
+   * (the first text at once) instead of waking the consumer for every token. Absent or 0: no hint.
+   */
+  deltaIntervalMs?: number;
 }
 
 /** A model a provider serves. `id` is unique within the provider. */

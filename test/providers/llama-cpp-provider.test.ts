@@ -58,6 +58,18 @@ describe('llama-cpp provider', () => {
     }
   });
 
+  it('with deltaIntervalMs, hands over the first text at once and the rest at that pace, with the same text', async () => {
+    const textOf = (parts: ChatStreamPart[]) => parts.map((part) => (part.type === 'text-delta' ? part.text : '')).join('');
+    const deltaCount = (parts: ChatStreamPart[]) => parts.filter((part) => part.type === 'text-delta').length;
+    const perToken = await collect(provider.streamChat(request(200), { signal: new AbortController().signal }));
+    const paced = await collect(provider.streamChat(request(200), { signal: new AbortController().signal, deltaIntervalMs: 60_000 }));
+    expect(textOf(paced)).toBe(textOf(perToken));
+    expect(paced.at(-1)).toEqual(perToken.at(-1));
+    // Woken once for the first text, then only by the end of the generation (the interval never passes).
+    expect(deltaCount(paced)).toBeLessThanOrEqual(2);
+    expect(deltaCount(perToken)).toBeGreaterThan(20);
+  });
+
   it('stops promptly on abort and throws the abort reason', async () => {
     const controller = new AbortController();
     const reason = new Error('stop now');

@@ -189,7 +189,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       return { available: true };
     },
 
-    async *streamChat(request: ChatRequest, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
+    async *streamChat(request: ChatRequest, { signal, deltaIntervalMs = 0 }: StreamOptions): AsyncGenerator<ChatStreamPart> {
       if (closed) throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: LLAMA_CPP_PROVIDER_ID, message: 'llama-cpp is closed' });
       const path = (await listModelFiles()).get(request.model);
       if (!path) {
@@ -219,11 +219,25 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       let outcome: { stopReason: string } | { error: unknown } | undefined;
       let completionTokens = 0;
       const meterBefore = sequence.tokenMeter.getState();
+      // The consumer is woken for the first text at once, then at most once per `deltaIntervalMs`:
+      // node-llama-cpp dispatches the next token's evaluation on the next event-loop turn, so
+      // per-token work on this thread (resuming generators, coalescing) delays every token.
+      let lastWakeAt = Number.NEGATIVE_INFINITY;
+      let wakeTimer: NodeJS.Timeout | undefined;
+      const wakeConsumer = (): void => {
+        clearTimeout(wakeTimer);
+        wakeTimer = undefined;
+        lastWakeAt = performance.now();
+        wake?.();
+      };
       const generationOptions = {
         signal: generationSignal,
         onTextChunk: (text: string) => {
           pending.push(text);
-          wake?.();
+          if (!wake || wakeTimer) return;
+          const waitMs = lastWakeAt + deltaIntervalMs - performance.now();
+          if (waitMs <= 0) wakeConsumer();
+          else wakeTimer = setTimeout(wakeConsumer, waitMs);
         },
         onToken: (tokens: readonly unknown[]) => {
           completionTokens += tokens.length;
@@ -253,11 +267,11 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       })().then(
         (stopReason) => {
           outcome = { stopReason };
-          wake?.();
+          wakeConsumer();
         },
         (error: unknown) => {
           outcome = { error };
-          wake?.();
+          wakeConsumer();
         },
       );
       try {
@@ -289,6 +303,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
         };
       } finally {
+        clearTimeout(wakeTimer);
         stopController.abort();
         await generation;
         await model.pool.release(sequence, () => sequence.clearHistory());
