@@ -218,9 +218,9 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
     });
   });
 
+  // What a connection sends in one loop turn (SSE events, WebSocket messages) leaves in one write (see batched-writes.ts).
+  server.on('connection', batchWrites);
   const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH, verifyClient: operations.verifyWebSocketClient });
-  // The messages a subscription sends in one loop turn leave in one write (see batched-writes.ts).
-  webSocketServer.on('connection', (_webSocket, request) => batchWrites(request.socket));
   const webSockets = useServer(
     {
       execute: (args: any) => args.rootValue.execute(args),
