@@ -22,7 +22,8 @@ import { GenerationQueue } from './generations/generation-queue.js';
 import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { RedisConversationStore } from './conversations/redis-conversation-store.js';
 import { ImageStore } from './images/image-store.js';
-import { CircuitBreaker } from './providers/circuit-breaker.js';
+import { CircuitBreaker, type ProviderCircuitBreaker } from './providers/circuit-breaker.js';
+import { RedisCircuitBreaker } from './providers/redis-circuit-breaker.js';
 import { createHuggingFaceSpaceProvider } from './providers/hf-space/hf-space-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAICompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
@@ -35,8 +36,9 @@ import { schema } from './schema/index.js';
 import { createWebPage } from './web/web-page.js';
 import { batchWrites } from './transport/batched-writes.js';
 import { createSecurity } from './security/security.js';
+import { RedisRateLimitStore } from './security/rate-limiter.js';
 import { createOperations } from './operations/operations.js';
-import type { Logger } from './operations/logger.js';
+import { createLogger, type Logger } from './operations/logger.js';
 
 /** The GraphQL endpoint path, for HTTP, SSE and WebSocket alike. */
 export const GRAPHQL_PATH = '/graphql';
@@ -116,16 +118,25 @@ export function createProviders(config: Config): Provider[] {
 /** Creates the gateway from a validated configuration. Nothing listens until `start()`. */
 export function createApp(config: Config, options: { providers?: Provider[]; logger?: Logger } = {}): App {
   const providers = options.providers ?? createProviders(config);
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const redis = config.redisUrl ? createRedisState(config.redisUrl, config.generationRetentionMs) : undefined;
+  const breakerOptions = { failureThreshold: config.breakerFailureThreshold, cooldownMs: config.breakerCooldownMs };
+  // With Redis the circuits are shared by every instance (falling back to this instance's view while Redis is unreachable).
+  const breaker: ProviderCircuitBreaker | undefined = !config.breakerEnabled
+    ? undefined
+    : redis
+      ? new RedisCircuitBreaker(redis.commands, { ...breakerOptions, logger })
+      : new CircuitBreaker(breakerOptions);
   const registry = new ProviderRegistry(providers, {
     ...(config.defaultChatModel !== undefined && { defaultChatModel: config.defaultChatModel }),
     ...(config.defaultImageModel !== undefined && { defaultImageModel: config.defaultImageModel }),
     aliases: config.modelAliases,
     order: config.providerOrder,
-    ...(config.breakerEnabled && {
-      breaker: new CircuitBreaker({ failureThreshold: config.breakerFailureThreshold, cooldownMs: config.breakerCooldownMs }),
-    }),
+    ...(breaker && { breaker }),
   });
-  const operations = createOperations({ config, registry, ...(options.logger && { logger: options.logger }) });
+  const operations = createOperations({ config, registry, logger });
+  // /healthz answers 503 "degraded" with the reason while Redis is unreachable (ioredis reconnects by itself).
+  if (redis) operations.addHealthCheck(() => redis.unavailableReason());
   const conversationLimits = {
     maxMessages: config.conversationMaxMessages,
     maxCharacters: config.conversationMaxCharacters,
@@ -138,7 +149,6 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
     ...(config.publicBaseUrl !== undefined && { publicBaseUrl: config.publicBaseUrl }),
     allowPrivateNetwork: config.security.allowPrivateNetworkDownloads,
   });
-  const redis = config.redisUrl ? createRedisState(config.redisUrl, config.generationRetentionMs) : undefined;
   const conversations: ConversationStore = redis
     ? new RedisConversationStore(redis.commands, conversationLimits)
     : new MemoryConversationStore(conversationLimits);
@@ -171,7 +181,13 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
   });
   const context: GatewayContext = { generations, registry, conversations };
   // API keys, per-key limits, GraphQL armor/CSRF/introspection, body size limit: see src/security/security.ts.
-  const security = createSecurity(config.security, { generations, graphqlPath: GRAPHQL_PATH, graphiql: config.graphiql });
+  const security = createSecurity(config.security, {
+    generations,
+    graphqlPath: GRAPHQL_PATH,
+    graphiql: config.graphiql,
+    // With Redis every instance counts against one budget per caller.
+    ...(redis && { rateLimitStore: new RedisRateLimitStore(redis.commands) }),
+  });
   for (const warning of security.warnings) operations.logger.warn(warning);
 
   const yoga: YogaServerInstance<{ req: IncomingMessage; res: ServerResponse }, GatewayContext> = createYoga({

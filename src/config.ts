@@ -92,6 +92,11 @@ export interface SecurityConfig {
   maxMessageCharacters: number;
   /** Let image downloads reach private, loopback, link-local and unique-local addresses. */
   allowPrivateNetworkDownloads: boolean;
+  /**
+   * Reverse proxies in front of the gateway whose `X-Forwarded-For` names the client (Express'
+   * `trust proxy` hop count): 0 = none (the connection's address), `Infinity` = all (`TRUST_PROXY=true`).
+   */
+  trustedProxyHops: number;
 }
 
 /** The whole service configuration. Durations in ms. */
@@ -365,6 +370,17 @@ const environmentSchema = z.object({
   MAX_MESSAGES: positiveInteger('MAX_MESSAGES').default(200),
   MAX_MESSAGE_CHARACTERS: positiveInteger('MAX_MESSAGE_CHARACTERS').default(100_000),
   ALLOW_PRIVATE_NETWORK_DOWNLOADS: booleanString.default(false),
+  TRUST_PROXY: z
+    .union([z.boolean(), z.number(), z.string()])
+    .transform((value, context) => {
+      const text = String(value).trim().toLowerCase();
+      if (text === 'true') return Number.POSITIVE_INFINITY;
+      if (text === 'false') return 0;
+      if (/^\d+$/.test(text)) return Number(text);
+      context.addIssue({ code: 'custom', message: 'TRUST_PROXY must be true, false or a number of trusted proxy hops (0 or more)' });
+      return z.NEVER;
+    })
+    .default(0),
 });
 
 /**
@@ -578,6 +594,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
       maxMessages: values.MAX_MESSAGES,
       maxMessageCharacters: values.MAX_MESSAGE_CHARACTERS,
       allowPrivateNetworkDownloads: values.ALLOW_PRIVATE_NETWORK_DOWNLOADS,
+      trustedProxyHops: values.TRUST_PROXY,
     },
     ...(values.POLLINATIONS_ENABLED && {
       pollinations: {

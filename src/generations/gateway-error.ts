@@ -13,7 +13,18 @@ export type GatewayErrorCode =
   | 'PROVIDER_NOT_FOUND'
   | 'GENERATION_NOT_FOUND'
   /** The server is shutting down (graceful shutdown) and starts no new generations; REST answers 503. */
-  | 'SERVICE_UNAVAILABLE';
+  | 'SERVICE_UNAVAILABLE'
+  /**
+   * A subscriber asked for events the event log no longer holds (past retention, trimmed or deleted
+   * from the Redis Stream): they cannot be replayed, and the subscription ends rather than skip them.
+   * REST answers 500 (before the stream starts) or an in-band error.
+   */
+  | 'EVENTS_EXPIRED'
+  /**
+   * The event log (Redis when scaled out) cannot be read or written: a generation whose event could
+   * not be stored ends with this code, and subscribers and new requests that need it fail with it. REST answers 503.
+   */
+  | 'EVENT_LOG_UNAVAILABLE';
 
 /** An expected, client-facing error with a stable code (also in `extensions.code`). */
 export class GatewayError extends GraphQLError {

@@ -115,6 +115,16 @@ interface FollowControl {
   wake?: () => void;
 }
 
+/** What `emit` keeps per generation. */
+interface EmissionState {
+  /** Settles when the last emitted event has been appended and published (or refused). */
+  chain: Promise<void>;
+  /** Sequence of the last event the log took. */
+  stored: number;
+  /** Set once an append failed: later events are refused with it, and the terminal event follows `stored`. */
+  failure?: GatewayError;
+}
+
 /** Races a promise against the generation's abort, so a provider that ignores the signal cannot hold it. */
 type AbortRace = <T>(promise: Promise<T>) => Promise<T>;
 
@@ -131,8 +141,12 @@ const LIVE_BUFFER_LIMIT = 256;
 export class GenerationService {
   private readonly records = new Map<string, GenerationRecord>();
   private readonly running = new Map<string, RunningGeneration>();
-  /** The last emission of each generation, so the next one waits for it. */
-  private readonly emissions = new WeakMap<GenerationRecord, Promise<void>>();
+  /** Each generation's appends (the next one waits for the last), what the log took, and how it failed. */
+  private readonly emissions = new WeakMap<GenerationRecord, EmissionState>();
+  /** Terminal events the event log could not take (Redis away), by generation id, until they are written. */
+  private readonly unstoredEnds = new Map<string, { event: GenerationEvent; error: GatewayError }>();
+  /** Subscribers following each generation here, so they can be woken when its end cannot be stored. */
+  private readonly followControls = new Map<string, Set<FollowControl>>();
   /** Finished generations in the order they finished, with the timer that forgets each. */
   private readonly retained = new Map<string, NodeJS.Timeout>();
   /** Subscribers currently following a generation, each with a way to hear when it has ended. */
@@ -394,17 +408,22 @@ export class GenerationService {
   /**
    * The generation with this id: this instance's own record, else (scaled out) the shared one, whose
    * `text` is rebuilt from the shared event log while it runs. Undefined when unknown or expired.
+   * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared state (Redis) cannot be reached.
    */
   async find(generationId: string): Promise<GenerationRecord | undefined> {
     const local = this.records.get(generationId);
     if (local || !this.options.sharedRecords) return local;
-    const shared = await this.options.sharedRecords.load(generationId);
-    if (shared?.kind === 'chat' && !isFinalStatus(shared.status)) {
-      const events = await this.options.eventLog.read(generationId, 0);
-      shared.text = events.map((event) => (event.type === 'chat-token-delta' ? event.text : '')).join('');
-      shared.lastSequence = events.at(-1)?.sequence ?? shared.lastSequence;
+    try {
+      const shared = await this.options.sharedRecords.load(generationId);
+      if (shared?.kind === 'chat' && !isFinalStatus(shared.status)) {
+        const events = await this.options.eventLog.read(generationId, 0);
+        shared.text = events.map((event) => (event.type === 'chat-token-delta' ? event.text : '')).join('');
+        shared.lastSequence = events.at(-1)?.sequence ?? shared.lastSequence;
+      }
+      return shared;
+    } catch (error) {
+      throw new GatewayError('EVENT_LOG_UNAVAILABLE', `Generation "${generationId}" cannot be looked up: the shared state is unreachable (${(error as Error).message}).`);
     }
-    return shared;
   }
 
   /**
@@ -413,7 +432,10 @@ export class GenerationService {
    * before the replay starts, and any gap in sequence is filled from the log. Closing the
    * iterator (`return()`) ends it at once, even while it waits for the next event.
    * @param kind when given, the generation must be of this kind (chat subscriptions only follow chat generations).
-   * @throws GatewayError `GENERATION_NOT_FOUND`, or `BAD_USER_INPUT` for a bad `after` or the wrong kind (before the first event).
+   * @throws GatewayError `GENERATION_NOT_FOUND`, or `BAD_USER_INPUT` for a bad `after` or the wrong kind (before the first event);
+   *   `EVENT_LOG_UNAVAILABLE` when the shared state cannot be reached. The iterator itself ends with (rejects with)
+   *   GatewayError `EVENTS_EXPIRED` when events it must deliver are gone from the log, never skipping them, and with
+   *   `EVENT_LOG_UNAVAILABLE` when the log cannot be read or could not store the generation's end.
    */
   async subscribe(generationId: string, after = 0, kind?: GenerationRecord['kind']): Promise<AsyncIterableIterator<GenerationEvent>> {
     const record = await this.find(generationId);
@@ -466,7 +488,15 @@ export class GenerationService {
       return events.return(undefined);
     };
     return {
-      next: () => events.next(),
+      // A stream that ends with an error (EVENTS_EXPIRED, EVENT_LOG_UNAVAILABLE) is closed as if its reader had left.
+      next: async () => {
+        try {
+          return await events.next();
+        } catch (error) {
+          await close().catch(() => {});
+          throw error;
+        }
+      },
       return: close,
       throw: async (error?: unknown) => {
         await close();
@@ -493,6 +523,13 @@ export class GenerationService {
     }
   }
 
+  /**
+   * The events of `follow` (see `subscribe`). A hole is never skipped: when the log no longer holds
+   * events the subscriber needs — the first event it has after `last` is further on, or it lacks an
+   * event that was heard live or that a final record counts — the stream ends with GatewayError
+   * `EVENTS_EXPIRED` naming the missing sequences. A log that cannot be read ends it with
+   * `EVENT_LOG_UNAVAILABLE`, as does the end of a generation of this instance that the log could not store.
+   */
   private async *follow(
     record: GenerationRecord,
     after: number,
@@ -505,24 +542,52 @@ export class GenerationService {
     // Listen before reading the log, so nothing published in between is missed.
     const live: GenerationEvent[] = [];
     let overflowed = false;
+    /** The highest sequence heard live: the log held it then (an event is published once appended). */
+    let heard = 0;
     let recheck: NodeJS.Timeout | undefined;
+    let rechecking = false;
+    /** The last sequence of another instance's generation seen final in the shared record on a recheck. */
+    let sharedEnd: number | undefined;
     const subscription = pubSub.subscribe('generation:event', record.id);
     const iterator = subscription[Symbol.asyncIterator]();
     const pump = (async () => {
       for (let result = await iterator.next(); !result.done; result = await iterator.next()) {
+        heard = Math.max(heard, result.value.sequence);
         if (live.length < LIVE_BUFFER_LIMIT) live.push(result.value);
         else overflowed = true; // the log still has it; the reader catches up from there
         control.wake?.();
       }
     })();
+    let controls = this.followControls.get(record.id);
+    if (!controls) this.followControls.set(record.id, (controls = new Set()));
+    controls.add(control);
     try {
+      const expired = (through: number) =>
+        new GatewayError(
+          'EVENTS_EXPIRED',
+          `Events ${last + 1} to ${through} of generation "${record.id}" are no longer in the event log (expired, trimmed or deleted), so they cannot be replayed; the subscription ends here instead of skipping them.`,
+        );
+      const readLog = async (): Promise<GenerationEvent[]> => {
+        try {
+          return await eventLog.read(record.id, last);
+        } catch (error) {
+          throw new GatewayError(
+            'EVENT_LOG_UNAVAILABLE',
+            `The event log cannot be read for generation "${record.id}" (${(error as Error).message}); subscribe again with after: ${last} when it is back.`,
+          );
+        }
+      };
+      /** Yields the log's events after `last` up to `until`; true once the terminal event is out. */
       const fromLog = async function* (until = Infinity): AsyncGenerator<GenerationEvent, boolean> {
-        for (const event of await eventLog.read(record.id, last)) {
+        const mustReach = Math.min(heard, until); // heard before the read: the log must still hold it
+        for (const event of await readLog()) {
           if (event.sequence > until) break;
+          if (event.sequence > last + 1) throw expired(event.sequence - 1);
           yield event;
           last = event.sequence;
           if (isTerminalEvent(event)) return true;
         }
+        if (last < mustReach) throw expired(mustReach);
         return false;
       };
       if (yield* fromLog()) return;
@@ -531,15 +596,29 @@ export class GenerationService {
           overflowed = false;
           live.length = 0;
           if (yield* fromLog()) return;
+          // A generation of another instance may have ended while its terminal event was lost on the way
+          // here (a publish dropped, then the stream trimmed): its shared record tells.
+          if (rechecking && live.length === 0) sharedEnd ??= await this.sharedEnd(record);
+          rechecking = false;
           continue;
         }
         const event = live.shift();
         if (!event) {
-          if (isFinalStatus(record.status) && last >= record.lastSequence) return;
+          if (isFinalStatus(record.status) || sharedEnd !== undefined) {
+            // The terminal event is in the log once this instance's appends of it have settled (or, for a
+            // record shared by another instance, since before the record was saved as final).
+            const end = sharedEnd ?? (await this.settledLastSequence(record));
+            if (last >= end || control.closed) return;
+            if (live.length > 0 || overflowed) continue;
+            if (yield* fromLog()) return;
+            const unstored = this.unstoredEnds.get(record.id);
+            if (unstored) throw unstored.error;
+            throw expired(end);
+          }
           await new Promise<void>((resolve) => {
             control.wake = resolve;
             // Scaled out, a published event can be lost (a dropped Redis connection): look at the log now and then.
-            if (this.options.recheckIntervalMs) recheck = setTimeout(() => (overflowed = true, resolve()), this.options.recheckIntervalMs);
+            if (this.options.recheckIntervalMs) recheck = setTimeout(() => (overflowed = rechecking = true, resolve()), this.options.recheckIntervalMs);
           });
           clearTimeout(recheck);
           control.wake = undefined;
@@ -552,6 +631,8 @@ export class GenerationService {
         if (isTerminalEvent(event)) return;
       }
     } finally {
+      controls.delete(control);
+      if (controls.size === 0) this.followControls.delete(record.id);
       await iterator.return?.();
       await pump;
     }
@@ -662,7 +743,11 @@ export class GenerationService {
       if (signal.aborted) throw signal.reason;
       await this.finish(record, 'completed', completed);
     } catch (error) {
-      if (signal.aborted) {
+      if (signal.reason instanceof GatewayError && signal.reason.code === 'EVENT_LOG_UNAVAILABLE') {
+        // Aborted by `emit`: the event log could not store an event (the terminal event follows the last stored one).
+        record.error = { code: signal.reason.code, message: signal.reason.message, provider: record.provider };
+        await this.finish(record, 'failed', { type: 'generation-failed', error: record.error });
+      } else if (signal.aborted) {
         const reason = signal.reason instanceof GenerationCancellation ? signal.reason.message : 'cancelled';
         await this.finish(record, 'cancelled', { type: 'generation-cancelled', reason });
       } else {
@@ -678,8 +763,9 @@ export class GenerationService {
   /**
    * Tries the candidates in order. A failure before the attempt produced content (a text delta, an
    * image) is reported as `provider-attempt-failed` and the next candidate runs; a failure after
-   * content began ends the generation (no switch mid-stream). Every outcome feeds the circuit
-   * breaker; candidates whose circuit is open are skipped. When several candidates all fail the
+   * content began ends the generation (no switch mid-stream). The outcome of every attempt the circuit
+   * breaker let through feeds it (a cancellation only ends a half-open trial); candidates whose circuit is
+   * open, or half-open with a trial in flight, are skipped. When several candidates all fail the
    * generation fails with `ALL_PROVIDERS_FAILED` naming each; a single candidate's failure keeps its own code.
    */
   private async withFallback<P extends Provider>(
@@ -694,21 +780,29 @@ export class GenerationService {
       const providerId = candidate.provider.id;
       const last = index === candidates.length - 1;
       let contentStarted = false;
+      /** Whether the breaker let this attempt through (only such attempts report their outcome to it). */
+      let admitted = false;
       try {
-        if (breaker && !breaker.tryAcquire(providerId)) {
-          throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: providerId, message: breaker.unavailableReason(providerId) ?? 'circuit open' });
+        if (breaker && !(await breaker.tryAcquire(providerId))) {
+          const reason = (await breaker.unavailableReason(providerId)) ?? 'circuit half-open: one trial request is in flight; the others skip the provider until it ends';
+          throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: providerId, message: reason });
         }
+        admitted = true;
         const completed = await attempt(candidate, index + 1, () => {
           contentStarted = true;
           this.observe((observer) => observer.contentReceived?.(record));
         });
-        breaker?.recordSuccess(providerId);
+        await breaker?.recordSuccess(providerId);
         return completed;
       } catch (error) {
-        if (signal.aborted) throw error;
+        if (signal.aborted) {
+          // A cancellation says nothing about the provider (not counted); a half-open trial it ends lets the next request try.
+          if (admitted) await breaker?.recordFailure(providerId, { code: 'CANCELLED', message: 'cancelled', provider: providerId });
+          throw error;
+        }
         const shape = toGenerationError(error, providerId, this.options.logger, record.id);
-        if (!(error instanceof ProviderError && error.code === 'PROVIDER_UNAVAILABLE' && breaker?.state(providerId).state === 'open')) {
-          breaker?.recordFailure(providerId, { ...shape, ...(error instanceof ProviderError && error.retryAfterMs !== undefined && { retryAfterMs: error.retryAfterMs }) });
+        if (admitted) {
+          await breaker?.recordFailure(providerId, { ...shape, ...(error instanceof ProviderError && error.retryAfterMs !== undefined && { retryAfterMs: error.retryAfterMs }) });
         }
         if (contentStarted) throw error;
         failures.push({ error, shape });
@@ -929,17 +1023,127 @@ export class GenerationService {
   /**
    * Numbers the event, appends it to the log and publishes it. Appends of one generation run one
    * after another, in sequence order, whatever the log's latency.
+   *
+   * An event the log cannot take (Redis unreachable, or it refused it) breaks the generation's log
+   * from there: the emission rejects with GatewayError `EVENT_LOG_UNAVAILABLE`, the running
+   * generation is aborted with that error (it ends FAILED with that code), later events are refused
+   * the same way, and the terminal event takes the sequence after the last one stored, so the log
+   * never has a hole. A terminal event the log cannot take either is written once it is back (see
+   * `storeEndLater`); its emission resolves. Nothing is published that the log did not take.
    */
   private emit(record: GenerationRecord, event: UnnumberedGenerationEvent): Promise<void> {
+    let state = this.emissions.get(record);
+    if (!state) {
+      state = { chain: Promise.resolve(), stored: record.lastSequence };
+      this.emissions.set(record, state);
+    }
     record.lastSequence += 1;
     const numbered = { ...event, generationId: record.id, sequence: record.lastSequence } as GenerationEvent;
-    const previous = this.emissions.get(record);
-    const emission = (previous ? previous.catch(() => {}) : Promise.resolve()).then(async () => {
-      await this.options.eventLog.append(numbered);
-      this.options.pubSub.publish('generation:event', record.id, numbered);
-    });
-    this.emissions.set(record, emission);
+    const current = state;
+    const emission = state.chain.catch(() => {}).then(() => this.store(record, current, numbered));
+    state.chain = emission;
     return emission;
+  }
+
+  /** Appends and publishes one numbered event of `emit`, or handles the log's failure (see `emit`). */
+  private async store(record: GenerationRecord, state: EmissionState, numbered: GenerationEvent): Promise<void> {
+    const terminal = isTerminalEvent(numbered);
+    let event = numbered;
+    if (state.failure) {
+      if (!terminal) throw state.failure;
+      if (state.stored === 0) return; // nothing of it reached the log, so no one can be following it
+      event = { ...numbered, sequence: state.stored + 1 };
+      record.lastSequence = event.sequence;
+    }
+    try {
+      await this.options.eventLog.append(event);
+    } catch (error) {
+      const reason = (error as Error).message;
+      const logger = this.options.logger ?? defaultLogger();
+      if (terminal) {
+        const ending = new GatewayError(
+          'EVENT_LOG_UNAVAILABLE',
+          `The event log could not store the last event (${event.sequence}) of generation "${record.id}" (${reason}); it is written when the log is back: resubscribe then with after: ${state.stored}.`,
+        );
+        if (state.stored > 0) this.storeEndLater(record, state, event, ending);
+        logger.error({ err: error, generationId: record.id, sequence: event.sequence }, 'cannot store the terminal event of a generation');
+        return;
+      }
+      const failure =
+        state.failure ??
+        new GatewayError('EVENT_LOG_UNAVAILABLE', `The event log could not store event ${event.sequence} of generation "${record.id}" (${reason}), so the generation was stopped.`);
+      if (!state.failure) {
+        state.failure = failure;
+        logger.error({ err: error, generationId: record.id, sequence: event.sequence }, 'cannot store an event: the generation is stopped');
+        this.running.get(record.id)?.controller.abort(failure);
+      }
+      throw failure;
+    }
+    state.stored = event.sequence;
+    this.options.pubSub.publish('generation:event', record.id, event);
+  }
+
+  /**
+   * Keeps a terminal event the log could not take. Subscribers of the generation on this instance
+   * that have every stored event are woken and end with `error` (they cannot be given an event the
+   * log does not hold). When the log is back (`EventLog.whenAvailable`) the event is appended after
+   * the last event the log holds — normally `state.stored`, later when an append whose answer was
+   * lost did go through — published, and the shared record saved, so the generation ends for every
+   * instance. Given up after a few failed attempts, or when the service stops or forgets the generation.
+   */
+  private storeEndLater(record: GenerationRecord, state: EmissionState, event: GenerationEvent, error: GatewayError): void {
+    const { eventLog, pubSub } = this.options;
+    this.unstoredEnds.set(record.id, { event, error });
+    for (const control of this.followControls.get(record.id) ?? []) control.wake?.();
+    const whenAvailable = eventLog.whenAvailable?.bind(eventLog);
+    if (!whenAvailable) return;
+    void (async () => {
+      for (let attempt = 1; attempt <= 5; attempt += 1) {
+        await whenAvailable();
+        if (this.stopped || this.records.get(record.id) !== record) break;
+        try {
+          const later = await eventLog.read(record.id, state.stored);
+          if (!later.some((stored) => isTerminalEvent(stored))) {
+            const end = { ...event, sequence: (later.at(-1)?.sequence ?? state.stored) + 1 };
+            await eventLog.append(end);
+            state.stored = end.sequence;
+            record.lastSequence = end.sequence;
+            pubSub.publish('generation:event', record.id, end);
+          }
+          this.unstoredEnds.delete(record.id);
+          await this.share(record);
+          return;
+        } catch (retryError) {
+          (this.options.logger ?? defaultLogger()).warn({ err: retryError, generationId: record.id, attempt }, 'cannot store the terminal event yet');
+          continue;
+        }
+      }
+      // Stopped or forgotten (kept after the last failed attempt, so subscribers still get `error`).
+      if (this.stopped || this.records.get(record.id) !== record) this.unstoredEnds.delete(record.id);
+    })();
+  }
+
+  /**
+   * For a generation another instance runs: the last sequence of its shared record once that record
+   * is final, else undefined (still running, unknown, or this instance's own generation).
+   * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared records cannot be read.
+   */
+  private async sharedEnd(record: GenerationRecord): Promise<number | undefined> {
+    const { sharedRecords } = this.options;
+    if (!sharedRecords || this.records.get(record.id) === record || isFinalStatus(record.status)) return undefined;
+    let shared: GenerationRecord | undefined;
+    try {
+      shared = await sharedRecords.load(record.id);
+    } catch (error) {
+      throw new GatewayError('EVENT_LOG_UNAVAILABLE', `Generation "${record.id}" cannot be looked up: the shared state is unreachable (${(error as Error).message}).`);
+    }
+    return shared && isFinalStatus(shared.status) ? shared.lastSequence : undefined;
+  }
+
+  /** The generation's last sequence once its pending appends here have settled (a final record's is then its terminal event's). */
+  private async settledLastSequence(record: GenerationRecord): Promise<number> {
+    await this.emissions.get(record)?.chain.catch(() => {});
+    return record.lastSequence;
   }
 }
 

@@ -2,7 +2,9 @@
  * The event log in Redis: one Redis Stream per generation, `gateway:events:{generationId}`, whose
  * entry ids are the events' sequences (`{sequence}-0`), so the stream itself refuses an event out
  * of order or twice (`XADD` with an id not above the last fails). Replays read with
- * `XRANGE key ({after}-0 +`. Each append pushes the key's expiry to the retention time.
+ * `XRANGE key ({after}-0 +`. Each append pushes the key's expiry to the retention time. A stream that
+ * lost entries (expired, `XTRIM`, `DEL`) reads with a hole at the front, which subscribers report
+ * as `EVENTS_EXPIRED`.
  * Redis commands: https://redis.io/docs/latest/commands/xadd/, /xrange/.
  */
 import type { Redis } from 'ioredis';
@@ -48,5 +50,15 @@ export class RedisEventLog implements EventLog {
 
   async delete(generationId: string): Promise<void> {
     await this.redis.del(EVENT_STREAM_PREFIX + generationId);
+  }
+
+  /**
+   * Resolves at once while the client is connected and its socket writable, else on its next `ready`
+   * (ioredis reconnects by itself). Right after a connection drops, the status may still say `ready`
+   * while the socket is closed: that counts as not connected.
+   */
+  whenAvailable(): Promise<void> {
+    if (this.redis.status === 'ready' && this.redis.stream?.writable) return Promise.resolve();
+    return new Promise((resolve) => this.redis.once('ready', () => resolve()));
   }
 }

@@ -3,6 +3,17 @@
  * Streams), the generation records, and the pub/sub (`@graphql-yoga/redis-event-target`, which needs
  * one client for publishing and one in subscriber mode). Gaps from lost publishes are filled from
  * the streams by the generation service's subscribers.
+ *
+ * When Redis goes away while running, ioredis reconnects by itself (`retryStrategy`); meanwhile:
+ * - the command client fails fast (`enableOfflineQueue: false`: a command sent while disconnected
+ *   rejects at once; one in flight when the connection dropped is retried on the reconnection and
+ *   rejects after `maxRetriesPerRequest` failed reconnections), so an event that cannot be appended
+ *   ends its generation with `EVENT_LOG_UNAVAILABLE` instead of waiting for Redis;
+ * - the publisher drops what it cannot publish after `maxRetriesPerRequest` reconnections (subscribers
+ *   find those events in the stream), and the subscriber connection keeps its `SUBSCRIBE`s queued until
+ *   it is back (`maxRetriesPerRequest: null`); neither leaves a rejected promise unhandled;
+ * - `unavailableReason()` names the connections that are down, for `/healthz`.
+ * ioredis options: https://github.com/redis/ioredis/blob/main/API.md#new_Redis_new.
  */
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
@@ -19,7 +30,13 @@ export interface RedisState {
   pubSub: GenerationPubSub;
   /** Connects the clients; rejects with one line naming the (password-free) URL when Redis cannot be reached. */
   connect(): Promise<void>;
-  /** Closes the clients. */
+  /**
+   * Undefined while every connection is up (or before `connect`); else one line naming the
+   * (password-free) URL, the connections that are down and the last error, e.g.
+   * `Redis at redis://127.0.0.1:6379/0 is unreachable (commands, subscriber: connect ECONNREFUSED 127.0.0.1:6379)`.
+   */
+  unavailableReason(): string | undefined;
+  /** Closes the clients (at once for those that are not connected). */
   close(): Promise<void>;
 }
 
@@ -49,31 +66,55 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     // At start-up one refusal is the answer (fail fast); once connected, reconnect with a growing delay.
     retryStrategy: (attempt: number) => (connected ? Math.min(attempt * 200, 2_000) : null),
   };
-  const commands = new Redis(url, options);
+  // Commands fail at once while Redis is away: requests get a clear error instead of waiting.
+  const commands = new Redis(url, { ...options, enableOfflineQueue: false });
   const publisher = new Redis(url, options);
-  const subscriber = new Redis(url, options);
-  const clients = [commands, publisher, subscriber];
-  for (const client of clients) {
+  // SUBSCRIBE/UNSUBSCRIBE sent while Redis is away wait for the reconnection (then autoResubscribe applies).
+  const subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
+  const clients = { commands, publisher, subscriber };
+  for (const client of Object.values(clients)) {
     // ioredis reconnects by itself; without a listener an 'error' event would crash the process.
     client.on('error', (error: Error) => (lastError = error));
   }
+  const noteError = (error: unknown) => void (lastError = error as Error);
+  // The event target neither awaits nor catches these calls: a rejection must not go unhandled.
+  const publishClient = {
+    publish: (channel: string, message: string) => publisher.publish(channel, message).catch(noteError),
+  };
+  const subscribeClient = {
+    on: (event: 'message', listener: (channel: string, message: string) => void) => subscriber.on(event, listener),
+    subscribe: (channel: string) => subscriber.subscribe(channel).catch(noteError),
+    unsubscribe: (channel: string) => subscriber.unsubscribe(channel).catch(noteError),
+  };
   return {
     eventLog: new RedisEventLog(commands, retentionMs),
     sharedRecords: new RedisGenerationRecords(commands, retentionMs),
     commands,
-    pubSub: createGenerationPubSub(createRedisEventTarget({ publishClient: publisher, subscribeClient: subscriber }) as unknown as EventTarget),
+    pubSub: createGenerationPubSub(
+      createRedisEventTarget({ publishClient: publishClient as unknown as Redis, subscribeClient: subscribeClient as unknown as Redis }) as unknown as EventTarget,
+    ),
     async connect() {
       try {
-        await Promise.all(clients.map((client) => client.connect()));
+        await Promise.all(Object.values(clients).map((client) => client.connect()));
         await commands.ping();
         connected = true;
       } catch (error) {
-        clients.forEach((client) => client.disconnect());
+        Object.values(clients).forEach((client) => client.disconnect());
         throw new Error(`Cannot reach Redis at ${redactRedisUrl(url)}: ${(lastError ?? (error as Error)).message}`);
       }
     },
+    unavailableReason() {
+      if (!connected) return undefined;
+      const down = Object.entries(clients).filter(([, client]) => client.status !== 'ready').map(([name]) => name);
+      if (down.length === 0) return undefined;
+      return `Redis at ${redactRedisUrl(url)} is unreachable (${down.join(', ')}${lastError ? `: ${lastError.message}` : ''})`;
+    },
     async close() {
-      await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
+      connected = false;
+      // QUIT would wait for a lost connection (the subscriber's forever): a client that is not connected is dropped.
+      await Promise.all(
+        Object.values(clients).map((client) => (client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect())),
+      );
     },
   };
 }

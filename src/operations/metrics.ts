@@ -139,12 +139,12 @@ export class GatewayMetrics implements GenerationObserver {
       help: 'Circuit breaker state by provider: 0 closed, 1 half-open, 2 open (absent when the breaker is off).',
       labelNames: ['provider'],
       registers,
-      collect() {
+      // Async: with Redis the state is the shared one, read at scrape time.
+      async collect() {
         const breaker = providers.breaker;
         if (!breaker) return;
-        for (const provider of providers.list()) {
-          this.set({ provider: provider.id }, CIRCUIT_STATE_VALUES[breaker.state(provider.id).state]);
-        }
+        const states = await Promise.all(providers.list().map(async (provider) => [provider.id, (await breaker.state(provider.id)).state] as const));
+        for (const [provider, state] of states) this.set({ provider }, CIRCUIT_STATE_VALUES[state]);
       },
     });
   }

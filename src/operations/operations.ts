@@ -10,6 +10,10 @@
  * - every HTTP response says `connection: close`, so keep-alive clients move elsewhere;
  * - new WebSocket connections are refused with HTTP 503 (open ones stay until the app closes them with 1001);
  * - new generations are refused by the generation service (`SERVICE_UNAVAILABLE`, REST 503).
+ *
+ * Outside a shutdown, `/healthz` answers 503 `{"status":"degraded","reason":"…"}` while a health
+ * check (see {@link Operations.addHealthCheck}) reports a reason, e.g. Redis unreachable; the
+ * instance keeps serving what does not need the failed part.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
@@ -29,6 +33,9 @@ export interface OperationsOptions {
   /** The logger to use; default: a new one at `config.logLevel` on standard output. */
   logger?: Logger;
 }
+
+/** One health check of `/healthz`: undefined while healthy, else why not (one line, no secrets). */
+export type HealthCheck = () => string | undefined;
 
 /** The operations side of one app; see the module comment. */
 export interface Operations {
@@ -52,6 +59,8 @@ export interface Operations {
   verifyWebSocketClient(info: unknown, callback: (accept: boolean, code?: number, message?: string) => void): void;
   /** Starts the graceful shutdown state (idempotent). */
   beginShutdown(): void;
+  /** Adds a check `/healthz` runs on every request; the reasons of failing checks are joined with `; `. */
+  addHealthCheck(check: HealthCheck): void;
 }
 
 /** Builds the operations side of an app. */
@@ -59,13 +68,20 @@ export function createOperations(options: OperationsOptions): Operations {
   const logger = options.logger ?? createLogger({ level: options.config.logLevel });
   const metrics = options.config.metricsEnabled ? new GatewayMetrics(options.registry) : undefined;
   let shuttingDown = false;
+  const healthChecks: HealthCheck[] = [];
 
   const route: HttpRoute = async (request, response) => {
     const path = pathOf(request);
     if (path === '/healthz') {
       request.resume();
-      const body = shuttingDown ? '{"status":"shutting down"}' : '{"status":"ok"}';
-      response.writeHead(shuttingDown ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+      const reasons = shuttingDown ? [] : healthChecks.map((check) => check()).filter((reason) => reason !== undefined);
+      const body = shuttingDown
+        ? '{"status":"shutting down"}'
+        : reasons.length > 0
+          ? JSON.stringify({ status: 'degraded', reason: reasons.join('; ') })
+          : '{"status":"ok"}';
+      const status = shuttingDown || reasons.length > 0 ? 503 : 200;
+      response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
       return true;
     }
     if (path === '/metrics' && metrics && (request.method === 'GET' || request.method === 'HEAD')) {
@@ -121,6 +137,10 @@ export function createOperations(options: OperationsOptions): Operations {
 
     beginShutdown() {
       shuttingDown = true;
+    },
+
+    addHealthCheck(check) {
+      healthChecks.push(check);
     },
   };
 }

@@ -5,6 +5,10 @@
  * opens it at once until that time. Only failures that say something about the provider count
  * (timeouts, 5xx, lost connections, 401/403, 429, bad responses) — not a request the upstream
  * rejected as invalid, nor an unknown model, nor a cancellation.
+ *
+ * {@link CircuitBreaker} keeps the circuits in this instance's memory (the default);
+ * `RedisCircuitBreaker` (`redis-circuit-breaker.ts`) shares them between instances. Both implement
+ * {@link ProviderCircuitBreaker}, whose answers may be promises: callers `await` them.
  */
 import type { GenerationErrorShape } from '../generations/generation-events.js';
 
@@ -20,6 +24,51 @@ const COUNTED_CODES = new Set([
   'PROVIDER_UNAVAILABLE',
   'PROVIDER_ERROR',
 ]);
+
+/** Whether a failure with this `code` counts against the provider (see the module comment). */
+export function countsAgainstProvider(code: string): boolean {
+  return COUNTED_CODES.has(code);
+}
+
+/** A value, or a promise of it: the in-memory breaker answers at once, the shared one after a Redis round trip. */
+export type MaybePromise<Value> = Value | Promise<Value>;
+
+/** What a breaker records about a failure: its error, and for a 429 the upstream's `Retry-After`, ms. */
+export type CircuitFailure = GenerationErrorShape & { retryAfterMs?: number };
+
+/**
+ * What routing (the generation service's fallback), the catalog (`providers`, REST `/v1/providers`)
+ * and `/metrics` use of a circuit breaker. Implementations never throw from these methods.
+ */
+export interface ProviderCircuitBreaker {
+  /**
+   * Whether a request may go to the provider now. An open circuit past its cool-down lets exactly
+   * one trial request through (and answers false to others until that trial ends).
+   */
+  tryAcquire(providerId: string): MaybePromise<boolean>;
+  /** Records a success: the circuit closes. */
+  recordSuccess(providerId: string): MaybePromise<void>;
+  /**
+   * Records a failure. Counted failures add up; the threshold (or a failed trial) opens the circuit for
+   * the cool-down; a `retryAfterMs` (from 429) opens it at once for at least that long. A failure
+   * that does not count (see {@link countsAgainstProvider}; a cancellation too) only ends a trial.
+   */
+  recordFailure(providerId: string, error: CircuitFailure): MaybePromise<void>;
+  /** The provider's circuit now. */
+  state(providerId: string): MaybePromise<CircuitState>;
+  /** Why the provider is skipped, or undefined when its circuit lets requests through. */
+  unavailableReason(providerId: string): MaybePromise<string | undefined>;
+}
+
+/**
+ * The text of {@link ProviderCircuitBreaker.unavailableReason} for a circuit: undefined unless it is open.
+ * `circuit open after 3 failure(s) in a row (last: UPSTREAM_ERROR: …); retried after 2025-01-01T00:00:00.000Z`.
+ */
+export function describeOpenCircuit(state: CircuitState): string | undefined {
+  if (state.state !== 'open') return undefined;
+  const last = state.lastError ? ` (last: ${state.lastError.code}: ${state.lastError.message})` : '';
+  return `circuit open after ${state.consecutiveFailures} failure(s) in a row${last}; retried after ${state.openUntil!.toISOString()}`;
+}
 
 /** The breaker's view of one provider. */
 export interface CircuitState {
@@ -45,8 +94,8 @@ interface Circuit {
   lastError?: GenerationErrorShape;
 }
 
-/** Failure counting and cool-downs for every provider, by id. */
-export class CircuitBreaker {
+/** Failure counting and cool-downs for every provider, by id, in this instance's memory (answers synchronously). */
+export class CircuitBreaker implements ProviderCircuitBreaker {
   private readonly circuits = new Map<string, Circuit>();
   private readonly now: () => number;
 
@@ -75,7 +124,7 @@ export class CircuitBreaker {
    * Records a failure. Counted failures add up; the threshold (or a failed trial) opens the circuit for
    * the cool-down; a `retryAfterMs` (from 429) opens it at once for at least that long.
    */
-  recordFailure(providerId: string, error: GenerationErrorShape & { retryAfterMs?: number }): void {
+  recordFailure(providerId: string, error: CircuitFailure): void {
     const circuit = this.circuits.get(providerId) ?? { consecutiveFailures: 0, openUntil: 0, trialInFlight: false };
     if (!COUNTED_CODES.has(error.code)) {
       // Not the provider's fault: a trial that ends this way proves nothing; let the next one try.
@@ -115,9 +164,6 @@ export class CircuitBreaker {
 
   /** Why the provider is skipped, or undefined when its circuit lets requests through. */
   unavailableReason(providerId: string): string | undefined {
-    const state = this.state(providerId);
-    if (state.state !== 'open') return undefined;
-    const last = state.lastError ? ` (last: ${state.lastError.code}: ${state.lastError.message})` : '';
-    return `circuit open after ${state.consecutiveFailures} failure(s) in a row${last}; retried after ${state.openUntil!.toISOString()}`;
+    return describeOpenCircuit(this.state(providerId));
   }
 }

@@ -3,7 +3,7 @@
  * candidates to try (gpt4free's resolution rules, `../shared/reference/protocols.md` §6).
  */
 import { GatewayError } from '../generations/gateway-error.js';
-import type { CircuitBreaker } from './circuit-breaker.js';
+import type { ProviderCircuitBreaker } from './circuit-breaker.js';
 import type { Availability, ChatProvider, ImageProvider, ModelCapability, ModelDescriptor, Provider } from './provider.js';
 
 /** A model together with the provider that serves it. */
@@ -47,8 +47,8 @@ export interface ProviderRegistryOptions {
   aliases?: Readonly<Record<string, readonly string[]>>;
   /** Provider ids tried first, in this order; the others follow in registration order. */
   order?: readonly string[];
-  /** Failure counting per provider; its open circuits show as unavailable in the catalog. */
-  breaker?: CircuitBreaker;
+  /** Failure counting per provider (in memory, or shared through Redis); its open circuits show as unavailable in the catalog. */
+  breaker?: ProviderCircuitBreaker;
 }
 
 function serves(provider: Provider, capability: ModelCapability): boolean {
@@ -67,7 +67,7 @@ function providerIdsOf(request: ModelRequest): string[] {
 /** Holds the providers in priority order and resolves requests to candidates. */
 export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>();
-  readonly breaker: CircuitBreaker | undefined;
+  readonly breaker: ProviderCircuitBreaker | undefined;
 
   /**
    * @param providers ids must be unique; ordered by `options.order`, then as given.
@@ -103,7 +103,7 @@ export class ProviderRegistry {
   async availability(provider: Provider): Promise<Availability> {
     const own = await provider.checkAvailability();
     if (!own.available) return own;
-    const reason = this.breaker?.unavailableReason(provider.id);
+    const reason = await this.breaker?.unavailableReason(provider.id);
     return reason ? { available: false, reason } : own;
   }
 

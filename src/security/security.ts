@@ -18,7 +18,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { SecurityConfig } from '../config.js';
 import type { GenerationService } from '../generations/generation-service.js';
 import { RestError, sendError } from '../rest/rest-http.js';
-import { Authenticator, type AuthenticationResult, type Caller } from './authentication.js';
+import { Authenticator, clientAddressOf, type AuthenticationResult, type Caller } from './authentication.js';
 import { createGraphQLProtection } from './graphql-protection.js';
 import { GenerationAdmission } from './guarded-generations.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -72,7 +72,7 @@ export interface SecurityDependencies {
   graphqlPath: string;
   /** Whether GraphiQL is served (its HTML page is then public). */
   graphiql: boolean;
-  /** Where the rate limiter keeps its timestamps; default in memory (use `RedisStore` to share between instances). */
+  /** Where the rate limiter keeps its timestamps; default in memory (a `RedisRateLimitStore` shares them between instances). */
   rateLimitStore?: Store;
 }
 
@@ -141,7 +141,7 @@ function closeReason(text: string): string {
 
 /** Builds the security layer of one app. */
 export function createSecurity(config: SecurityConfig, dependencies: SecurityDependencies): Security {
-  const authenticator = new Authenticator(config.apiKeyDigests);
+  const authenticator = new Authenticator(config.apiKeyDigests, { trustedProxyHops: config.trustedProxyHops });
   const admission = new GenerationAdmission({
     rateLimiter: new RateLimiter({
       maxPerWindow: config.rateLimitPerMinute,
@@ -185,6 +185,12 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
     warnings.push(
       'AUTHENTICATION IS OFF: no API_KEYS or API_KEYS_FILE is configured, so anyone who can reach this server can use it ' +
         '(and spend the providers\' keys). Configure API keys before exposing it beyond this machine.',
+    );
+  }
+  if (!authenticator.enabled && config.trustedProxyHops === Number.POSITIVE_INFINITY) {
+    warnings.push(
+      'TRUST_PROXY=true: callers are told apart by the leftmost X-Forwarded-For address, which clients can write themselves; ' +
+        'set TRUST_PROXY to the number of proxies in front of this server instead.',
     );
   }
   if (config.allowPrivateNetworkDownloads) {
@@ -248,8 +254,9 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
     },
 
     generationsFor(request) {
-      const caller = request ? callers.get(request) : undefined;
-      return admission.forCaller(dependencies.generations, caller ?? (authenticator.enabled ? undefined : { id: 'ip:unknown' }));
+      const caller =
+        (request && callers.get(request)) ?? (authenticator.enabled ? undefined : { id: `ip:${clientAddressOf(request, config.trustedProxyHops)}` });
+      return admission.forCaller(dependencies.generations, caller);
     },
   };
 }

@@ -85,6 +85,7 @@ describe('configuration', () => {
       maxMessages: 200,
       maxMessageCharacters: 100_000,
       allowPrivateNetworkDownloads: false,
+      trustedProxyHops: 0,
     });
   });
 
