@@ -187,6 +187,7 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
     graphiql: config.graphiql,
     // With Redis every instance counts against one budget per caller.
     ...(redis && { rateLimitStore: new RedisRateLimitStore(redis.commands) }),
+    logger: operations.logger,
   });
   for (const warning of security.warnings) operations.logger.warn(warning);
 

@@ -45,42 +45,13 @@ export interface GenerationRoute<Body, Generation extends GenerationRecord, Even
 }
 
 /**
- * HTTP statuses of the event-log codes: 503 `EVENT_LOG_UNAVAILABLE` (Redis unreachable: retrying
- * later helps, and OpenAI clients retry 5xx by themselves) and 500 `EVENTS_EXPIRED` (events this
- * reply needs are gone from the log: a retry starts a new generation). Other errors keep theirs.
- */
-const EVENT_LOG_STATUSES: Record<string, number> = { EVENT_LOG_UNAVAILABLE: 503, EVENTS_EXPIRED: 500 };
-
-/** `error` with the status of {@link EVENT_LOG_STATUSES} when its code is an event-log code. */
-function withEventLogStatus(error: RestError): RestError {
-  const status = EVENT_LOG_STATUSES[error.code];
-  if (status === undefined || status === error.status) return error;
-  return new RestError(error.code, error.message, {
-    status,
-    param: error.param,
-    ...(error.provider !== undefined && { provider: error.provider }),
-    ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
-    closeConnection: error.closeConnection,
-  });
-}
-
-/**
  * The REST error that ends the reply on a `generation-failed` event (the generation's error) or a
  * `generation-cancelled` event (503 `GENERATION_CANCELLED`: cancelled by someone other than this
  * client, e.g. `cancelGeneration` or a server shutdown).
  */
 function restErrorFromEndEvent(event: GenerationFailedEvent | GenerationCancelledEvent): RestError {
-  if (event.type === 'generation-failed') return withEventLogStatus(restErrorFromGenerationError(event.error));
+  if (event.type === 'generation-failed') return restErrorFromGenerationError(event.error);
   return new RestError('GENERATION_CANCELLED', `The generation was cancelled${event.reason ? `: ${event.reason}` : ''}.`);
-}
-
-/**
- * The REST error for a failure while starting or following: a `GatewayError` (e.g. `EVENTS_EXPIRED`,
- * `EVENT_LOG_UNAVAILABLE`) or another coded error by its code.
- * @throws the error itself when it has no code (the REST API logs it and answers 500 `INTERNAL_ERROR`).
- */
-function restErrorFromFailure(error: unknown): RestError {
-  return withEventLogStatus(toRestError(error));
 }
 
 /**
@@ -129,7 +100,7 @@ export async function followGeneration<Body, Generation extends GenerationRecord
     body = parseBody(route.schema, await readJsonBody(request, dependencies.maxBodyBytes));
     generation = await route.start(generations, body);
   } catch (error) {
-    sendError(response, restErrorFromFailure(error));
+    sendError(response, toRestError(error));
     return;
   }
   client.onGone(() => {
@@ -140,7 +111,7 @@ export async function followGeneration<Body, Generation extends GenerationRecord
   try {
     events = (await generations.subscribe(generation.id, 0, route.kind)) as AsyncIterableIterator<Event>;
   } catch (error) {
-    if (!client.gone) sendFailure(writer, restErrorFromFailure(error));
+    if (!client.gone) sendFailure(writer, toRestError(error));
     return;
   }
   const answer = route.answer(body, generation, writer);
@@ -156,7 +127,7 @@ export async function followGeneration<Body, Generation extends GenerationRecord
   } catch (error) {
     // The reply ends here, so the generation it started has no reader left.
     generations.cancel(generation.id, 'its reply failed').catch(() => {});
-    if (!client.gone && !response.writableEnded) sendFailure(writer, restErrorFromFailure(error));
+    if (!client.gone && !response.writableEnded) sendFailure(writer, toRestError(error));
     return;
   } finally {
     await events.return?.();

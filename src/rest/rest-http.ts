@@ -29,9 +29,11 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * - 502 `UPSTREAM_ERROR`, `UPSTREAM_BAD_RESPONSE`, `UPSTREAM_CONNECTION_LOST`, `UPSTREAM_BAD_REQUEST`,
  *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`, `WORKER_LOST`
  * - 503 `PROVIDER_UNAVAILABLE`, `GENERATION_CANCELLED` (cancelled by someone other than this client,
- *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down)
+ *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down),
+ *   `EVENT_LOG_UNAVAILABLE` (Redis unreachable)
  * - 504 `UPSTREAM_TIMEOUT`
- * - 500 anything else (`INTERNAL_ERROR` and codes this table does not know yet).
+ * - 500 anything else: `EVENTS_EXPIRED` (events the reply needs are gone from the log; a retry starts
+ *   a new generation), `INTERNAL_ERROR` and codes this table does not know yet.
  */
 export function httpStatusForCode(code: string): number {
   switch (code) {
@@ -66,6 +68,7 @@ export function httpStatusForCode(code: string): number {
     case 'PROVIDER_UNAVAILABLE':
     case 'GENERATION_CANCELLED':
     case 'SERVICE_UNAVAILABLE':
+    case 'EVENT_LOG_UNAVAILABLE': // Redis unreachable: retrying later helps (OpenAI clients retry 5xx by themselves)
       return 503;
     case 'UPSTREAM_TIMEOUT':
       return 504;

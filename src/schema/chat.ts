@@ -143,7 +143,7 @@ builder.subscriptionField('chatCompletionEvents', (t) =>
   t.field({
     type: ChatCompletionEvent,
     description:
-      'Replays the events with sequence > after (default: all), then follows live ones; completes after the terminal event. Errors: GENERATION_NOT_FOUND, BAD_USER_INPUT (an image generation).',
+      'Replays the events with sequence > after (default: all), then follows live ones; completes after the terminal event. Errors: GENERATION_NOT_FOUND, BAD_USER_INPUT (an image generation), EVENTS_EXPIRED (events after `after` are gone from the log), EVENT_LOG_UNAVAILABLE (Redis unreachable).',
     args: {
       generationId: t.arg.id({ required: true }),
       after: t.arg.int({ description: 'Last sequence already seen; 0 or absent = from the start.' }),

@@ -127,7 +127,7 @@ builder.subscriptionField('imageGenerationEvents', (t) =>
   t.field({
     type: ImageGenerationEvent,
     description:
-      'Replays the events with sequence > after (default: all), then follows live ones; completes after the terminal event. Errors: GENERATION_NOT_FOUND, BAD_USER_INPUT (a chat generation).',
+      'Replays the events with sequence > after (default: all), then follows live ones; completes after the terminal event. Errors: GENERATION_NOT_FOUND, BAD_USER_INPUT (a chat generation), EVENTS_EXPIRED (events after `after` are gone from the log), EVENT_LOG_UNAVAILABLE (Redis unreachable).',
     args: {
       generationId: t.arg.id({ required: true }),
       after: t.arg.int({ description: 'Last sequence already seen; 0 or absent = from the start.' }),

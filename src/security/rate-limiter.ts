@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Store, type Identity } from '@envelop/rate-limiter';
 import type { Redis } from 'ioredis';
+import type { Logger } from '../operations/logger.js';
 
 /** What a caller's starts are stored under in the store (`fieldIdentity`). */
 export const RATE_LIMIT_BUCKET = 'generation-starts';
@@ -175,6 +176,8 @@ export interface RateLimiterOptions {
   store?: Store;
   /** The clock, ms since the epoch (injectable for tests). */
   now?: () => number;
+  /** Receives one `warn` when a shared store stops answering and one `info` when it answers again. */
+  logger?: Pick<Logger, 'warn' | 'info'>;
 }
 
 /**
@@ -187,10 +190,14 @@ export interface RateLimiterOptions {
 export class RateLimiter {
   private readonly store: Store;
   private readonly now: () => number;
+  /** Counts starts while a shared (atomic) store does not answer, so a Redis outage neither blocks nor unlimits starts. */
+  private readonly localStore: MemoryRateLimitStore;
+  private sharedStoreFailing = false;
 
   constructor(private readonly options: RateLimiterOptions) {
     this.now = options.now ?? Date.now;
-    this.store = options.store ?? new MemoryRateLimitStore(this.now);
+    this.localStore = new MemoryRateLimitStore(this.now);
+    this.store = options.store ?? this.localStore;
   }
 
   /** Whether a limit applies (`maxPerWindow` > 0). */
@@ -208,22 +215,37 @@ export class RateLimiter {
    * @param callerId who is starting (`key:<digest prefix>` or `ip:<address>`).
    * @returns `{ allowed: true }` (counted), or `{ allowed: false, retryAfterMs }` (not counted):
    *   the time until the oldest start in the window leaves it, ms (at least 1).
+   *   While a shared store (Redis) fails, the caller's starts are counted in this instance's memory
+   *   instead (each instance then allows the full budget), and counted in the shared store again once it answers.
    */
   async consume(callerId: string): Promise<RateLimitDecision> {
     const { maxPerWindow, windowMs } = this.options;
     if (maxPerWindow <= 0) return { allowed: true };
     const identity: Identity = { contextIdentity: callerId, fieldIdentity: RATE_LIMIT_BUCKET };
     const now = this.now();
-    if (isAtomic(this.store)) {
-      const decision = await this.store.consumeForIdentity(identity, maxPerWindow, windowMs, now);
-      return decision.allowed ? decision : { allowed: false, retryAfterMs: Math.max(1, decision.retryAfterMs) };
+    let store = this.store;
+    if (isAtomic(store)) {
+      try {
+        const decision = await store.consumeForIdentity(identity, maxPerWindow, windowMs, now);
+        if (this.sharedStoreFailing) {
+          this.sharedStoreFailing = false;
+          this.options.logger?.info('the shared rate-limit store answers again: starts are counted across instances again');
+        }
+        return decision.allowed ? decision : { allowed: false, retryAfterMs: Math.max(1, decision.retryAfterMs) };
+      } catch (error) {
+        if (!this.sharedStoreFailing) {
+          this.sharedStoreFailing = true;
+          this.options.logger?.warn({ err: error }, 'the shared rate-limit store (Redis) does not answer: counting starts on this instance until it does');
+        }
+        store = this.localStore;
+      }
     }
-    const recent = [...(await this.store.getForIdentity(identity))].filter((timestamp) => timestamp + windowMs > now).sort((a, b) => a - b);
+    const recent = [...(await store.getForIdentity(identity))].filter((timestamp) => timestamp + windowMs > now).sort((a, b) => a - b);
     if (recent.length >= maxPerWindow) {
       const freesAt = recent[recent.length - maxPerWindow]! + windowMs;
       return { allowed: false, retryAfterMs: Math.max(1, freesAt - now) };
     }
-    await this.store.setForIdentity(identity, [...recent, now], windowMs);
+    await store.setForIdentity(identity, [...recent, now], windowMs);
     return { allowed: true };
   }
 }

@@ -17,6 +17,7 @@ import type { ExecutionResult, FormattedExecutionResult, GraphQLFormattedError }
 import type { Plugin } from 'graphql-yoga';
 import type { SecurityConfig } from '../config.js';
 import type { GenerationService } from '../generations/generation-service.js';
+import type { Logger } from '../operations/logger.js';
 import { RestError, sendError } from '../rest/rest-http.js';
 import { Authenticator, clientAddressOf, type AuthenticationResult, type Caller } from './authentication.js';
 import { createGraphQLProtection } from './graphql-protection.js';
@@ -74,6 +75,8 @@ export interface SecurityDependencies {
   graphiql: boolean;
   /** Where the rate limiter keeps its timestamps; default in memory (a `RedisRateLimitStore` shares them between instances). */
   rateLimitStore?: Store;
+  /** Where the rate limiter reports a shared store that stops (and starts again) answering. */
+  logger?: Pick<Logger, 'warn' | 'info'>;
 }
 
 /** Paths served without a key, exactly as sent (besides the `/images/` and `/media/` prefixes). */
@@ -147,6 +150,7 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       maxPerWindow: config.rateLimitPerMinute,
       windowMs: 60_000,
       ...(dependencies.rateLimitStore && { store: dependencies.rateLimitStore }),
+      ...(dependencies.logger && { logger: dependencies.logger }),
     }),
     runningLimiter: new RunningGenerationLimiter(config.maxConcurrentGenerationsPerKey),
     inputLimits: {

@@ -31,6 +31,8 @@ beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream();
   const settings = {
     REDIS_URL,
+    // Instances on one Redis share the callers' start budget (one per address without keys): keep it out of these tests.
+    RATE_LIMIT_PER_MINUTE: '0',
     SUBSCRIPTION_RECHECK_MS: '300',
     OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: ['stream?tokens=40&gapMs=2', 'stream?tokens=40&gapMs=10', 'endless?gapMs=5'] }]),
   };

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RATE_LIMIT_BUCKET, RATE_LIMIT_KEY_PREFIX, RedisRateLimitStore } from '../../src/security/rate-limiter.js';
+import { RATE_LIMIT_BUCKET, RATE_LIMIT_KEY_PREFIX, RateLimiter, RedisRateLimitStore } from '../../src/security/rate-limiter.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import type { GraphQLResponse } from '../helpers/graphql-clients.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
@@ -117,6 +117,26 @@ describe('RedisRateLimitStore as a Store of @envelop/rate-limiter', () => {
       expect(await admin.exists(store.keyOf(identity))).toBe(0);
     } finally {
       await admin.del(store.keyOf(identity));
+    }
+  });
+});
+
+describe('RateLimiter with Redis unreachable', () => {
+  it('counts starts in this instance\'s memory meanwhile, still refusing past the budget, with one warning', async () => {
+    // A client that cannot connect (nothing listens on port 1) and does not queue commands: each fails at once.
+    const unreachable = new Redis({ port: 1, host: '127.0.0.1', enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });
+    const warnings: unknown[] = [];
+    const infos: unknown[] = [];
+    const logger = { warn: (...args: unknown[]) => warnings.push(args), info: (...args: unknown[]) => infos.push(args) } as never;
+    const limiter = new RateLimiter({ maxPerWindow: 2, windowMs: 60_000, store: new RedisRateLimitStore(unreachable), logger });
+    try {
+      expect(await limiter.consume(`ip:outage-${RUN}`)).toEqual({ allowed: true });
+      expect(await limiter.consume(`ip:outage-${RUN}`)).toEqual({ allowed: true });
+      expect(await limiter.consume(`ip:outage-${RUN}`)).toMatchObject({ allowed: false });
+      expect(warnings).toHaveLength(1);
+      expect(infos).toHaveLength(0);
+    } finally {
+      unreachable.disconnect();
     }
   });
 });
