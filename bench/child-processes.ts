@@ -35,6 +35,26 @@ export function killAllChildren(): void {
   running.clear();
 }
 
+/**
+ * Counts `child` among the benchmark's children, so that {@link killAllChildren} (and the exit
+ * handler) kill it too: for children not started by {@link startTypeScriptProcess}, e.g. Portkey.
+ */
+export function trackChild(child: ChildProcess): void {
+  installExitHandlers();
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+/** Sends SIGTERM to `child`, then SIGKILL after `graceMs`; resolves once it exited (or 2 s after SIGKILL). */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  if (!(await waitForExit(child, graceMs))) {
+    child.kill('SIGKILL');
+    await waitForExit(child, 2_000);
+  }
+  running.delete(child);
+}
+
 function installExitHandlers(): void {
   if (exitHandlersInstalled) return;
   exitHandlersInstalled = true;
@@ -141,12 +161,7 @@ export async function startTypeScriptProcess(
     stop(graceMs = 6_000) {
       stopping ??= (async () => {
         child.stdin?.end();
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-        if (!(await waitForExit(child, graceMs))) {
-          child.kill('SIGKILL');
-          await waitForExit(child, 2_000);
-        }
-        running.delete(child);
+        await stopChild(child, graceMs);
       })();
       return stopping;
     },
@@ -179,6 +194,28 @@ export function processCpuMs(processId: number | undefined): number {
     const userTicks = Number(fields[11]);
     const systemTicks = Number(fields[12]);
     return ((userTicks + systemTicks) / CLOCK_TICKS_PER_SECOND) * 1000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Resident memory (`VmRSS` of Linux `/proc/<pid>/status`) of process `processId`, bytes; NaN where unavailable. */
+export function residentBytes(processId: number | undefined): number {
+  if (processId === undefined) return Number.NaN;
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${processId}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The soft limit of open files of process `processId` (Linux `/proc/<pid>/limits`); NaN where unavailable or unlimited. */
+export function openFilesLimit(processId: number | undefined): number {
+  if (processId === undefined) return Number.NaN;
+  try {
+    const match = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${processId}/limits`, 'utf8'));
+    return match ? Number(match[1]) : Number.NaN;
   } catch {
     return Number.NaN;
   }

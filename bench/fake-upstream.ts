@@ -16,11 +16,21 @@
  * `GET /v1/models` lists the one model `bench`. Paths work with or without the `/v1` prefix.
  *
  * ## Shape of a stream (first match wins, for each setting)
- * 1. The model name's query string: `bench?tokens=64&firstTokenDelayMs=5&gapMs=1`.
+ * 1. The model name's query string: `bench?tokens=64&firstTokenDelayMs=5&gapMs=1&hold=1`.
  * 2. The request URL's query string: `POST /v1/chat/completions?tokens=16`.
  * 3. Environment: `BENCH_UPSTREAM_TOKENS`, `BENCH_UPSTREAM_FIRST_TOKEN_DELAY_MS`, `BENCH_UPSTREAM_GAP_MS`.
  * 4. Defaults: 64 tokens, no delay before the first token, no gap: the chunks are written back
  *    to back, each in its own `write` call.
+ *
+ * `hold=1` holds the stream after the role chunk until the parent says `release` (below), then
+ * goes on as usual (first-token delay, tokens, gaps): the benchmark opens many streams, measures
+ * them open and idle, then lets all of them flow at once.
+ *
+ * ## Commands (one JSON object per stdin line, each answered by one stdout line carrying the command's `id`)
+ * - `{"command":"wait-held","count":N,"timeoutMs":T}` → `{"held":K,"reached":true|false}` once
+ *   K ≥ N streams are held, or after T ms with what is held then.
+ * - `{"command":"release"}` → `{"released":K}`: the K held streams go on.
+ * A held stream whose client goes away stops being counted.
  *
  * Tokens are {@link benchTokens}: all different, so a lost, duplicated or reordered token changes
  * the text. Listens on 127.0.0.1 only (`BENCH_UPSTREAM_PORT`, default 0 = any free port).
@@ -28,6 +38,7 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
 /** The model id the fake serves (any model name is accepted in requests). */
@@ -41,10 +52,12 @@ export interface StreamShape {
   firstTokenDelayMs: number;
   /** Delay between two tokens. */
   gapMs: number;
+  /** Hold the stream after the role chunk until released (see the file's comment). */
+  hold: boolean;
 }
 
 /** Defaults of {@link StreamShape}: 64 tokens, no delays. */
-export const DEFAULT_STREAM_SHAPE: StreamShape = { tokens: 64, firstTokenDelayMs: 0, gapMs: 0 };
+export const DEFAULT_STREAM_SHAPE: StreamShape = { tokens: 64, firstTokenDelayMs: 0, gapMs: 0, hold: false };
 
 /**
  * The `count` tokens of a bench stream: `w0`, ` w1`, ` w2`, … — all different, so the joined text
@@ -70,6 +83,7 @@ function shapeFromParameters(parameters: URLSearchParams): Partial<StreamShape> 
   if (tokens !== undefined) shape.tokens = Math.floor(tokens);
   if (firstTokenDelayMs !== undefined) shape.firstTokenDelayMs = firstTokenDelayMs;
   if (gapMs !== undefined) shape.gapMs = gapMs;
+  if (parameters.get('hold') === '1') shape.hold = true;
   return shape;
 }
 
@@ -79,6 +93,7 @@ function shapeFromEnvironment(environment: Record<string, string | undefined>): 
     tokens: Math.floor(readNumber(environment.BENCH_UPSTREAM_TOKENS) ?? DEFAULT_STREAM_SHAPE.tokens),
     firstTokenDelayMs: readNumber(environment.BENCH_UPSTREAM_FIRST_TOKEN_DELAY_MS) ?? DEFAULT_STREAM_SHAPE.firstTokenDelayMs,
     gapMs: readNumber(environment.BENCH_UPSTREAM_GAP_MS) ?? DEFAULT_STREAM_SHAPE.gapMs,
+    hold: false,
   };
 }
 
@@ -101,6 +116,12 @@ export interface BenchUpstream {
   port: number;
   /** `http://127.0.0.1:<port>/v1` */
   baseURL: string;
+  /** Number of streams held now (`hold=1`, not yet released, client still there). */
+  heldCount(): number;
+  /** Resolves with the held count once at least `count` streams are held, or after `timeoutMs`. */
+  waitHeld(count: number, timeoutMs: number): Promise<number>;
+  /** Lets every held stream go on; returns how many there were. */
+  release(): number;
   /** Stops listening and ends every open connection. */
   close(): Promise<void>;
 }
@@ -113,6 +134,25 @@ export interface BenchUpstream {
 export async function startBenchUpstream(options: { port?: number; defaults?: StreamShape } = {}): Promise<BenchUpstream> {
   const defaults = options.defaults ?? DEFAULT_STREAM_SHAPE;
   let completionCounter = 0;
+  /** Releases of the streams held now. */
+  const held = new Set<() => void>();
+  /** Waiters of `waitHeld`, checked whenever a stream becomes held. */
+  const heldWaiters = new Set<{ count: number; resolve: (held: number) => void }>();
+  const notifyHeld = () => {
+    for (const waiter of heldWaiters) if (held.size >= waiter.count) waiter.resolve(held.size);
+  };
+  /** Holds until released or until the client goes away. */
+  const hold = (response: ServerResponse): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const release = () => {
+        held.delete(release);
+        response.off('close', release);
+        resolve();
+      };
+      held.add(release);
+      response.once('close', release);
+      notifyHeld();
+    });
   const tokenCache = new Map<number, string[]>();
   const tokensFor = (count: number): string[] => {
     let tokens = tokenCache.get(count);
@@ -166,6 +206,7 @@ export async function startBenchUpstream(options: { port?: number; defaults?: St
     };
 
     if (!write(`${prefix}"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}\n\n`)) return;
+    if (shape.hold) await hold(response);
     if (shape.firstTokenDelayMs > 0) await delay(shape.firstTokenDelayMs);
     for (let index = 0; index < tokens.length; index++) {
       if (index > 0 && shape.gapMs > 0) await delay(shape.gapMs);
@@ -212,11 +253,14 @@ export async function startBenchUpstream(options: { port?: number; defaults?: St
       sendError(response, 404, `Unknown request URL: ${request.method} ${url.pathname}.`);
     });
   });
-  server.keepAliveTimeout = 30_000;
+  // Idle keep-alive connections go after 10 s: after a ramp level of thousands of streams, the
+  // clients' pools (which follow this hint) must not hold thousands of sockets into the next phase.
+  server.keepAliveTimeout = 10_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
+    // A long accept queue: the benchmark opens thousands of connections at once.
+    server.listen({ port: options.port ?? 0, host: '127.0.0.1', backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -225,6 +269,26 @@ export async function startBenchUpstream(options: { port?: number; defaults?: St
   return {
     port,
     baseURL: `http://127.0.0.1:${port}/v1`,
+    heldCount: () => held.size,
+    waitHeld: (count, timeoutMs) =>
+      new Promise<number>((resolve) => {
+        const waiter = {
+          count,
+          resolve: (heldNow: number) => {
+            clearTimeout(timer);
+            heldWaiters.delete(waiter);
+            resolve(heldNow);
+          },
+        };
+        const timer = setTimeout(() => waiter.resolve(held.size), timeoutMs);
+        heldWaiters.add(waiter);
+        notifyHeld();
+      }),
+    release: () => {
+      const releases = [...held];
+      for (const release of releases) release();
+      return releases.length;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -249,10 +313,29 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('close', stop);
+  const answer = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`);
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    if (line.trim() === '') return;
+    let message: { id?: unknown; command?: string; count?: number; timeoutMs?: number };
+    try {
+      message = JSON.parse(line) as typeof message;
+    } catch {
+      answer({ error: 'not JSON' });
+      return;
+    }
+    const id = message.id;
+    if (message.command === 'wait-held') {
+      const count = message.count ?? 0;
+      void upstream.waitHeld(count, message.timeoutMs ?? 10_000).then((heldNow) => answer({ id, held: heldNow, reached: heldNow >= count }));
+    } else if (message.command === 'release') {
+      answer({ id, released: upstream.release() });
+    } else {
+      answer({ id, error: `unknown command ${JSON.stringify(message)}` });
+    }
+  });
+  lines.on('close', stop);
   process.stdin.on('error', stop);
-  process.stdin.resume();
   process.stdout.write(`${JSON.stringify({ ready: true, port: upstream.port, baseURL: upstream.baseURL })}\n`);
 }
 

@@ -18,6 +18,11 @@
  *   `.cpuprofile`. With `--enable-source-maps`, positions in TypeScript files are mapped back to
  *   the original lines (tsx hands Node whitespace-minified code with inline source maps).
  *
+ * - `{"command":"gc"}` → `{"gc":true,"heapUsedBytes":…}`: two full garbage collections (the
+ *   process must run with `--expose-gc`, else `"gc":false`), so that a resident-memory reading that
+ *   follows counts what is live rather than garbage not yet collected. Only this bench process
+ *   exposes it; the gateway itself has no such hook.
+ *
  * Stops the app (bounded to 5 s) and exits when stdin closes (the parent went away), on SIGTERM and on SIGINT.
  */
 import { writeFileSync } from 'node:fs';
@@ -95,6 +100,16 @@ async function main(): Promise<void> {
       mapProfileToSources(profile as CpuProfile);
       writeFileSync(message.path, JSON.stringify(profile));
       return { profileWritten: message.path };
+    }
+    if (message.command === 'gc') {
+      const collect = (globalThis as { gc?: () => void }).gc;
+      if (collect) {
+        collect();
+        // Finalizers and weak callbacks of the first collection run on later ticks; the second one frees what they released.
+        await new Promise((resolve) => setImmediate(resolve));
+        collect();
+      }
+      return { gc: collect !== undefined, heapUsedBytes: process.memoryUsage().heapUsed };
     }
     return { error: `unknown command ${JSON.stringify(message)}` };
   };

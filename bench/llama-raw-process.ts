@@ -11,7 +11,10 @@
  * Protocol: JSON lines. After loading it prints `{"ready":true}`. Each stdin line
  * `{"id":1,"model":"stories260K","prompt":"Once upon a time","maxTokens":256,"temperature":0}`
  * gets one stdout line `{"id":1,"completionTokens":N,"durationMs":X,"firstTokenMs":Y,"stopReason":"…","text":"…","textChunks":K}`
- * (or `{"id":1,"error":"…"}`). Runs are sequential. Exits when stdin closes, on SIGTERM and SIGINT.
+ * (or `{"id":1,"error":"…"}`). With `"parallel":K` (at most the context's sequences), the request
+ * runs K identical generations at once, one per sequence (batched by node-llama-cpp), and the
+ * answer is `{"id":1,"wallMs":X,"runs":[{…one generation's fields…}, …]}`.
+ * Requests run one after another. Exits when stdin closes, on SIGTERM and SIGINT.
  */
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
@@ -27,6 +30,8 @@ interface RawRequest {
   prompt: string;
   maxTokens: number;
   temperature: number;
+  /** Identical generations to run at once (default 1: the plain answer). */
+  parallel?: number;
 }
 
 /** Process entry point. */
@@ -43,7 +48,6 @@ async function main(): Promise<void> {
     threads: config.llamaThreads,
   });
   const sequences: LlamaContextSequence[] = Array.from({ length: config.llamaSequences }, () => context.getSequence());
-  const sequence = sequences[0]!;
 
   let exiting = false;
   const exit = (code: number) => {
@@ -60,7 +64,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => exit(0));
   process.on('SIGINT', () => exit(0));
 
-  const runOne = async (request: RawRequest) => {
+  const runOne = async (request: RawRequest, sequence: LlamaContextSequence) => {
     const prompt = buildPlainPrompt([{ role: 'user', content: request.prompt }]);
     const pending: string[] = [];
     let completionTokens = 0;
@@ -104,8 +108,15 @@ async function main(): Promise<void> {
       try {
         request = JSON.parse(line) as RawRequest;
         if (request.model !== modelName) throw new Error(`this process serves ${modelName}, not ${request.model}`);
-        const result = await runOne(request);
-        process.stdout.write(`${JSON.stringify({ id: request.id, ...result })}\n`);
+        if (request.parallel !== undefined && request.parallel > 1) {
+          if (request.parallel > sequences.length) throw new Error(`parallel ${request.parallel} > LLAMA_SEQUENCES ${sequences.length}`);
+          const startedAt = performance.now();
+          const runs = await Promise.all(sequences.slice(0, request.parallel).map((sequence) => runOne(request!, sequence)));
+          process.stdout.write(`${JSON.stringify({ id: request.id, wallMs: performance.now() - startedAt, runs })}\n`);
+        } else {
+          const result = await runOne(request, sequences[0]!);
+          process.stdout.write(`${JSON.stringify({ id: request.id, ...result })}\n`);
+        }
       } catch (error) {
         process.stdout.write(`${JSON.stringify({ id: request?.id ?? -1, error: (error as Error)?.message ?? String(error) })}\n`);
       }

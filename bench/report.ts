@@ -1,14 +1,35 @@
 /** The benchmark's result shapes and their Markdown rendering. */
 import { formatNumber } from './statistics.js';
 
-/** The three ways of reading an upstream stream. */
-export type UpstreamPath = 'direct' | 'graphql-ws' | 'sse';
+/**
+ * The ways of reading an upstream stream: (a) `direct` to the fake upstream (the baseline),
+ * (b) through the Portkey gateway (the reference peer), (c) this gateway's REST API, (d) its
+ * subscription over graphql-ws, (e) the same subscription over SSE.
+ */
+export type UpstreamPath = 'direct' | 'portkey' | 'graphql-ws' | 'sse' | 'rest';
+
+/** Every path, in the order of the tables. */
+export const ALL_PATHS: readonly UpstreamPath[] = ['direct', 'portkey', 'graphql-ws', 'sse', 'rest'];
+
+/** The paths through this gateway. */
+export const GATEWAY_PATHS: readonly UpstreamPath[] = ['graphql-ws', 'sse', 'rest'];
 
 /** Human-readable names of {@link UpstreamPath}. */
 export const PATH_LABELS: Record<UpstreamPath, string> = {
   direct: 'direct to upstream (fetch + eventsource-parser)',
+  portkey: 'Portkey gateway, chat completions (fetch + eventsource-parser)',
   'graphql-ws': 'gateway, subscription over graphql-ws',
   sse: 'gateway, subscription over SSE',
+  rest: 'gateway, REST chat completions (fetch + eventsource-parser)',
+};
+
+/** Short names of {@link UpstreamPath}, for column heads. */
+export const PATH_SHORT_LABELS: Record<UpstreamPath, string> = {
+  direct: 'direct',
+  portkey: 'Portkey',
+  'graphql-ws': 'graphql-ws',
+  sse: 'SSE',
+  rest: 'REST',
 };
 
 /** Counts of what went wrong on one path. */
@@ -53,10 +74,83 @@ export interface ConcurrentPathResult {
   totalP99: number;
   /** Text-carrying messages per stream, median. */
   messagesPerStreamP50: number;
-  /** CPU time (user + system) per verified request of each process during the windows, ms. */
-  gatewayCpuMsPerRequest: number;
+  /**
+   * CPU time (user + system) per verified request of each process during the windows, ms.
+   * `middle` is the process between client and upstream: this gateway, or Portkey (0 for direct).
+   */
+  middleCpuMsPerRequest: number;
   upstreamCpuMsPerRequest: number;
   clientCpuMsPerRequest: number;
+  /** The middle process's CPU time per verified token, µs. */
+  middleCpuMicrosecondsPerToken: number;
+  failures: FailureCounts;
+}
+
+/**
+ * Gaps between tokens of one path: an upstream sending one token every `gapMs`; the gaps are the
+ * times between two text-carrying messages the client received. Each window runs this path's
+ * streams and direct streams at once, so every path has its own simultaneous direct baseline.
+ */
+export interface TokenGapPathResult {
+  path: UpstreamPath;
+  streams: number;
+  /** Number of gaps measured. */
+  gaps: number;
+  gapP50: number;
+  gapP99: number;
+  /** This path's gap quantile minus the quantile of the direct streams that ran beside it, ms (NaN for `direct`). */
+  addedGapP50: number;
+  addedGapP99: number;
+  messagesPerStreamP50: number;
+  /** The middle process's CPU time per verified token while tokens come paced (one message each), µs. */
+  middleCpuMicrosecondsPerToken: number;
+  failures: FailureCounts;
+}
+
+/** One level of the concurrency ramp. */
+export interface RampLevelResult {
+  concurrency: number;
+  clean: boolean;
+  /** Time from the first request to the last stream's end, s. */
+  seconds: number;
+  /** Why the level failed. */
+  reason?: string;
+}
+
+/** The concurrency ramp of one path. */
+export interface RampPathResult {
+  path: UpstreamPath;
+  levels: RampLevelResult[];
+  /** The highest level with every stream complete and exact; 0 when none. */
+  largestClean: number;
+  /** Why the ramp stopped: the first failed level, the time cap, the open-files limit, or the last level. */
+  stoppedBecause: string;
+  /** True when the ramp stopped without a failed level (time cap, open-files limit, last level): the real limit is higher. */
+  atLeast: boolean;
+}
+
+/** Open idle subscriptions on one fresh gateway process, then tokens to all of them. */
+export interface IdleSubscriptionsResult {
+  /** `multiplexed`: many subscriptions per WebSocket; `one-per-socket`: one WebSocket each. */
+  variant: 'multiplexed' | 'one-per-socket';
+  subscriptions: number;
+  sockets: number;
+  /** Whether the gateway ran with `--expose-gc` and collected garbage before each reading. */
+  garbageCollected: boolean;
+  residentBeforeBytes: number;
+  residentOpenBytes: number;
+  /** (resident with every subscription open − before) / subscriptions, bytes. */
+  residentBytesPerSubscription: number;
+  /** The same for V8's used heap, bytes. */
+  heapBytesPerSubscription: number;
+  /** Upstream streams held open (each subscription has its own generation and upstream request). */
+  upstreamHeld: number;
+  openSeconds: number;
+  /** Tokens per stream once released. */
+  tokensPerStream: number;
+  flowSeconds: number;
+  /** Streams that completed with exactly the expected text. */
+  completeAndExact: number;
   failures: FailureCounts;
 }
 
@@ -91,6 +185,41 @@ export interface LlamaResult {
   textMismatches: number;
 }
 
+/** Aggregate tokens/s of `generations` generations one at a time versus all at once, one side. */
+export interface LlamaBatchSide {
+  /** Tokens of all generations over the wall time of the round, summed over rounds. */
+  oneAtATimeTokensPerSecond: number;
+  concurrentTokensPerSecond: number;
+  /** concurrent / one at a time. */
+  speedup: number;
+  /** Concurrent generations whose text differs from the one-at-a-time text (batched decoding may change it; no failure). */
+  concurrentTextsDifferent: number;
+  failures: FailureCounts;
+}
+
+/** Concurrent generations on one model (batched context sequences). */
+export interface LlamaBatchResult {
+  generations: number;
+  rounds: number;
+  /** `LLAMA_SEQUENCES` of both processes. */
+  sequences: number;
+  gateway: LlamaBatchSide;
+  raw?: LlamaBatchSide;
+}
+
+/** Whether Portkey took part, and why not. */
+export interface PortkeyStatus {
+  measured: boolean;
+  version?: string;
+  nodeServerVersion?: string;
+  /** One line: why it did not take part. */
+  reason?: string;
+  /** How long this run's `npm ci --prefix bench` took, ms. */
+  installedInMs?: number;
+  /** What the streaming check saw (tokens spread over time, exact text). */
+  streamingCheck?: string;
+}
+
 /** Everything one run measured. */
 export interface BenchResult {
   mode: 'full' | 'smoke' | 'profile';
@@ -98,9 +227,14 @@ export interface BenchResult {
   durationSeconds: number;
   environment: { node: string; cpuModel: string; cores: number; availableParallelism: number; platform: string; totalMemoryGiB: number };
   settings: Record<string, string | number | boolean>;
+  portkey: PortkeyStatus;
   sequential?: SequentialPathResult[];
+  tokenGaps?: TokenGapPathResult[];
   concurrent?: ConcurrentPathResult[];
+  ramp?: RampPathResult[];
+  idleSubscriptions?: IdleSubscriptionsResult[];
   llama?: LlamaResult;
+  llamaBatch?: LlamaBatchResult;
   /** CPU used during the run by the benchmark's processes and by every other process of the machine (noise). */
   machineLoad?: {
     benchmarkCpuSeconds: number;
@@ -110,7 +244,7 @@ export interface BenchResult {
     stealCpuSeconds: number;
     stealShareOfCapacity: number;
   };
-  /** Gateway CPU time per gateway request (graphql-ws and SSE mixed) in the concurrency-1 phase, ms. */
+  /** Gateway CPU time per gateway request (all gateway paths mixed) in the concurrency-1 phase, ms. */
   sequentialGatewayCpuMsPerRequest?: number;
   /** Resident memory of the gateway process after the concurrency-N phase, MiB. */
   gatewayResidentMiB?: number;
@@ -121,6 +255,113 @@ export interface BenchResult {
 
 const milliseconds = (value: number) => formatNumber(value, 2);
 const failuresCell = (failures: FailureCounts) => `${failures.errors} / ${failures.wrongText}`;
+const signed = (value: number, digits: number) => (Number.isFinite(value) ? `${value >= 0 ? '+' : '−'}${formatNumber(Math.abs(value), digits)}` : '—');
+/** Added times (ms) of Portkey's below this (or negative) are noise: no ratio to them is shown. */
+const ADDED_NOISE_FLOOR_MS = 0.5;
+const ratio = (value: number, reference: number) => (Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? `×${formatNumber(value / reference, 2)}` : '');
+
+/** A ramp result as text: `3,200`, or `≥ 6,400` when no level failed. */
+export function formatRampLevel(ramp: RampPathResult): string {
+  return `${ramp.atLeast ? '≥ ' : ''}${formatNumber(ramp.largestClean, 0)}`;
+}
+
+/** The rows of the headline table: one figure per row, one path per column. */
+function summaryTable(result: BenchResult): string[] {
+  const paths = ALL_PATHS.filter(
+    (path) =>
+      result.sequential?.some((entry) => entry.path === path) ||
+      result.concurrent?.some((entry) => entry.path === path) ||
+      result.tokenGaps?.some((entry) => entry.path === path),
+  );
+  if (paths.length === 0) return [];
+  const find = <Entry extends { path: UpstreamPath }>(list: Entry[] | undefined, path: UpstreamPath) => list?.find((entry) => entry.path === path);
+  const portkeyOn = paths.includes('portkey');
+  /**
+   * One row. `value(path)` is the figure; `added` rows are already "minus direct" (direct shows its
+   * own baseline `baseline()` instead); otherwise gateway cells show the difference to direct.
+   */
+  const row = (figure: string, options: { value: (path: UpstreamPath) => number; digits: number; unit: string; added?: boolean; baseline?: () => string; noDirect?: boolean; format?: (path: UpstreamPath) => string | undefined }) => {
+    const cells = paths.map((path) => {
+      const custom = options.format?.(path);
+      if (custom !== undefined) return custom;
+      const value = options.value(path);
+      if (path === 'direct') {
+        if (options.added) return options.baseline?.() ?? '—';
+        return options.noDirect || !Number.isFinite(value) ? '—' : `${formatNumber(value, options.digits)}${options.unit}`;
+      }
+      if (!Number.isFinite(value)) return '—';
+      const shown = options.added ? signed(value, options.digits) : formatNumber(value, options.digits);
+      const direct = options.value('direct');
+      const difference = !options.added && !options.noDirect && Number.isFinite(direct) ? ` (${signed(value - direct, options.digits)})` : '';
+      // An added time of Portkey's under the noise floor makes no meaningful denominator.
+      const portkeyValue = options.value('portkey');
+      const meaningful = !options.added || portkeyValue >= ADDED_NOISE_FLOOR_MS;
+      const versusPortkey = path !== 'portkey' && portkeyOn && meaningful ? ` ${ratio(value, portkeyValue)}` : '';
+      return `${shown}${options.unit}${difference}${versusPortkey}`.trim();
+    });
+    return `| ${figure} | ${cells.join(' | ')} |`;
+  };
+  const lines: string[] = [];
+  lines.push(`| figure | ${paths.map((path) => PATH_SHORT_LABELS[path]).join(' | ')} |`);
+  lines.push(`|---|${paths.map(() => '---:').join('|')}|`);
+  if (result.sequential) {
+    const direct = find(result.sequential, 'direct');
+    lines.push(row('added time to first token p50, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP50 ?? Number.NaN)} ms` }));
+    lines.push(row('added time to first token p99, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP99 ?? Number.NaN)} ms` }));
+  }
+  if (result.tokenGaps) {
+    const direct = find(result.tokenGaps, 'direct');
+    lines.push(row(`added gap between tokens p50 (upstream: ${result.settings.gapMs} ms)`, { value: (path) => find(result.tokenGaps, path)?.addedGapP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `gap ${milliseconds(direct?.gapP50 ?? Number.NaN)} ms` }));
+    lines.push(row(`added gap between tokens p99 (upstream: ${result.settings.gapMs} ms)`, { value: (path) => find(result.tokenGaps, path)?.addedGapP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `gap ${milliseconds(direct?.gapP99 ?? Number.NaN)} ms` }));
+  }
+  if (result.concurrent) {
+    lines.push(row(`requests/s, concurrency ${result.settings.concurrency}`, { value: (path) => find(result.concurrent, path)?.requestsPerSecond ?? Number.NaN, digits: 0, unit: '' }));
+    lines.push(row(`tokens/s, concurrency ${result.settings.concurrency}`, { value: (path) => find(result.concurrent, path)?.tokensPerSecond ?? Number.NaN, digits: 0, unit: '' }));
+  }
+  if (result.ramp) {
+    lines.push(
+      row('most concurrent streams with no lost or reordered token', {
+        value: (path) => find(result.ramp, path)?.largestClean ?? Number.NaN,
+        digits: 0,
+        unit: '',
+        format: (path) => {
+          const ramp = find(result.ramp, path);
+          if (!ramp) return '—';
+          if (path === 'direct' || path === 'portkey') return formatRampLevel(ramp);
+          // A lower bound ("≥") on either side bounds the comparison the same way; two lower bounds compare nothing.
+          const compare = (other: RampPathResult | undefined, form: (mine: number, theirs: number) => string) => {
+            if (!other || other.largestClean === 0 || (ramp.atLeast && other.atLeast)) return '';
+            const bound = ramp.atLeast ? '≥ ' : other.atLeast ? '≤ ' : '';
+            return `${bound}${form(ramp.largestClean, other.largestClean)}`;
+          };
+          const difference = compare(find(result.ramp, 'direct'), (mine, theirs) => signed(mine - theirs, 0));
+          const versusPortkey = compare(find(result.ramp, 'portkey'), (mine, theirs) => `×${formatNumber(mine / theirs, 2)}`);
+          return `${formatRampLevel(ramp)}${difference ? ` (${difference})` : ''}${versusPortkey ? ` ${versusPortkey}` : ''}`;
+        },
+      }),
+    );
+  }
+  if (result.idleSubscriptions && result.idleSubscriptions.length > 0) {
+    lines.push(
+      row('resident memory per open idle subscription (graphql-ws)', {
+        value: () => Number.NaN,
+        digits: 0,
+        unit: '',
+        format: (path) => {
+          if (path !== 'graphql-ws') return path === 'direct' || path === 'portkey' ? 'n/a' : '—';
+          return result.idleSubscriptions!.map((entry) => `${formatNumber(entry.residentBytesPerSubscription / 1000, 1)} kB (${formatNumber(entry.subscriptions, 0)} on ${formatNumber(entry.sockets, 0)} sockets)`).join('; ');
+        },
+      }),
+    );
+  }
+  if (result.tokenGaps) {
+    lines.push(row('middle process CPU per streamed token, paced tokens', { value: (path) => (path === 'direct' ? Number.NaN : (find(result.tokenGaps, path)?.middleCpuMicrosecondsPerToken ?? Number.NaN)), digits: 1, unit: ' µs', noDirect: true }));
+  }
+  if (result.concurrent) {
+    lines.push(row(`middle process CPU per streamed token, concurrency ${result.settings.concurrency}`, { value: (path) => (path === 'direct' ? Number.NaN : (find(result.concurrent, path)?.middleCpuMicrosecondsPerToken ?? Number.NaN)), digits: 1, unit: ' µs', noDirect: true }));
+  }
+  return lines;
+}
 
 /** Renders a result as Markdown (the content of `bench/results/latest.md`). */
 export function formatMarkdown(result: BenchResult): string {
@@ -129,9 +370,17 @@ export function formatMarkdown(result: BenchResult): string {
   lines.push(`# Gateway benchmark${result.mode === 'full' ? '' : ` (${result.mode} mode)`}`);
   lines.push('');
   lines.push(`- Date: ${result.date}`);
-  lines.push(`- Node ${environment.node} on ${environment.platform}; CPU: ${environment.cpuModel}, ${environment.cores} cores (available parallelism ${environment.availableParallelism}); ${environment.totalMemoryGiB.toFixed(1)} GiB RAM`);
+  lines.push(`- Machine: Node ${environment.node} on ${environment.platform}; CPU: ${environment.cpuModel}, ${environment.cores} cores (available parallelism ${environment.availableParallelism}); ${environment.totalMemoryGiB.toFixed(1)} GiB RAM`);
   lines.push(`- Settings: ${Object.entries(result.settings).map(([key, value]) => `${key}=${value}`).join(', ')}`);
-  lines.push(`- Run time: ${result.durationSeconds.toFixed(1)} s. Processes: benchmark client, gateway (\`bench/gateway-process.ts\`), fake upstream (\`bench/fake-upstream.ts\`), raw llama.cpp (\`bench/llama-raw-process.ts\`).`);
+  lines.push(
+    `- Run time: ${result.durationSeconds.toFixed(1)} s. Processes: benchmark client, gateway (\`bench/gateway-process.ts\`${result.settings.idleFreshGateway === true ? ', a fresh one for each idle-subscription variant' : ''}), fake upstream (\`bench/fake-upstream.ts\`)${result.portkey.measured ? ', Portkey (`bench/portkey-process.ts`)' : ''}${result.llama ? ', raw llama.cpp (`bench/llama-raw-process.ts`)' : ''}.`,
+  );
+  const portkey = result.portkey;
+  lines.push(
+    portkey.measured
+      ? `- Portkey: \`@portkey-ai/gateway\` ${portkey.version} on \`@hono/node-server\` ${portkey.nodeServerVersion}${portkey.installedInMs !== undefined ? ` (installed by this run in ${formatNumber(portkey.installedInMs / 1000, 1)} s)` : ''}; streaming check: ${portkey.streamingCheck ?? '—'}.`
+      : `- Portkey: not measured: ${portkey.reason ?? 'unknown reason'}.`,
+  );
   if (result.machineLoad && Number.isFinite(result.machineLoad.otherProcessesCpuSeconds)) {
     const load = result.machineLoad;
     lines.push(
@@ -139,7 +388,7 @@ export function formatMarkdown(result: BenchResult): string {
     );
   }
   if (result.mode === 'smoke') lines.push('- Smoke mode: every path runs briefly; figures are not meaningful and no thresholds apply.');
-  if (result.mode === 'profile') lines.push('- Profile mode: the V8 profiler runs in the gateway during the gateway paths\' concurrency-N windows, which slows it; figures are not comparable with a normal run.');
+  if (result.mode === 'profile') lines.push('- Profile mode: the V8 profiler runs in the gateway during the gateway paths\' windows, which slows it; figures are not comparable with a normal run.');
   lines.push('');
 
   if (result.targets.length > 0) {
@@ -154,11 +403,23 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('');
   }
 
+  const summary = summaryTable(result);
+  if (summary.length > 0) {
+    lines.push('## Summary');
+    lines.push('');
+    lines.push(
+      'Direct is the baseline. Rows "added …" give each path minus direct (direct shows its own value). Other rows give the value, then in brackets the difference to direct. `×` is the ratio to Portkey\'s figure (below 1 is better for times, memory and CPU; above 1 is better for rates and streams), left out where Portkey\'s added time is under 0.5 ms (noise). `≥`: the ramp stopped without a failed level. "Middle process": this gateway, or Portkey.',
+    );
+    lines.push('');
+    lines.push(...summary);
+    lines.push('');
+  }
+
   if (result.sequential) {
     const requests = result.sequential[0]?.requests ?? 0;
     lines.push(`## Upstream path, concurrency 1 (${requests} requests per path, interleaved)`);
     lines.push('');
-    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. "Added TTFT" is paired per iteration (path minus direct in the same iteration). Measured after a warm-up at full concurrency and 30 untimed iterations.`);
+    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. "Added TTFT" is paired per iteration (path minus direct in the same iteration). Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations.`);
     lines.push('');
     lines.push('| path | TTFT p50 | TTFT p99 | total p50 | total p99 | added TTFT p50 | added TTFT p99 | text messages per stream | errors / wrong text |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -174,23 +435,77 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('');
   }
 
+  if (result.tokenGaps) {
+    lines.push(`## Gaps between tokens (upstream: ${result.settings.gapTokens} tokens, one every ${result.settings.gapMs} ms)`);
+    lines.push('');
+    lines.push(
+      `Each window runs ${result.settings.gapStreams} streams of one path and ${result.settings.gapDirectStreams} direct streams at once; ${result.settings.gapRounds} windows per path. A gap is the time between two text-carrying messages at the client. "Added" is the path's gap quantile minus the quantile of the direct streams beside it. CPU per token: the middle process's CPU time (from /proc) during the path's windows over its verified tokens.`,
+    );
+    lines.push('');
+    lines.push('| path | streams | gaps | gap p50 ms | gap p99 ms | added p50 ms | added p99 ms | text messages per stream | middle CPU µs per token | errors / wrong text |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const path of result.tokenGaps) {
+      lines.push(
+        `| ${PATH_LABELS[path.path]} | ${path.streams} | ${path.gaps} | ${milliseconds(path.gapP50)} | ${milliseconds(path.gapP99)} | ${path.path === 'direct' ? '—' : milliseconds(path.addedGapP50)} | ${path.path === 'direct' ? '—' : milliseconds(path.addedGapP99)} | ${formatNumber(path.messagesPerStreamP50, 0)} | ${path.path === 'direct' ? '—' : formatNumber(path.middleCpuMicrosecondsPerToken, 1)} | ${failuresCell(path.failures)} |`,
+      );
+    }
+    lines.push('');
+  }
+
   if (result.concurrent) {
     lines.push(`## Upstream path, concurrency ${result.settings.concurrency}`);
     lines.push('');
     lines.push(
-      `${result.settings.rounds} rounds × ${result.settings.windowMs} ms per path, paths interleaved within each round. Tokens/s counts verified tokens only. CPU ms per request: CPU time (user + system, all threads, from /proc) each process used during the path's windows, divided by its verified requests.`,
+      `${result.settings.rounds} rounds × ${result.settings.windowMs} ms per path, paths interleaved within each round. Tokens/s counts verified tokens only. CPU ms per request: CPU time (user + system, all threads, from /proc) each process used during the path's windows, divided by its verified requests; "middle" is this gateway or Portkey.`,
     );
     lines.push('');
-    lines.push('| path | requests | requests/s | tokens/s | ratio to direct | ratio per round | TTFT p50 ms | total p50 ms | total p99 ms | text messages per stream | CPU ms per request: gateway / upstream / client | errors / wrong text |');
-    lines.push('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|');
+    lines.push('| path | requests | requests/s | tokens/s | ratio to direct | ratio per round | TTFT p50 ms | total p50 ms | total p99 ms | text messages per stream | CPU ms per request: middle / upstream / client | middle CPU µs per token | errors / wrong text |');
+    lines.push('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|');
     for (const path of result.concurrent) {
       lines.push(
-        `| ${PATH_LABELS[path.path]} | ${path.requests} | ${formatNumber(path.requestsPerSecond, 0)} | ${formatNumber(path.tokensPerSecond, 0)} | ${formatNumber(path.ratioToDirect, 2)} | ${path.roundRatios.map((ratio) => formatNumber(ratio, 2)).join(', ')} | ${milliseconds(path.firstTokenP50)} | ${milliseconds(path.totalP50)} | ${milliseconds(path.totalP99)} | ${formatNumber(path.messagesPerStreamP50, 0)} | ${formatNumber(path.gatewayCpuMsPerRequest, 2)} / ${formatNumber(path.upstreamCpuMsPerRequest, 2)} / ${formatNumber(path.clientCpuMsPerRequest, 2)} | ${failuresCell(path.failures)} |`,
+        `| ${PATH_LABELS[path.path]} | ${path.requests} | ${formatNumber(path.requestsPerSecond, 0)} | ${formatNumber(path.tokensPerSecond, 0)} | ${formatNumber(path.ratioToDirect, 2)} | ${path.roundRatios.map((value) => formatNumber(value, 2)).join(', ')} | ${milliseconds(path.firstTokenP50)} | ${milliseconds(path.totalP50)} | ${milliseconds(path.totalP99)} | ${formatNumber(path.messagesPerStreamP50, 0)} | ${formatNumber(path.middleCpuMsPerRequest, 2)} / ${formatNumber(path.upstreamCpuMsPerRequest, 2)} / ${formatNumber(path.clientCpuMsPerRequest, 2)} | ${path.path === 'direct' ? '—' : formatNumber(path.middleCpuMicrosecondsPerToken, 1)} | ${failuresCell(path.failures)} |`,
       );
     }
     if (result.gatewayResidentMiB !== undefined && Number.isFinite(result.gatewayResidentMiB)) {
       lines.push('');
-      lines.push(`Gateway resident memory after this phase: ${formatNumber(result.gatewayResidentMiB, 0)} MiB (finished generations are kept for GENERATION_RETENTION_MS, default 1 h).`);
+      lines.push(`Gateway resident memory after this phase: ${formatNumber(result.gatewayResidentMiB, 0)} MiB (finished generations are kept for GENERATION_RETENTION_MS, default 1 h, at most GENERATION_RETENTION_MAX).`);
+    }
+    lines.push('');
+  }
+
+  if (result.ramp) {
+    lines.push('## Most concurrent streams with no lost or reordered token');
+    lines.push('');
+    lines.push(
+      `Levels double from ${result.settings.rampStart}. At each level every stream is opened and held by the upstream after its first chunk until all are open, then all get ${result.settings.rampTokens} tokens, one every ${result.settings.gapMs} ms, at once. A level fails on an error, a lost, duplicated or reordered token, streams not all open within ${formatNumber(Number(result.settings.rampOpenTimeoutMs) / 1000, 0)} s, or not all finished within ${formatNumber(Number(result.settings.rampFlowTimeoutMs) / 1000, 0)} s after the release. Each path stops at its first failed level, after ${formatNumber(Number(result.settings.rampPathBudgetMs) / 1000, 0)} s, or where the next level would pass the open-files limit (\`≥\`: no level failed). graphql-ws shares ${result.settings.concurrency} WebSockets. The client is one Node process on the same 2 cores, so direct's figure is also the client's limit.`,
+    );
+    lines.push('');
+    lines.push('| path | largest clean level | levels (concurrency: seconds) | stopped because |');
+    lines.push('|---|---:|---|---|');
+    for (const ramp of result.ramp) {
+      const levels = ramp.levels.map((level) => `${level.concurrency}: ${formatNumber(level.seconds, 1)} s${level.clean ? '' : ' ✗'}`).join(', ');
+      lines.push(`| ${PATH_LABELS[ramp.path]} | ${formatRampLevel(ramp)} | ${levels} | ${ramp.stoppedBecause.replaceAll('|', '/')} |`);
+    }
+    lines.push('');
+  }
+
+  if (result.idleSubscriptions && result.idleSubscriptions.length > 0) {
+    lines.push('## Open idle subscriptions');
+    lines.push('');
+    lines.push(
+      `${result.settings.idleFreshGateway === true ? 'Each variant runs on a fresh gateway process (started with `--expose-gc`), warmed up first.' : 'Smoke mode: on the gateway of the other phases, not warmed up.'} Every subscription is a \`chatCompletion\` with its own generation and its own upstream request, which the upstream holds after its first chunk: the generation runs but is idle. Resident memory (\`VmRSS\` from /proc, after two full garbage collections) is read before the WebSockets are opened and once every subscription is open; the difference, sockets included, is divided by the subscriptions. Then the upstream releases all streams (${result.idleSubscriptions[0]?.tokensPerStream} tokens each, no delay) and every text is checked. One per socket: as many as the open-files limit (${formatNumber(Number(result.settings.openFilesLimit), 0)} per process) allows, since the gateway holds a WebSocket and an upstream socket per subscription; the client process copes with that many.`,
+    );
+    lines.push('');
+    lines.push('| variant | subscriptions | WebSockets | upstream streams held | resident before → open (MiB) | resident per subscription | heap per subscription | open in | flow in | complete and exact | errors / wrong text |');
+    lines.push('|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const entry of result.idleSubscriptions) {
+      lines.push(
+        `| ${entry.variant} | ${formatNumber(entry.subscriptions, 0)} | ${formatNumber(entry.sockets, 0)} | ${formatNumber(entry.upstreamHeld, 0)} | ${formatNumber(entry.residentBeforeBytes / 2 ** 20, 0)} → ${formatNumber(entry.residentOpenBytes / 2 ** 20, 0)} | ${formatNumber(entry.residentBytesPerSubscription / 1000, 1)} kB | ${formatNumber(entry.heapBytesPerSubscription / 1000, 1)} kB | ${formatNumber(entry.openSeconds, 1)} s | ${formatNumber(entry.flowSeconds, 1)} s | ${formatNumber(entry.completeAndExact, 0)} | ${failuresCell(entry.failures)} |`,
+      );
+    }
+    if (result.idleSubscriptions.some((entry) => !entry.garbageCollected)) {
+      lines.push('');
+      lines.push('The gateway did not expose `gc()`: the readings include uncollected garbage.');
     }
     lines.push('');
   }
@@ -200,7 +515,7 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('## llama-cpp path');
     lines.push('');
     lines.push(
-      `Model ${result.settings.llamaModel}, prompt "${result.settings.llamaPrompt}", maxTokens ${result.settings.llamaMaxTokens}, temperature 0, LLAMA_THREADS=${result.settings.llamaThreads}; raw and gateway runs alternate, one at a time, each in its own process. Raw time: \`LlamaCompletion\` creation to cleared sequence; gateway time: client subscribe to \`ChatCompletionCompleted\` over graphql-ws.`,
+      `Model ${result.settings.llamaModel}, prompt "${result.settings.llamaPrompt}", maxTokens ${result.settings.llamaMaxTokens}, temperature 0, LLAMA_THREADS=${result.settings.llamaThreads}, LLAMA_SEQUENCES=${result.settings.llamaSequences}; raw and gateway runs alternate, one at a time, each in its own process. Raw time: \`LlamaCompletion\` creation to cleared sequence; gateway time: client subscribe to \`ChatCompletionCompleted\` over graphql-ws.`,
     );
     lines.push('');
     lines.push('| side | runs | tokens/s (median) | tokens/s (aggregate) | completion tokens (median) | text pieces (median) | first text ms (median) | duration ms (median) | process CPU ms per generation (median) | process CPU ms per token | errors / wrong text |');
@@ -211,15 +526,40 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push(row('gateway, graphql-ws subscription', llama.gateway));
     lines.push('');
     lines.push(
-      `Gateway / raw: **${formatNumber(llama.ratioMedian * 100, 1)} %** (median of pairs; aggregate ${formatNumber(llama.ratioAggregate * 100, 1)} %; pairs: ${llama.pairRatios.map((ratio) => formatNumber(ratio * 100, 0)).join(', ')} %). Gateway text identical to raw text in ${llama.raw.runs - llama.textMismatches} of ${llama.raw.runs} pairs.`,
+      `Gateway / raw: **${formatNumber(llama.ratioMedian * 100, 1)} %** (median of pairs; aggregate ${formatNumber(llama.ratioAggregate * 100, 1)} %; pairs: ${llama.pairRatios.map((value) => formatNumber(value * 100, 0)).join(', ')} %). Gateway text identical to raw text in ${llama.raw.runs - llama.textMismatches} of ${llama.raw.runs} pairs.`,
     );
+    lines.push('');
+  }
+
+  if (result.llamaBatch) {
+    const batch = result.llamaBatch;
+    lines.push(`## llama-cpp, ${batch.generations} generations on one model`);
+    lines.push('');
+    lines.push(
+      `${batch.rounds} rounds; each runs ${batch.generations} identical generations one at a time, then ${batch.generations} at once (LLAMA_SEQUENCES=${batch.sequences}: one context, ${batch.sequences} sequences, decoded in one batch). Aggregate tokens/s = all tokens of a round's generations over the round's wall time. One at a time, every text must equal the first one (temperature 0); at once, batched decoding may change the numbers and so the text: counted, not a failure.`,
+    );
+    lines.push('');
+    lines.push('| side | one at a time, tokens/s | all at once, tokens/s | all at once / one at a time | texts at once differing | errors / wrong text |');
+    lines.push('|---|---:|---:|---:|---:|---:|');
+    const row = (name: string, side: LlamaBatchSide) =>
+      `| ${name} | ${formatNumber(side.oneAtATimeTokensPerSecond, 0)} | ${formatNumber(side.concurrentTokensPerSecond, 0)} | **${formatNumber(side.speedup, 2)}×** | ${side.concurrentTextsDifferent} of ${batch.generations * batch.rounds} | ${failuresCell(side.failures)} |`;
+    lines.push(row('gateway, graphql-ws subscriptions', batch.gateway));
+    if (batch.raw) lines.push(row('raw node-llama-cpp', batch.raw));
     lines.push('');
   }
 
   const examples = [
     ...(result.sequential ?? []).flatMap((path) => path.failures.examples.map((example) => `${path.path} (c=1): ${example}`)),
+    ...(result.tokenGaps ?? []).flatMap((path) => path.failures.examples.map((example) => `${path.path} (gaps): ${example}`)),
     ...(result.concurrent ?? []).flatMap((path) => path.failures.examples.map((example) => `${path.path} (c=${result.settings.concurrency}): ${example}`)),
+    ...(result.idleSubscriptions ?? []).flatMap((entry) => entry.failures.examples.map((example) => `idle subscriptions, ${entry.variant}: ${example}`)),
     ...(result.llama ? [...result.llama.raw.failures.examples.map((example) => `llama raw: ${example}`), ...result.llama.gateway.failures.examples.map((example) => `llama gateway: ${example}`)] : []),
+    ...(result.llamaBatch
+      ? [
+          ...result.llamaBatch.gateway.failures.examples.map((example) => `llama batch, gateway: ${example}`),
+          ...(result.llamaBatch.raw?.failures.examples ?? []).map((example) => `llama batch, raw: ${example}`),
+        ]
+      : []),
   ];
   if (result.phaseErrors.length > 0 || examples.length > 0) {
     lines.push('## Errors');

@@ -1,9 +1,9 @@
 /**
- * `npm run bench` — the gateway benchmark. Unattended, bounded in time, loopback only.
+ * `npm run bench` — the gateway benchmark. Unattended, bounded in time (5 min), loopback only.
  *
  * ```
- * npm run bench                      # full run (about 1 minute), writes bench/results/latest.{md,json}
- * npm run bench -- --smoke           # every path briefly (≤ 15 s), for CI; writes bench/results/smoke.json
+ * npm run bench                      # full run (about 4 minutes), writes bench/results/latest.{md,json}
+ * npm run bench -- --smoke           # every phase briefly (about 10 s), for CI; writes bench/results/smoke.json
  * npm run bench -- --profile         # one 5 s round, with V8 CPU profiles of the gateway per phase
  *                                    # (bench/results/profiles/*.cpuprofile, summary in bench/results/profile.json)
  * ```
@@ -12,74 +12,87 @@
  * The gateway runs in its own process (`bench/gateway-process.ts`), not in this one: in-process it
  * would share one event loop with the benchmark client, so the client's JSON parsing and
  * bookkeeping of 50 concurrent streams would be charged to the gateway (and the gateway's to the
- * client's timings). The fake upstream (`bench/fake-upstream.ts`) and raw llama.cpp
- * (`bench/llama-raw-process.ts`) have their own processes too. On this 2-core machine the client,
- * the gateway and the upstream still share the cores; the direct baseline pays for client and
- * upstream only, so the ratio to direct is what the gateway costs.
+ * client's timings). The fake upstream (`bench/fake-upstream.ts`), the Portkey gateway
+ * (`bench/portkey-process.ts`, installed into `bench/node_modules` on first use) and raw llama.cpp
+ * (`bench/llama-raw-process.ts`) have their own processes too. On this 2-core machine they still
+ * share the cores; the direct baseline pays for client and upstream only, so the difference to
+ * direct is what a gateway costs, and the ratio to Portkey compares it with a known one.
  *
- * ## Measurements
- * - Warm-up: every path at concurrency 50 for 1.5 s (V8 needs more than a few hundred requests to
- *   optimise the gateway's hot code), then 30 untimed iterations at concurrency 1.
- * - Upstream path, 64 tokens, no delay: direct (fetch + eventsource-parser), gateway over
- *   graphql-ws, gateway over SSE. Concurrency 1: the three paths alternate within every iteration
- *   (the order rotates); TTFT and total p50/p99; added TTFT paired per iteration. Concurrency 50:
- *   each path runs a time window, paths interleaved within each round; requests/s and tokens/s.
- *   Every stream's text must equal the expected 64-token text (all tokens differ, so a lost,
- *   duplicated or reordered token shows).
- * - llama-cpp path: raw node-llama-cpp versus the `chatCompletion` subscription (graphql-ws,
- *   `provider: "llama-cpp"`), same model, prompt, thread count, context and sequences,
- *   temperature 0; raw and gateway runs alternate, one at a time, so they never compete for the cores.
- * - CPU time per request or generation of each process (from `/proc`), and the CPU other
- *   processes of the machine used during the run (the noise in the figures).
+ * ## Paths
+ * (a) direct to the upstream, (b) through Portkey, (c) this gateway's REST API
+ * (`POST /v1/chat/completions`, `stream: true`), (d) its `chatCompletion` subscription over
+ * graphql-ws, (e) the same over SSE. (a), (b) and (c) are read with fetch + eventsource-parser.
+ *
+ * ## Phases (in this order)
+ * 1. Warm-up: every path at concurrency 50 for 1.5 s (V8 needs more than a few hundred requests
+ *    to optimise the hot code), then untimed iterations at concurrency 1.
+ * 2. Concurrency 1, 64 tokens, no delay: the paths alternate within every iteration (the order
+ *    rotates); time to first token and total p50/p99; added TTFT paired per iteration.
+ * 3. Gaps between tokens: 64 tokens, one every 20 ms; each window runs one path's streams beside
+ *    direct streams (`bench/token-gaps.ts`); added gap p50/p99 and the middle process's CPU per token.
+ * 4. Concurrency 50: each path runs a time window, paths interleaved within each round;
+ *    requests/s, tokens/s, CPU per request and per token (`bench/upstream-phases.ts`).
+ * 5. llama-cpp: raw node-llama-cpp versus the subscription, alternating one at a time
+ *    (`bench/llama-comparison.ts`); then 4 generations one at a time versus all at once, through
+ *    the gateway and raw (`bench/llama-batch.ts`).
+ * 6. Ramp: the largest number of concurrent streams with no lost or reordered token, per path
+ *    (`bench/concurrency-ramp.ts`).
+ * 7. Idle subscriptions: 10,000 open `chatCompletion` subscriptions over 100 WebSockets on a fresh
+ *    gateway, resident memory per subscription, then tokens to all of them; the same with one
+ *    WebSocket per subscription, as many as the open-files limit allows (`bench/idle-subscriptions.ts`).
+ * Every stream's text must equal the expected text (all tokens differ, so a lost, duplicated or
+ * reordered token shows). CPU times come from `/proc`, as does the CPU other processes of the
+ * machine used during the run (the noise in the figures).
  *
  * ## Settings (environment)
  * `BENCH_SMOKE=1`, `BENCH_PROFILE=1`, `BENCH_TOKENS` (64), `BENCH_ITERATIONS` (200),
- * `BENCH_WARMUP_ITERATIONS` (30), `BENCH_CONCURRENCY` (50), `BENCH_WINDOW_MS` (3000),
- * `BENCH_ROUNDS` (3), `BENCH_LLAMA_THREADS` (1), `BENCH_LLAMA_RUNS` (20 per side),
- * `BENCH_LLAMA_MAX_TOKENS` (256), `BENCH_LLAMA_PROMPT`, `BENCH_LLAMA_MODEL` (stories260K),
- * `BENCH_LLAMA_SEQUENCES`, `BENCH_LLAMA_CONTEXT_SIZE` (gateway defaults when unset),
- * `BENCH_MODELS_DIR` (../shared/models), `BENCH_SKIP_LLAMA=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only that
- * gateway path besides the direct baseline; handy with `--profile`), and `BENCH_GATEWAY_<NAME>=value`
- * for any gateway setting (e.g. `BENCH_GATEWAY_DELTA_COALESCE_MS=0`; the gateway's defaults otherwise).
+ * `BENCH_WARMUP_ITERATIONS` (30), `BENCH_CONCURRENCY` (50), `BENCH_WINDOW_MS` (2000),
+ * `BENCH_ROUNDS` (3), `BENCH_GAP_MS` (20), `BENCH_GAP_STREAMS` (25), `BENCH_GAP_ROUNDS` (2),
+ * `BENCH_RAMP_START` (100), `BENCH_RAMP_MAX` (12800), `BENCH_RAMP_PATH_BUDGET_MS` (40000),
+ * `BENCH_IDLE_SUBSCRIPTIONS` (10000), `BENCH_IDLE_SOCKETS` (100), `BENCH_IDLE_ONE_PER_SOCKET`
+ * (subscriptions of the one-WebSocket-each variant; `auto`: as many as the open-files limit allows,
+ * up to `BENCH_IDLE_SUBSCRIPTIONS`; 0 skips it), `BENCH_LLAMA_THREADS` (1),
+ * `BENCH_LLAMA_RUNS` (20 per side), `BENCH_LLAMA_MAX_TOKENS` (256), `BENCH_LLAMA_PROMPT`,
+ * `BENCH_LLAMA_MODEL` (stories260K), `BENCH_LLAMA_SEQUENCES` (4), `BENCH_LLAMA_CONTEXT_SIZE`
+ * (gateway default when unset), `BENCH_LLAMA_BATCH` (4 concurrent generations), `BENCH_MODELS_DIR`
+ * (../shared/models), `BENCH_SKIP_LLAMA=1`, `BENCH_SKIP_PORTKEY=1`, `BENCH_SKIP_RAMP=1`,
+ * `BENCH_SKIP_IDLE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
+ * baseline; handy with `--profile`), and `BENCH_GATEWAY_<NAME>=value` for any gateway setting
+ * (e.g. `BENCH_GATEWAY_DELTA_COALESCE_MS=0`; the gateway's defaults otherwise).
  *
- * Exit status: 0 when every path ran with no failed request and no lost token; 1 otherwise;
- * 3 when the overall deadline (5 min, smoke 60 s) passed. Missed targets do not fail the run.
+ * Exit status: 0 when every phase ran with no failed request and no lost token on this gateway's
+ * paths and direct (Portkey's failures are reported, not counted; a ramp level failing is the
+ * ramp's measurement, not a failure); 1 otherwise; 3 when the overall deadline (5 min, smoke 60 s)
+ * passed. Missed targets do not fail the run.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'graphql-ws';
+import { killAllChildren, machineCpu, openFilesLimit, processTreeCpuMs, REPOSITORY_ROOT, residentBytes, startTypeScriptProcess, type ManagedProcess } from './child-processes.js';
+import { measureRamp } from './concurrency-ramp.js';
 import { formatCpuProfileSummary, summarizeCpuProfile } from './cpu-profile-summary.js';
 import { benchTokens, BENCH_MODEL } from './fake-upstream.js';
-import { killAllChildren, machineCpu, ownCpuMs, processCpuMs, processTreeCpuMs, REPOSITORY_ROOT, startTypeScriptProcess, type ManagedProcess } from './child-processes.js';
-import {
-  formatMarkdown,
-  type BenchResult,
-  type ConcurrentPathResult,
-  type FailureCounts,
-  type LlamaResult,
-  type LlamaSideResult,
-  type SequentialPathResult,
-  type UpstreamPath,
-} from './report.js';
-import { formatNumber, median, quantile } from './statistics.js';
-import {
-  connectWebSocketClient,
-  streamDirect,
-  streamServerSentEvents,
-  streamWebSocket,
-  type ChatCompletionInput,
-  type StreamResult,
-} from './stream-clients.js';
+import { createGatewayProfiler } from './gateway-profiler.js';
+import { measureIdleSubscriptions, type IdleGateway } from './idle-subscriptions.js';
+import { measureLlamaBatch } from './llama-batch.js';
+import { measureLlama, warmUpGatewayLlama, warmUpRawLlama } from './llama-comparison.js';
+import { ensurePortkeyInstalled, startPortkey, type PortkeyGateway } from './portkey-process.js';
+import { ALL_PATHS, formatMarkdown, GATEWAY_PATHS, type BenchResult, type UpstreamPath } from './report.js';
+import { formatNumber } from './statistics.js';
+import { connectWebSocketClient } from './stream-clients.js';
+import { measureTokenGaps } from './token-gaps.js';
+import { createUpstreamControl } from './upstream-control.js';
+import { measureConcurrent, measureSequential, warmUpConcurrent, type UpstreamPhaseOptions } from './upstream-phases.js';
+import { BENCH_PROVIDER, runPath, webSocketURL, type PathTargets } from './upstream-paths.js';
 
 const RESULTS_DIR = join(REPOSITORY_ROOT, 'bench', 'results');
-const ALL_PATHS: UpstreamPath[] = ['direct', 'graphql-ws', 'sse'];
 
 /** Everything a run is configured with. Durations in ms. */
 interface BenchOptions {
   mode: 'full' | 'smoke' | 'profile';
-  /** The upstream paths measured; `direct` always comes first (it is the baseline). */
+  /** The paths asked for; `direct` always comes first (it is the baseline). Portkey drops out when it cannot run. */
   paths: UpstreamPath[];
   tokens: number;
   iterations: number;
@@ -89,14 +102,39 @@ interface BenchOptions {
   warmupWindowMs: number;
   rounds: number;
   requestTimeoutMs: number;
+  portkey: boolean;
+  /** Whether this run may install Portkey (`npm ci --prefix bench`). */
+  portkeyInstall: boolean;
+  gapMs: number;
+  gapTokens: number;
+  gapStreams: number;
+  gapDirectStreams: number;
+  gapRounds: number;
+  ramp: boolean;
+  rampLevels: number[];
+  rampTokens: number;
+  rampPathBudgetMs: number;
+  rampOpenTimeoutMs: number;
+  rampFlowTimeoutMs: number;
+  idle: boolean;
+  idleSubscriptions: number;
+  idleSockets: number;
+  /** Subscriptions of the one-WebSocket-each variant (0: skipped; `auto`: as many as the open-files limit allows, at most `idleSubscriptions`). */
+  idleOnePerSocket: number | 'auto';
+  idleTokens: number;
+  idleWarmup: number;
+  /** Run the idle variants on fresh gateway processes (smoke reuses the main one). */
+  idleFreshGateway: boolean;
   llama: boolean;
   llamaThreads: number;
   llamaRuns: number;
   llamaMaxTokens: number;
   llamaPrompt: string;
   llamaModel: string;
-  llamaSequences?: number;
+  llamaSequences: number;
   llamaContextSize?: number;
+  llamaBatch: number;
+  llamaBatchRounds: number;
   /** Extra gateway settings from `BENCH_GATEWAY_<NAME>` variables, e.g. `DELTA_COALESCE_MS`. */
   gatewayOverrides: Record<string, string>;
   modelsDir: string;
@@ -104,15 +142,24 @@ interface BenchOptions {
 }
 
 /** Reads a positive integer setting, or the fallback. */
-function integerSetting(environment: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function integerSetting(environment: NodeJS.ProcessEnv, name: string, fallback: number, allowZero = false): number {
   const text = environment[name];
   if (text === undefined || text.trim() === '') return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number (got ${JSON.stringify(text)})`);
+  if (!Number.isInteger(value) || value < 0 || (value === 0 && !allowZero)) {
+    throw new Error(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} whole number (got ${JSON.stringify(text)})`);
+  }
   return value;
 }
 
 const isOn = (value: string | undefined) => value === '1' || value === 'true';
+
+/** The doubling levels from `start` up to `max`. */
+function doublingLevels(start: number, max: number): number[] {
+  const levels: number[] = [];
+  for (let level = start; level <= max; level *= 2) levels.push(level);
+  return levels;
+}
 
 /** Builds the options from the command line (`--smoke`, `--profile`) and the environment. */
 function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): BenchOptions {
@@ -122,9 +169,8 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
   const smoke = argumentsList.includes('--smoke') || isOn(environment.BENCH_SMOKE);
   const profile = !smoke && (argumentsList.includes('--profile') || isOn(environment.BENCH_PROFILE));
   const mode = smoke ? 'smoke' : profile ? 'profile' : 'full';
-  const optionalInteger = (name: string) => (environment[name] ? integerSetting(environment, name, 1) : undefined);
-  const llamaSequences = optionalInteger('BENCH_LLAMA_SEQUENCES');
-  const llamaContextSize = optionalInteger('BENCH_LLAMA_CONTEXT_SIZE');
+  const full = mode === 'full';
+  const llamaContextSize = environment.BENCH_LLAMA_CONTEXT_SIZE ? integerSetting(environment, 'BENCH_LLAMA_CONTEXT_SIZE', 1) : undefined;
   const pathList = (environment.BENCH_PATHS ?? '').split(',').map((path) => path.trim()).filter(Boolean);
   for (const path of pathList) {
     if (!ALL_PATHS.includes(path as UpstreamPath)) throw new Error(`BENCH_PATHS: unknown path ${path} (known: ${ALL_PATHS.join(', ')})`);
@@ -135,26 +181,50 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
       gatewayOverrides[name.slice('BENCH_GATEWAY_'.length)] = value;
     }
   }
-  const paths = pathList.length === 0 ? ALL_PATHS : ALL_PATHS.filter((path) => path === 'direct' || pathList.includes(path));
+  const paths = pathList.length === 0 ? [...ALL_PATHS] : ALL_PATHS.filter((path) => path === 'direct' || pathList.includes(path));
+  const tokens = integerSetting(environment, 'BENCH_TOKENS', 64);
+  const llamaSequences = integerSetting(environment, 'BENCH_LLAMA_SEQUENCES', 4);
   return {
     mode,
     paths,
-    tokens: integerSetting(environment, 'BENCH_TOKENS', 64),
+    tokens,
     iterations: integerSetting(environment, 'BENCH_ITERATIONS', smoke ? 10 : 200),
     warmupIterations: integerSetting(environment, 'BENCH_WARMUP_ITERATIONS', smoke ? 3 : 30),
     concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', 50),
-    windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 400 : profile ? 5_000 : 3_000),
+    windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 300 : profile ? 5_000 : 2_000),
     warmupWindowMs: smoke ? 0 : 1_500,
     rounds: integerSetting(environment, 'BENCH_ROUNDS', smoke || profile ? 1 : 3),
     requestTimeoutMs: smoke ? 10_000 : 20_000,
+    portkey: paths.includes('portkey') && !isOn(environment.BENCH_SKIP_PORTKEY),
+    portkeyInstall: !smoke,
+    gapMs: integerSetting(environment, 'BENCH_GAP_MS', 20),
+    gapTokens: smoke ? 8 : tokens,
+    gapStreams: integerSetting(environment, 'BENCH_GAP_STREAMS', smoke ? 4 : 25),
+    gapDirectStreams: smoke ? 2 : 10,
+    gapRounds: integerSetting(environment, 'BENCH_GAP_ROUNDS', smoke || profile ? 1 : 2),
+    ramp: !isOn(environment.BENCH_SKIP_RAMP) && mode !== 'profile',
+    rampLevels: smoke ? [20] : doublingLevels(integerSetting(environment, 'BENCH_RAMP_START', 100), integerSetting(environment, 'BENCH_RAMP_MAX', 12_800)),
+    rampTokens: smoke ? 4 : 8,
+    rampPathBudgetMs: integerSetting(environment, 'BENCH_RAMP_PATH_BUDGET_MS', smoke ? 3_000 : 40_000),
+    rampOpenTimeoutMs: smoke ? 5_000 : 20_000,
+    rampFlowTimeoutMs: smoke ? 5_000 : 10_000,
+    idle: !isOn(environment.BENCH_SKIP_IDLE) && mode !== 'profile' && paths.includes('graphql-ws'),
+    idleSubscriptions: integerSetting(environment, 'BENCH_IDLE_SUBSCRIPTIONS', smoke ? 200 : 10_000),
+    idleSockets: integerSetting(environment, 'BENCH_IDLE_SOCKETS', smoke ? 10 : 100),
+    idleOnePerSocket: environment.BENCH_IDLE_ONE_PER_SOCKET === 'auto' || (!smoke && !environment.BENCH_IDLE_ONE_PER_SOCKET) ? 'auto' : integerSetting(environment, 'BENCH_IDLE_ONE_PER_SOCKET', 50, true),
+    idleTokens: 16,
+    idleWarmup: smoke ? 0 : 500,
+    idleFreshGateway: full,
     llama: !isOn(environment.BENCH_SKIP_LLAMA),
     llamaThreads: integerSetting(environment, 'BENCH_LLAMA_THREADS', 1),
     llamaRuns: integerSetting(environment, 'BENCH_LLAMA_RUNS', smoke ? 2 : 20),
     llamaMaxTokens: integerSetting(environment, 'BENCH_LLAMA_MAX_TOKENS', smoke ? 64 : 256),
     llamaPrompt: environment.BENCH_LLAMA_PROMPT ?? 'Once upon a time',
     llamaModel: environment.BENCH_LLAMA_MODEL ?? 'stories260K',
-    ...(llamaSequences !== undefined && { llamaSequences }),
+    llamaSequences,
     ...(llamaContextSize !== undefined && { llamaContextSize }),
+    llamaBatch: Math.min(llamaSequences, integerSetting(environment, 'BENCH_LLAMA_BATCH', 4)),
+    llamaBatchRounds: smoke ? 1 : 3,
     gatewayOverrides,
     modelsDir: resolve(environment.BENCH_MODELS_DIR ?? join(REPOSITORY_ROOT, '..', 'shared', 'models')),
     deadlineMs: smoke ? 60_000 : 295_000,
@@ -172,7 +242,7 @@ async function withTimeout<Value>(promise: Promise<Value>, timeoutMs: number, wh
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no result within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(new Error(`${what}: no result within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
       }),
     ]);
   } finally {
@@ -180,477 +250,58 @@ async function withTimeout<Value>(promise: Promise<Value>, timeoutMs: number, wh
   }
 }
 
-/** Tallies failures of one path. */
-class FailureTally {
-  readonly counts: FailureCounts = { errors: 0, wrongText: 0, examples: [] };
-
-  /** Records a result; returns true when it is a clean stream with the expected text. */
-  check(result: StreamResult, expectedText: string | undefined): boolean {
-    if (result.error !== undefined) {
-      this.counts.errors += 1;
-      this.example(result.error);
-      return false;
-    }
-    if (expectedText !== undefined && result.text !== expectedText) {
-      this.counts.wrongText += 1;
-      this.example(`text differs from the expected text (got ${result.text.length} characters, expected ${expectedText.length})`);
-      return false;
-    }
-    return true;
-  }
-
-  example(message: string): void {
-    if (this.counts.examples.length < 3 && !this.counts.examples.includes(message)) this.counts.examples.push(message);
-  }
-
-  get total(): number {
-    return this.counts.errors + this.counts.wrongText;
-  }
-}
-
-/** The open connections to the system under test. */
-interface Targets {
-  upstreamBaseURL: string;
-  graphqlURL: string;
-  webSocketURL: string;
-  /** For CPU accounting (`/proc/<pid>/stat`). */
-  gatewayProcessId: number | undefined;
-  upstreamProcessId: number | undefined;
-}
-
-/** CPU time used so far by the gateway, the upstream and this client, ms. */
-interface CpuSnapshot {
-  gateway: number;
-  upstream: number;
-  client: number;
-}
-
-/** Reads {@link CpuSnapshot}. */
-function cpuSnapshot(targets: Targets): CpuSnapshot {
-  return { gateway: processCpuMs(targets.gatewayProcessId), upstream: processCpuMs(targets.upstreamProcessId), client: ownCpuMs() };
-}
-
-/** The requests of the upstream path: the direct body and the gateway input name the same stream. */
-const DIRECT_BODY = { model: BENCH_MODEL, messages: [{ role: 'user', content: 'Tell me a story.' }] };
-const GATEWAY_UPSTREAM_INPUT: ChatCompletionInput = {
-  provider: 'bench',
-  model: BENCH_MODEL,
-  messages: [{ role: 'USER', content: 'Tell me a story.' }],
-};
-
-/** Runs one stream of `path`; `webSocketClient` is the client to use for graphql-ws. */
-function runUpstreamPath(path: UpstreamPath, targets: Targets, webSocketClient: Client, timeoutMs: number): Promise<StreamResult> {
-  switch (path) {
-    case 'direct':
-      return streamDirect(targets.upstreamBaseURL, DIRECT_BODY, timeoutMs);
-    case 'graphql-ws':
-      return streamWebSocket(webSocketClient, GATEWAY_UPSTREAM_INPUT, timeoutMs);
-    case 'sse':
-      return streamServerSentEvents(targets.graphqlURL, GATEWAY_UPSTREAM_INPUT, timeoutMs);
-  }
-}
-
-/** Starts and stops the CPU profiler inside the gateway process (profile mode). */
-interface GatewayProfiler {
-  start(): Promise<void>;
-  /** Stops profiling and returns the path of the written `.cpuprofile`. */
-  stop(name: string): Promise<string>;
-}
-
-/** A {@link GatewayProfiler} speaking the gateway process's stdin commands. */
-function createGatewayProfiler(gateway: ManagedProcess, directory: string): GatewayProfiler {
+/** The models (stream shapes of the fake upstream) the run asks for; the gateway must list them all. */
+function benchModels(options: BenchOptions) {
   return {
-    async start() {
-      gateway.send({ command: 'profile-start' });
-      const answer = await gateway.nextMessage<{ profileStarted?: boolean; error?: string }>(10_000);
-      if (!answer.profileStarted) throw new Error(`gateway profiler did not start: ${answer.error ?? JSON.stringify(answer)}`);
-    },
-    async stop(name) {
-      const path = join(directory, `${name}.cpuprofile`);
-      gateway.send({ command: 'profile-stop', path });
-      const answer = await gateway.nextMessage<{ profileWritten?: string; error?: string }>(30_000);
-      if (answer.profileWritten !== path) throw new Error(`gateway profiler did not write: ${answer.error ?? JSON.stringify(answer)}`);
-      return path;
-    },
+    /** 64 tokens (`BENCH_TOKENS`), no delay. */
+    upstream: BENCH_MODEL,
+    /** Paced tokens. */
+    gaps: `${BENCH_MODEL}?tokens=${options.gapTokens}&gapMs=${options.gapMs}`,
+    /** Held until released, then paced. */
+    ramp: `${BENCH_MODEL}?hold=1&tokens=${options.rampTokens}&gapMs=${options.gapMs}`,
+    /** Held until released, then no delay. */
+    idle: `${BENCH_MODEL}?hold=1&tokens=${options.idleTokens}`,
+    /** Portkey's streaming check: few tokens, far apart. */
+    streamingCheck: `${BENCH_MODEL}?tokens=5&gapMs=60`,
   };
 }
 
-/**
- * Concurrency 1: the paths alternate within each iteration, the order rotating. With a `profiler`,
- * the measured iterations (not the warm-up) are profiled into one file, whose path goes to `profiles`.
- */
-async function measureSequential(
-  options: BenchOptions,
-  targets: Targets,
-  client: Client,
-  profiler?: GatewayProfiler,
-  profiles?: Map<string, string>,
-  cpuUsage?: { gatewayCpuMsPerGatewayRequest?: number; upstreamCpuMsPerRequest?: number },
-): Promise<SequentialPathResult[]> {
-  const expectedText = benchTokens(options.tokens).join('');
-  const paths = options.paths;
-  const tallies = new Map(paths.map((path) => [path, new FailureTally()]));
-  const samples = new Map<UpstreamPath, Array<StreamResult | undefined>>(paths.map((path) => [path, []]));
-  const total = options.warmupIterations + options.iterations;
-  let cpuBefore = cpuSnapshot(targets);
-  for (let iteration = 0; iteration < total; iteration++) {
-    const warmup = iteration < options.warmupIterations;
-    if (iteration === options.warmupIterations) {
-      if (profiler) await profiler.start();
-      cpuBefore = cpuSnapshot(targets);
-    }
-    const order = paths.map((_, index) => paths[(index + iteration) % paths.length]!);
-    for (const path of order) {
-      const result = await runUpstreamPath(path, targets, client, options.requestTimeoutMs);
-      if (warmup) {
-        if (result.error !== undefined) throw new Error(`warm-up request on ${path} failed: ${result.error}`);
-        continue;
-      }
-      const clean = tallies.get(path)!.check(result, expectedText);
-      samples.get(path)!.push(clean ? result : undefined);
-    }
-  }
-  const cpuAfter = cpuSnapshot(targets);
-  if (profiler) profiles?.set('concurrency 1', await profiler.stop('gateway-c1'));
-  const gatewayRequests = options.iterations * paths.filter((path) => path !== 'direct').length;
-  if (cpuUsage) {
-    cpuUsage.gatewayCpuMsPerGatewayRequest = (cpuAfter.gateway - cpuBefore.gateway) / gatewayRequests;
-    cpuUsage.upstreamCpuMsPerRequest = (cpuAfter.upstream - cpuBefore.upstream) / (options.iterations * paths.length);
-  }
-  const direct = samples.get('direct')!;
-  return paths.map((path) => {
-    const results = samples.get(path)!;
-    const clean = results.filter((result): result is StreamResult => result !== undefined);
-    const added = results.flatMap((result, index) => {
-      const baseline = direct[index];
-      return result && baseline ? [result.firstTokenMs - baseline.firstTokenMs] : [];
-    });
-    return {
-      path,
-      requests: results.length,
-      firstTokenP50: quantile(clean.map((result) => result.firstTokenMs), 0.5),
-      firstTokenP99: quantile(clean.map((result) => result.firstTokenMs), 0.99),
-      totalP50: quantile(clean.map((result) => result.totalMs), 0.5),
-      totalP99: quantile(clean.map((result) => result.totalMs), 0.99),
-      addedFirstTokenP50: path === 'direct' ? Number.NaN : quantile(added, 0.5),
-      addedFirstTokenP99: path === 'direct' ? Number.NaN : quantile(added, 0.99),
-      messagesPerStreamP50: median(clean.map((result) => result.textMessages)),
-      failures: tallies.get(path)!.counts,
-    };
+/** Starts a gateway process with `settings`; `--expose-gc` always (the `gc` command of the idle phase). */
+async function startGateway(name: string, settings: Record<string, string>, profile: boolean) {
+  const start = await startTypeScriptProcess(name, 'bench/gateway-process.ts', {
+    environment: { BENCH_GATEWAY_SETTINGS: JSON.stringify(settings) },
+    nodeArguments: ['--expose-gc', ...(profile ? ['--enable-source-maps'] : [])],
+    readyTimeoutMs: 30_000,
   });
-}
-
-/** One time window of one path at the given concurrency. */
-interface WindowResult {
-  elapsedMs: number;
-  clean: StreamResult[];
-  /** CPU each process used during the window, ms. */
-  cpu: CpuSnapshot;
+  return { handle: start.handle, url: String(start.ready.url) };
 }
 
 /**
- * Runs `concurrency` workers for `windowMs`, each starting requests back to back; a request
- * started before the end of the window is waited for, and the window's time runs until the last
- * one finished (so nothing is counted partially).
+ * Checks that Portkey streams: 5 tokens 60 ms apart must arrive as 5 messages spread over most of
+ * that time (not in one burst at the end), with the exact text. Returns what it saw.
+ * @throws Error with what is wrong.
  */
-async function runWindow(
-  path: UpstreamPath,
-  options: BenchOptions,
-  targets: Targets,
-  webSocketClients: Client[],
-  windowMs: number,
-  tally: FailureTally | undefined,
-): Promise<WindowResult> {
-  const expectedText = benchTokens(options.tokens).join('');
-  const clean: StreamResult[] = [];
-  const cpuBefore = cpuSnapshot(targets);
-  const startedAt = performance.now();
-  const stopAt = startedAt + windowMs;
-  await Promise.all(
-    Array.from({ length: options.concurrency }, async (_, worker) => {
-      while (performance.now() < stopAt) {
-        const result = await runUpstreamPath(path, targets, webSocketClients[worker]!, options.requestTimeoutMs);
-        if (!tally) continue;
-        if (tally.check(result, expectedText)) clean.push(result);
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - startedAt;
-  const cpuAfter = cpuSnapshot(targets);
-  return {
-    elapsedMs,
-    clean,
-    cpu: {
-      gateway: cpuAfter.gateway - cpuBefore.gateway,
-      upstream: cpuAfter.upstream - cpuBefore.upstream,
-      client: cpuAfter.client - cpuBefore.client,
-    },
-  };
-}
-
-/**
- * Concurrency N: each round runs every path for one window (order rotating); the sums make the
- * figures. With a `profiler`, each gateway path's measured windows are profiled, one file per path
- * (`profiles` receives path → file).
- */
-async function measureConcurrent(
-  options: BenchOptions,
-  targets: Targets,
-  clients: Client[],
-  profiler?: GatewayProfiler,
-  profiles?: Map<string, string>,
-): Promise<ConcurrentPathResult[]> {
-  const paths = options.paths;
-  const tallies = new Map(paths.map((path) => [path, new FailureTally()]));
-  const windows = new Map<UpstreamPath, WindowResult[]>(paths.map((path) => [path, []]));
-  for (let round = 0; round < options.rounds; round++) {
-    const order = paths.map((_, index) => paths[(index + round) % paths.length]!);
-    for (const path of order) {
-      const profiled = profiler !== undefined && path !== 'direct';
-      if (profiled) await profiler.start();
-      const window = await runWindow(path, options, targets, clients, options.windowMs, tallies.get(path));
-      if (profiled) profiles?.set(`${path}, concurrency ${options.concurrency}`, await profiler.stop(`gateway-${path}-c${options.concurrency}-round${round + 1}`));
-      windows.get(path)!.push(window);
-      log(`c=${options.concurrency} round ${round + 1}/${options.rounds} ${path}: ${formatNumber((window.clean.length / window.elapsedMs) * 1000, 0)} requests/s`);
-    }
+async function checkPortkeyStreaming(targets: PathTargets, model: string): Promise<string> {
+  const result = await runPath('portkey', targets, undefined, model, { timeoutMs: 10_000, recordArrivals: true });
+  if (result.error !== undefined) throw new Error(`streaming check failed: ${result.error}`);
+  const expected = benchTokens(5).join('');
+  if (result.text !== expected) throw new Error(`streaming check: text ${JSON.stringify(result.text)}, expected ${JSON.stringify(expected)}`);
+  const arrivals = result.textArrivalsMs ?? [];
+  const spreadMs = (arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0);
+  if (arrivals.length !== 5 || spreadMs < 180) {
+    throw new Error(`streaming check: 5 tokens sent 60 ms apart arrived in ${arrivals.length} messages within ${Math.round(spreadMs)} ms (buffered, not streamed)`);
   }
-  const rate = (window: WindowResult) => (window.clean.length / window.elapsedMs) * 1000;
-  const summed = (path: UpstreamPath) => {
-    const list = windows.get(path)!;
-    const requests = list.reduce((sum, window) => sum + window.clean.length, 0);
-    const elapsedMs = list.reduce((sum, window) => sum + window.elapsedMs, 0);
-    return { list, requests, elapsedMs, requestsPerSecond: (requests / elapsedMs) * 1000 };
-  };
-  const direct = summed('direct');
-  return paths.map((path) => {
-    const { list, requests, elapsedMs, requestsPerSecond } = summed(path);
-    const clean = list.flatMap((window) => window.clean);
-    const cpuPerRequest = (process: keyof CpuSnapshot) => list.reduce((sum, window) => sum + window.cpu[process], 0) / requests;
-    return {
-      path,
-      requests,
-      elapsedMs,
-      requestsPerSecond,
-      tokensPerSecond: requestsPerSecond * options.tokens,
-      ratioToDirect: requestsPerSecond / direct.requestsPerSecond,
-      roundRatios: list.map((window, round) => rate(window) / rate(direct.list[round]!)),
-      firstTokenP50: quantile(clean.map((result) => result.firstTokenMs), 0.5),
-      totalP50: quantile(clean.map((result) => result.totalMs), 0.5),
-      totalP99: quantile(clean.map((result) => result.totalMs), 0.99),
-      messagesPerStreamP50: median(clean.map((result) => result.textMessages)),
-      gatewayCpuMsPerRequest: cpuPerRequest('gateway'),
-      upstreamCpuMsPerRequest: cpuPerRequest('upstream'),
-      clientCpuMsPerRequest: cpuPerRequest('client'),
-      failures: tallies.get(path)!.counts,
-    };
-  });
-}
-
-/**
- * Warms the JIT of every process at full concurrency: each path runs for `warmupWindowMs` (a few
- * hundred sequential requests are not enough for V8 to optimise the gateway's hot code; the
- * concurrency-1 figures were seen to drop by half after this).
- */
-async function warmUpConcurrent(options: BenchOptions, targets: Targets, clients: Client[]): Promise<void> {
-  for (const path of options.paths) {
-    const result = await runWindow(path, options, targets, clients, options.warmupWindowMs, new FailureTally());
-    if (result.clean.length === 0) throw new Error(`warm-up at concurrency ${options.concurrency} on ${path}: no request succeeded`);
-  }
-}
-
-/** What the raw process answers for one generation. */
-interface RawAnswer {
-  id: number;
-  error?: string;
-  completionTokens?: number;
-  durationMs?: number;
-  firstTokenMs?: number;
-  text?: string;
-  textChunks?: number;
-}
-
-/** One llama run on either side. */
-interface LlamaRun {
-  tokensPerSecond: number;
-  completionTokens: number;
-  durationMs: number;
-  firstTokenMs: number;
-  text: string;
-  /** `onTextChunk` calls (raw) or `ChatTokenDelta` events (gateway). */
-  textMessages: number;
-  /** CPU time the generating process used during the run (all threads), ms. */
-  cpuMs: number;
-}
-
-/** Id of the last request sent to the raw llama process. */
-let rawRequestId = 0;
-/** Upper bound of one llama generation, ms. */
-const LLAMA_RUN_TIMEOUT_MS = 60_000;
-
-/** One raw generation in the raw process; undefined (and tallied) when it failed. */
-async function runRawLlama(options: BenchOptions, raw: ManagedProcess, rawTally: FailureTally): Promise<LlamaRun | undefined> {
-  const cpuBefore = processCpuMs(raw.child.pid);
-  rawRequestId += 1;
-  const requestId = rawRequestId;
-  raw.send({ id: requestId, model: options.llamaModel, prompt: options.llamaPrompt, maxTokens: options.llamaMaxTokens, temperature: 0 });
-  const answer = await raw.nextMessage<RawAnswer>(LLAMA_RUN_TIMEOUT_MS);
-  const cpuMs = processCpuMs(raw.child.pid) - cpuBefore;
-  if (answer.id !== requestId) throw new Error(`raw llama answered request ${answer.id}, expected ${requestId}`);
-  if (answer.error !== undefined || !answer.completionTokens || !answer.durationMs) {
-    rawTally.counts.errors += 1;
-    rawTally.example(answer.error ?? 'no tokens');
-    return undefined;
-  }
-  return {
-    tokensPerSecond: (answer.completionTokens / answer.durationMs) * 1000,
-    completionTokens: answer.completionTokens,
-    durationMs: answer.durationMs,
-    firstTokenMs: answer.firstTokenMs ?? Number.NaN,
-    text: answer.text ?? '',
-  textMessages: answer.textChunks ?? Number.NaN,
-  cpuMs,
-  };
-}
-
-/** One generation through the gateway's `chatCompletion` subscription; undefined (and tallied) when it failed. */
-async function runGatewayLlama(
-  options: BenchOptions,
-  client: Client,
-  gatewayTally: FailureTally,
-  gatewayProcessId: number | undefined,
-): Promise<LlamaRun | undefined> {
-  const input: ChatCompletionInput = {
-    provider: 'llama-cpp',
-    model: options.llamaModel,
-    messages: [{ role: 'USER', content: options.llamaPrompt }],
-    maxTokens: options.llamaMaxTokens,
-    temperature: 0,
-  };
-  const cpuBefore = processCpuMs(gatewayProcessId);
-  const result = await streamWebSocket(client, input, LLAMA_RUN_TIMEOUT_MS);
-  const cpuMs = processCpuMs(gatewayProcessId) - cpuBefore;
-  if (!gatewayTally.check(result, undefined)) return undefined;
-  if (!result.completionTokens) {
-    gatewayTally.counts.errors += 1;
-    gatewayTally.example('no usage.completionTokens');
-    return undefined;
-  }
-  return {
-    tokensPerSecond: (result.completionTokens / result.totalMs) * 1000,
-    completionTokens: result.completionTokens,
-    durationMs: result.totalMs,
-    firstTokenMs: result.firstTokenMs,
-    text: result.text,
-  textMessages: result.textMessages,
-  cpuMs,
-  };
-}
-
-/** First raw generation (slower than the next ones); throws when it fails. */
-async function warmUpRawLlama(options: BenchOptions, raw: ManagedProcess): Promise<void> {
-  const tally = new FailureTally();
-  if (!(await runRawLlama(options, raw, tally))) throw new Error(`raw llama warm-up failed: ${tally.counts.examples.join('; ')}`);
-}
-
-/** First generation through the gateway: loads the model there; throws when it fails. */
-async function warmUpGatewayLlama(options: BenchOptions, client: Client): Promise<void> {
-  const tally = new FailureTally();
-  if (!(await runGatewayLlama(options, client, tally, undefined))) throw new Error(`gateway llama warm-up failed: ${tally.counts.examples.join('; ')}`);
-}
-
-/**
- * llama-cpp: raw and gateway runs alternate (order flipping each pair), one at a time, after one
- * more untimed pair (models are loaded at startup by the warm-ups).
- */
-async function measureLlama(
-  options: BenchOptions,
-  raw: ManagedProcess,
-  client: Client,
-  gatewayProcessId: number | undefined,
-  profiler?: GatewayProfiler,
-  profiles?: Map<string, string>,
-): Promise<LlamaResult> {
-  const rawTally = new FailureTally();
-  const gatewayTally = new FailureTally();
-  const runRaw = () => runRawLlama(options, raw, rawTally);
-  const runGateway = () => runGatewayLlama(options, client, gatewayTally, gatewayProcessId);
-  const rawWarmup = await runRaw();
-  const gatewayWarmup = await runGateway();
-  if (!rawWarmup) throw new Error(`raw llama warm-up failed: ${rawTally.counts.examples.join('; ')}`);
-  if (!gatewayWarmup) throw new Error(`gateway llama warm-up failed: ${gatewayTally.counts.examples.join('; ')}`);
-
-  const rawRuns: Array<LlamaRun | undefined> = [];
-  const gatewayRuns: Array<LlamaRun | undefined> = [];
-  await profiler?.start();
-  for (let pair = 0; pair < options.llamaRuns; pair++) {
-    if (pair % 2 === 0) {
-      rawRuns.push(await runRaw());
-      gatewayRuns.push(await runGateway());
-    } else {
-      gatewayRuns.push(await runGateway());
-      rawRuns.push(await runRaw());
-    }
-  }
-  if (profiler) profiles?.set('llama-cpp', await profiler.stop('gateway-llama-cpp'));
-  let textMismatches = 0;
-  const pairRatios: number[] = [];
-  for (let pair = 0; pair < options.llamaRuns; pair++) {
-    const rawRun = rawRuns[pair];
-    const gatewayRun = gatewayRuns[pair];
-    if (!rawRun || !gatewayRun) continue;
-    pairRatios.push(gatewayRun.tokensPerSecond / rawRun.tokensPerSecond);
-    if (rawRun.text !== gatewayRun.text || rawRun.completionTokens !== gatewayRun.completionTokens) {
-      textMismatches += 1;
-      gatewayTally.counts.wrongText += 1;
-      gatewayTally.example(
-        `pair ${pair + 1}: gateway gave ${gatewayRun.completionTokens} tokens / ${gatewayRun.text.length} characters, raw ${rawRun.completionTokens} / ${rawRun.text.length}`,
-      );
-    }
-  }
-  const side = (runs: Array<LlamaRun | undefined>, tally: FailureTally): LlamaSideResult => {
-    const clean = runs.filter((run): run is LlamaRun => run !== undefined);
-    const tokens = clean.reduce((sum, run) => sum + run.completionTokens, 0);
-    const time = clean.reduce((sum, run) => sum + run.durationMs, 0);
-    return {
-      runs: runs.length,
-      tokensPerSecondMedian: median(clean.map((run) => run.tokensPerSecond)),
-      tokensPerSecondAggregate: (tokens / time) * 1000,
-      completionTokensMedian: median(clean.map((run) => run.completionTokens)),
-      firstTokenMsMedian: median(clean.map((run) => run.firstTokenMs)),
-      durationMsMedian: median(clean.map((run) => run.durationMs)),
-      textMessagesMedian: median(clean.map((run) => run.textMessages)),
-      cpuMsPerGenerationMedian: median(clean.map((run) => run.cpuMs)),
-      cpuMsPerToken: clean.reduce((sum, run) => sum + run.cpuMs, 0) / tokens,
-      failures: tally.counts,
-    };
-  };
-  const rawSide = side(rawRuns, rawTally);
-  const gatewaySide = side(gatewayRuns, gatewayTally);
-  return {
-    raw: rawSide,
-    gateway: gatewaySide,
-    ratioMedian: median(pairRatios),
-    ratioAggregate: gatewaySide.tokensPerSecondAggregate / rawSide.tokensPerSecondAggregate,
-    pairRatios,
-    textMismatches,
-  };
-}
-
-/** Resident memory of process `processId` in MiB (Linux `/proc`), or NaN where unavailable. */
-function residentMemoryMiB(processId: number | undefined): number {
-  if (processId === undefined) return Number.NaN;
-  try {
-    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${processId}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
+  return `5 tokens sent 60 ms apart arrived as ${arrivals.length} messages over ${Math.round(spreadMs)} ms, text exact`;
 }
 
 /** Runs the benchmark; returns the process exit status. */
 async function main(): Promise<number> {
   const options = readOptions(process.argv.slice(2), process.env);
+  const models = benchModels(options);
   const startedAt = performance.now();
+  const deadlineAt = startedAt + options.deadlineMs;
+  /** Time left before the overall deadline, keeping `reserveMs` for reporting and stopping. */
+  const timeLeftMs = (reserveMs = 15_000) => deadlineAt - performance.now() - reserveMs;
   const machineAtStart = machineCpu();
   const benchmarkCpuAtStart = processTreeCpuMs(process.pid);
   const deadline = setTimeout(() => {
@@ -667,23 +318,25 @@ async function main(): Promise<number> {
     });
   }
 
+  const upstreamModels = [...new Set(Object.values(models))];
   // Loopback only: the providers that reach the internet by default are switched off (unknown keys are ignored).
   const gatewaySettings: Record<string, string> = {
     HF_SPACES_ENABLED: 'false',
     POLLINATIONS_ENABLED: 'false',
-    // The benchmark is one caller opening 50 streams at once: per-caller limits would measure themselves.
+    // The benchmark is one caller opening thousands of streams at once: per-caller limits would measure themselves.
     RATE_LIMIT_PER_MINUTE: '0',
     MAX_CONCURRENT_GENERATIONS_PER_KEY: '0',
     LOG_LEVEL: 'error',
     MODELS_DIR: options.modelsDir,
     LLAMA_THREADS: String(options.llamaThreads),
-    ...(options.llamaSequences !== undefined && { LLAMA_SEQUENCES: String(options.llamaSequences) }),
+    // Concurrent generations on one model share one context with this many sequences (README, LLAMA_SEQUENCES).
+    LLAMA_SEQUENCES: String(options.llamaSequences),
     ...(options.llamaContextSize !== undefined && { LLAMA_CONTEXT_SIZE: String(options.llamaContextSize) }),
     ...options.gatewayOverrides,
   };
   const profileDirectory = join(RESULTS_DIR, 'profiles');
   const profiles = new Map<string, string>();
-  const children: ManagedProcess[] = [];
+  const children: Array<{ stop(graceMs?: number): Promise<void> }> = [];
   const phaseErrors: string[] = [];
   const result: BenchResult = {
     mode: options.mode,
@@ -705,35 +358,74 @@ async function main(): Promise<number> {
       concurrency: options.concurrency,
       windowMs: options.windowMs,
       rounds: options.rounds,
+      gapMs: options.gapMs,
+      gapTokens: options.gapTokens,
+      gapStreams: options.gapStreams,
+      gapDirectStreams: options.gapDirectStreams,
+      gapRounds: options.gapRounds,
+      rampStart: options.rampLevels[0] ?? 0,
+      rampTokens: options.rampTokens,
+      rampOpenTimeoutMs: options.rampOpenTimeoutMs,
+      rampFlowTimeoutMs: options.rampFlowTimeoutMs,
+      rampPathBudgetMs: options.rampPathBudgetMs,
+      idleSubscriptions: options.idleSubscriptions,
+      idleSockets: options.idleSockets,
+      idleOnePerSocket: options.idleOnePerSocket,
+      idleFreshGateway: options.idleFreshGateway,
       llamaModel: options.llamaModel,
       llamaThreads: options.llamaThreads,
+      llamaSequences: options.llamaSequences,
       llamaRuns: options.llamaRuns,
       llamaMaxTokens: options.llamaMaxTokens,
       llamaPrompt: options.llamaPrompt,
-      ...(options.llamaSequences !== undefined && { llamaSequences: options.llamaSequences }),
+      llamaBatch: options.llamaBatch,
       ...(options.llamaContextSize !== undefined && { llamaContextSize: options.llamaContextSize }),
       gatewaySettings: Object.keys(options.gatewayOverrides).length === 0
         ? 'defaults'
         : Object.entries(options.gatewayOverrides).map(([name, value]) => `${name}=${value}`).join(' '),
     },
+    portkey: { measured: false, reason: options.paths.includes('portkey') ? 'not started' : 'not in BENCH_PATHS' },
     phaseErrors,
     targets: [],
   };
+  if (options.paths.includes('portkey') && !options.portkey) result.portkey.reason = 'BENCH_SKIP_PORTKEY is set';
 
   let client: Client | undefined;
   let concurrentClients: Client[] = [];
+  let paths: UpstreamPath[] = options.paths.filter((path) => path !== 'portkey');
   try {
-    log(`mode ${options.mode}: starting the fake upstream, the gateway${options.llama ? ' and raw node-llama-cpp' : ''}`);
+    log(`mode ${options.mode}: starting the fake upstream, the gateway${options.portkey ? ', Portkey' : ''}${options.llama ? ' and raw node-llama-cpp' : ''}`);
     const upstreamStart = await startTypeScriptProcess('fake-upstream', 'bench/fake-upstream.ts', {
       environment: { BENCH_UPSTREAM_TOKENS: String(options.tokens) },
       readyTimeoutMs: 20_000,
     });
     children.push(upstreamStart.handle);
+    const upstreamControl = createUpstreamControl(upstreamStart.handle);
     const upstreamBaseURL = String(upstreamStart.ready.baseURL);
     gatewaySettings.OPENAI_COMPATIBLE_UPSTREAMS = JSON.stringify([
-      { id: 'bench', label: 'Bench fake upstream', baseURL: upstreamBaseURL, models: [BENCH_MODEL], connectTimeoutMs: 10_000, idleTimeoutMs: 10_000 },
+      // Held streams stay silent while thousands of others open: the idle timeout must outlast that.
+      { id: BENCH_PROVIDER, label: 'Bench fake upstream', baseURL: upstreamBaseURL, models: upstreamModels, connectTimeoutMs: 30_000, idleTimeoutMs: 120_000 },
     ]);
     if (options.mode === 'profile') mkdirSync(profileDirectory, { recursive: true });
+
+    // Portkey installs (first run only) and starts while the gateway starts.
+    const portkeyStart: Promise<PortkeyGateway | undefined> = options.portkey
+      ? (async () => {
+          const installation = await ensurePortkeyInstalled({ allowInstall: options.portkeyInstall, timeoutMs: 120_000, log });
+          result.portkey = {
+            measured: false,
+            version: installation.version,
+            nodeServerVersion: installation.nodeServerVersion,
+            ...(installation.installedInMs !== undefined && { installedInMs: installation.installedInMs }),
+          };
+          const portkey = await startPortkey(installation, 30_000);
+          children.push(portkey);
+          return portkey;
+        })().catch((error: unknown) => {
+          result.portkey = { ...result.portkey, measured: false, reason: (error as Error).message };
+          return undefined;
+        })
+      : Promise.resolve(undefined);
     // The raw llama.cpp process starts (and loads its model) while the gateway starts; it stays idle
     // until the llama-cpp phase, where raw and gateway runs alternate.
     const rawStart = options.llama
@@ -749,24 +441,34 @@ async function main(): Promise<number> {
         })
       : undefined;
     rawStart?.catch(() => {}); // reported in the llama-cpp phase
-    const gatewayStart = await startTypeScriptProcess('gateway', 'bench/gateway-process.ts', {
-      environment: { BENCH_GATEWAY_SETTINGS: JSON.stringify(gatewaySettings) },
-      nodeArguments: options.mode === 'profile' ? ['--enable-source-maps'] : [],
-      readyTimeoutMs: 30_000,
-    });
-    const gateway = gatewayStart.handle;
-    children.push(gateway);
-    const gatewayURL = String(gatewayStart.ready.url);
-    log(`gateway ready at ${gatewayURL}`);
-    const targets: Targets = {
+    const gateway = await startGateway('gateway', gatewaySettings, options.mode === 'profile');
+    children.push(gateway.handle);
+    log(`gateway ready at ${gateway.url}`);
+    const targets: PathTargets = {
       upstreamBaseURL,
-      graphqlURL: `${gatewayURL}/graphql`,
-      webSocketURL: `${gatewayURL.replace(/^http/, 'ws')}/graphql`,
-      gatewayProcessId: gateway.child.pid,
+      gatewayURL: gateway.url,
+      gatewayProcessId: gateway.handle.child.pid,
       upstreamProcessId: upstreamStart.handle.child.pid,
     };
-    client = await connectWebSocketClient(targets.webSocketURL, 10_000);
-    const profiler = options.mode === 'profile' ? createGatewayProfiler(gateway, profileDirectory) : undefined;
+    const portkey = await portkeyStart;
+    if (portkey) {
+      targets.portkeyBaseURL = portkey.baseURL;
+      targets.portkeyProcessId = portkey.processId;
+      try {
+        result.portkey.streamingCheck = await checkPortkeyStreaming(targets, models.streamingCheck);
+        result.portkey.measured = true;
+        delete result.portkey.reason;
+        paths = options.paths;
+        log(`Portkey ${result.portkey.version} ready at ${portkey.baseURL}: ${result.portkey.streamingCheck}`);
+      } catch (error) {
+        result.portkey.reason = (error as Error).message;
+        await portkey.stop();
+      }
+    }
+    if (!result.portkey.measured && options.portkey) log(`Portkey not measured: ${result.portkey.reason}`);
+
+    client = await connectWebSocketClient(webSocketURL(targets), 10_000);
+    const profiler = options.mode === 'profile' ? createGatewayProfiler(gateway.handle, profileDirectory) : undefined;
     let gatewayLlamaWarmUp: Promise<void> | undefined;
     if (options.llama) {
       // Loads the model in the gateway now, so the llama-cpp phase does not wait for it.
@@ -779,47 +481,201 @@ async function main(): Promise<number> {
       if (options.mode !== 'smoke') await Promise.allSettled([gatewayLlamaWarmUp, rawStart]);
     }
 
-    if (options.paths.includes('graphql-ws')) log(`opening ${options.concurrency} graphql-ws connections`);
-    concurrentClients = options.paths.includes('graphql-ws')
-      ? await Promise.all(Array.from({ length: options.concurrency }, () => connectWebSocketClient(targets.webSocketURL, 10_000)))
+    const upstreamPhase: UpstreamPhaseOptions = {
+      paths,
+      model: models.upstream,
+      tokens: options.tokens,
+      expectedText: benchTokens(options.tokens).join(''),
+      iterations: options.iterations,
+      warmupIterations: options.warmupIterations,
+      concurrency: options.concurrency,
+      windowMs: options.windowMs,
+      warmupWindowMs: options.warmupWindowMs,
+      rounds: options.rounds,
+      requestTimeoutMs: options.requestTimeoutMs,
+      log,
+    };
+    if (paths.includes('graphql-ws')) log(`opening ${options.concurrency} graphql-ws connections`);
+    concurrentClients = paths.includes('graphql-ws')
+      ? await Promise.all(Array.from({ length: options.concurrency }, () => connectWebSocketClient(webSocketURL(targets), 10_000)))
       : [];
     if (options.warmupWindowMs > 0) {
       log(`warm-up: concurrency ${options.concurrency}, ${options.warmupWindowMs} ms per path`);
-      await withTimeout(warmUpConcurrent(options, targets, concurrentClients), options.paths.length * options.warmupWindowMs * 3 + 30_000, 'warm-up');
+      await withTimeout(warmUpConcurrent(upstreamPhase, targets, concurrentClients), paths.length * options.warmupWindowMs * 3 + 30_000, 'warm-up');
     }
 
     try {
-      log(`concurrency 1: ${options.warmupIterations} warm-up + ${options.iterations} iterations × ${options.paths.join(', ')}`);
-      const sequentialCpu: { gatewayCpuMsPerGatewayRequest?: number; upstreamCpuMsPerRequest?: number } = {};
+      log(`concurrency 1: ${options.warmupIterations} warm-up + ${options.iterations} iterations × ${paths.join(', ')}`);
+      const sequentialCpu: { gatewayCpuMsPerGatewayRequest?: number } = {};
       result.sequential = await withTimeout(
-        measureSequential(options, targets, client, profiler, profiles, sequentialCpu),
-        options.mode === 'smoke' ? 20_000 : 120_000,
+        measureSequential(upstreamPhase, targets, client, profiler, profiles, sequentialCpu),
+        options.mode === 'smoke' ? 20_000 : 90_000,
         'concurrency-1 phase',
       );
       if (sequentialCpu.gatewayCpuMsPerGatewayRequest !== undefined) result.sequentialGatewayCpuMsPerRequest = sequentialCpu.gatewayCpuMsPerGatewayRequest;
     } catch (error) {
       phaseErrors.push(`concurrency 1: ${(error as Error).message}`);
     }
+
+    try {
+      log(`gaps between tokens: ${options.gapRounds} rounds × ${options.gapStreams} streams per path beside ${options.gapDirectStreams} direct, ${options.gapTokens} tokens ${options.gapMs} ms apart`);
+      result.tokenGaps = await withTimeout(
+        measureTokenGaps(
+          {
+            paths,
+            model: models.gaps,
+            expectedText: benchTokens(options.gapTokens).join(''),
+            tokens: options.gapTokens,
+            streams: options.gapStreams,
+            directStreams: options.gapDirectStreams,
+            rounds: options.gapRounds,
+            timeoutMs: options.requestTimeoutMs,
+            log,
+          },
+          targets,
+          concurrentClients,
+        ),
+        options.mode === 'smoke' ? 20_000 : 60_000,
+        'gaps phase',
+      );
+    } catch (error) {
+      phaseErrors.push(`gaps between tokens: ${(error as Error).message}`);
+    }
+
     try {
       log(`concurrency ${options.concurrency}: ${options.rounds} rounds × ${options.windowMs} ms per path`);
-      const phaseLimitMs = options.rounds * options.paths.length * options.windowMs * 2 + 30_000;
-      result.concurrent = await withTimeout(
-        measureConcurrent(options, targets, concurrentClients, profiler, profiles),
-        phaseLimitMs,
-        `concurrency-${options.concurrency} phase`,
-      );
-      result.gatewayResidentMiB = residentMemoryMiB(gateway.child.pid);
+      const phaseLimitMs = options.rounds * paths.length * options.windowMs * 2 + 30_000;
+      result.concurrent = await withTimeout(measureConcurrent(upstreamPhase, targets, concurrentClients, profiler, profiles), phaseLimitMs, `concurrency-${options.concurrency} phase`);
+      result.gatewayResidentMiB = residentBytes(gateway.handle.child.pid) / 2 ** 20;
     } catch (error) {
       phaseErrors.push(`concurrency ${options.concurrency}: ${(error as Error).message}`);
     }
+
+    let raw: ManagedProcess | undefined;
     if (options.llama) {
       try {
         log(`llama-cpp: ${options.llamaRuns} interleaved runs per side, maxTokens ${options.llamaMaxTokens}`);
         await gatewayLlamaWarmUp;
-        const raw = await rawStart!;
-        result.llama = await withTimeout(measureLlama(options, raw, client, gateway.child.pid, profiler, profiles), options.mode === 'smoke' ? 30_000 : 120_000, 'llama-cpp phase');
+        raw = await rawStart!;
+        result.llama = await withTimeout(measureLlama(options, raw, client, gateway.handle.child.pid, profiler, profiles), options.mode === 'smoke' ? 30_000 : 90_000, 'llama-cpp phase');
       } catch (error) {
         phaseErrors.push(`llama-cpp: ${(error as Error).message}`);
+      }
+      try {
+        log(`llama-cpp: ${options.llamaBatch} generations one at a time versus at once, ${options.llamaBatchRounds} rounds`);
+        result.llamaBatch = await withTimeout(
+          measureLlamaBatch(
+            {
+              generations: options.llamaBatch,
+              rounds: options.llamaBatchRounds,
+              sequences: options.llamaSequences,
+              model: options.llamaModel,
+              prompt: options.llamaPrompt,
+              maxTokens: options.llamaMaxTokens,
+              timeoutMs: 60_000,
+            },
+            client,
+            raw,
+          ),
+          options.mode === 'smoke' ? 20_000 : 60_000,
+          'llama-cpp batch phase',
+        );
+      } catch (error) {
+        phaseErrors.push(`llama-cpp, concurrent generations: ${(error as Error).message}`);
+      }
+    }
+
+    if (options.ramp) {
+      const budgetMs = Math.min(paths.length * (options.rampPathBudgetMs + 25_000), timeLeftMs(options.idle && options.idleFreshGateway ? 40_000 : 15_000));
+      if (budgetMs < 10_000) {
+        phaseErrors.push('ramp: skipped, not enough time left before the deadline');
+      } else {
+        try {
+          log(`ramp: levels ${options.rampLevels.join(', ')} per path, ${options.rampTokens} held tokens ${options.gapMs} ms apart`);
+          result.ramp = await withTimeout(
+            measureRamp(
+              {
+                paths,
+                levels: options.rampLevels,
+                model: models.ramp,
+                expectedText: benchTokens(options.rampTokens).join(''),
+                openTimeoutMs: options.rampOpenTimeoutMs,
+                flowTimeoutMs: options.rampFlowTimeoutMs,
+                pathBudgetMs: options.rampPathBudgetMs,
+                deadlineAt: performance.now() + budgetMs - options.rampOpenTimeoutMs - options.rampFlowTimeoutMs,
+                log,
+              },
+              targets,
+              upstreamControl,
+              concurrentClients,
+            ),
+            budgetMs,
+            'ramp phase',
+          );
+        } catch (error) {
+          phaseErrors.push(`ramp: ${(error as Error).message}`);
+        }
+      }
+    }
+
+    if (options.idle) {
+      result.idleSubscriptions = [];
+      // One WebSocket per subscription: the gateway holds two sockets per subscription (the WebSocket
+      // and its upstream request), so the open-files limit (the same for every process here) caps it.
+      const onePerSocket =
+        options.idleOnePerSocket === 'auto'
+          ? Math.min(options.idleSubscriptions, Math.floor((openFilesLimit(process.pid) - 1_000) / 2) || options.idleSubscriptions)
+          : options.idleOnePerSocket;
+      result.settings.idleOnePerSocket = onePerSocket;
+      result.settings.openFilesLimit = openFilesLimit(process.pid);
+      const variants = [
+        { variant: 'multiplexed' as const, subscriptions: options.idleSubscriptions, sockets: Math.min(options.idleSockets, options.idleSubscriptions) },
+        ...(onePerSocket > 0 ? [{ variant: 'one-per-socket' as const, subscriptions: onePerSocket, sockets: onePerSocket }] : []),
+      ];
+      for (const variant of variants) {
+        const budgetMs = timeLeftMs();
+        if (budgetMs < 15_000) {
+          phaseErrors.push(`idle subscriptions, ${variant.variant}: skipped, not enough time left before the deadline`);
+          continue;
+        }
+        let fresh: Awaited<ReturnType<typeof startGateway>> | undefined;
+        try {
+          if (options.idleFreshGateway) {
+            fresh = await startGateway(`gateway-${variant.variant}`, gatewaySettings, false);
+            children.push(fresh.handle);
+          }
+          const idleGateway: IdleGateway = fresh
+            ? { handle: fresh.handle, webSocketURL: `${fresh.url.replace(/^http/, 'ws')}/graphql` }
+            : { handle: gateway.handle, webSocketURL: webSocketURL(targets) };
+          log(`idle subscriptions, ${variant.variant}: ${variant.subscriptions} over ${variant.sockets} WebSockets${fresh ? ' on a fresh gateway' : ''}`);
+          const openTimeoutMs = Math.min(60_000, Math.max(5_000, budgetMs / 3));
+          const measured = await withTimeout(
+            measureIdleSubscriptions(
+              {
+                ...variant,
+                model: models.idle,
+                tokensPerStream: options.idleTokens,
+                expectedText: benchTokens(options.idleTokens).join(''),
+                warmupSubscriptions: options.idleWarmup,
+                openTimeoutMs,
+                flowTimeoutMs: openTimeoutMs,
+                log,
+              },
+              idleGateway,
+              upstreamControl,
+            ),
+            budgetMs,
+            `idle subscriptions, ${variant.variant}`,
+          );
+          result.idleSubscriptions.push(measured);
+          log(
+            `idle subscriptions, ${variant.variant}: ${formatNumber(measured.residentBytesPerSubscription / 1000, 1)} kB each, ${measured.completeAndExact} of ${measured.subscriptions} complete and exact`,
+          );
+        } catch (error) {
+          phaseErrors.push(`idle subscriptions, ${variant.variant}: ${(error as Error).message}`);
+        } finally {
+          await fresh?.handle.stop(5_000);
+        }
       }
     }
   } catch (error) {
@@ -845,12 +701,13 @@ async function main(): Promise<number> {
   }
 
   if (options.mode === 'profile') {
-    const gatewayRequestsAtConcurrencyOne = options.iterations * options.paths.filter((path) => path !== 'direct').length;
+    const gatewayPaths = paths.filter((path) => GATEWAY_PATHS.includes(path));
+    const gatewayRequestsAtConcurrencyOne = options.iterations * gatewayPaths.length;
     const sections = [...profiles].map(([name, file]) => {
       const summary = summarizeCpuProfile(file, 30);
       const perRequest =
         name === 'concurrency 1'
-          ? ` Gateway CPU per gateway request (${gatewayRequestsAtConcurrencyOne} requests over ${options.paths.filter((path) => path !== 'direct').join(' and ')}): ${formatNumber(summary.busyMs / gatewayRequestsAtConcurrencyOne, 3)} ms.`
+          ? ` Gateway CPU per gateway request (${gatewayRequestsAtConcurrencyOne} requests over ${gatewayPaths.join(' and ')}): ${formatNumber(summary.busyMs / gatewayRequestsAtConcurrencyOne, 3)} ms.`
           : name === 'llama-cpp'
             ? ` ${options.llamaRuns} gateway generations (raw runs in between leave the gateway idle); the llama.cpp computation itself runs on another thread and is not in this profile.`
             : '';
@@ -860,45 +717,88 @@ async function main(): Promise<number> {
     else phaseErrors.push('profile: no profile was written');
   }
 
-  const webSocketPath = result.sequential?.find((path) => path.path === 'graphql-ws');
-  if (options.mode !== 'smoke') {
-    result.targets.push({
-      name: 'added TTFT, graphql-ws, p50',
-      target: '≤ 1 ms',
-      measured: webSocketPath ? `${formatNumber(webSocketPath.addedFirstTokenP50, 2)} ms` : 'not measured',
-      met: webSocketPath && Number.isFinite(webSocketPath.addedFirstTokenP50) ? webSocketPath.addedFirstTokenP50 <= 1 : undefined,
-    });
-    if (options.llama) {
-      result.targets.push({
-        name: 'llama-cpp through the subscription vs raw',
-        target: '≥ 95 %',
-        measured: result.llama ? `${formatNumber(result.llama.ratioMedian * 100, 1)} %` : 'not measured',
-        met: result.llama && Number.isFinite(result.llama.ratioMedian) ? result.llama.ratioMedian >= 0.95 : undefined,
-      });
-    }
-  }
+  if (options.mode !== 'smoke') addTargets(result, options);
   result.durationSeconds = (performance.now() - startedAt) / 1000;
 
   const markdown = formatMarkdown(result);
   mkdirSync(RESULTS_DIR, { recursive: true });
   const baseName = options.mode === 'full' ? 'latest' : options.mode;
-  writeFileSync(join(RESULTS_DIR, `${baseName}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  // Only a full run that measured something writes Markdown: latest.md is committed, so smoke and
-  // profile runs, and a run whose setup failed, must not replace it.
+  // Only a full run that measured something replaces latest.{md,json}: they are committed, so smoke
+  // and profile runs, and a run whose setup failed, must not replace them.
   const measuredSomething = result.sequential !== undefined || result.concurrent !== undefined || result.llama !== undefined;
+  if (options.mode !== 'full' || measuredSomething) writeFileSync(join(RESULTS_DIR, `${baseName}.json`), `${JSON.stringify(result, null, 2)}\n`);
   if (options.mode === 'full' && measuredSomething) writeFileSync(join(RESULTS_DIR, 'latest.md'), markdown);
   process.stdout.write(`${markdown}\n`);
 
+  const counted = (path: UpstreamPath) => path !== 'portkey';
   const failures = [
-    ...(result.sequential ?? []).map((path) => path.failures),
-    ...(result.concurrent ?? []).map((path) => path.failures),
+    ...(result.sequential ?? []).filter((path) => counted(path.path)).map((path) => path.failures),
+    ...(result.tokenGaps ?? []).filter((path) => counted(path.path)).map((path) => path.failures),
+    ...(result.concurrent ?? []).filter((path) => counted(path.path)).map((path) => path.failures),
+    ...(result.idleSubscriptions ?? []).map((entry) => entry.failures),
     ...(result.llama ? [result.llama.raw.failures, result.llama.gateway.failures] : []),
+    ...(result.llamaBatch ? [result.llamaBatch.gateway.failures, ...(result.llamaBatch.raw ? [result.llamaBatch.raw.failures] : [])] : []),
   ].reduce((sum, counts) => sum + counts.errors + counts.wrongText, 0);
-  const missing = [!result.sequential && 'concurrency 1', !result.concurrent && 'concurrency N', options.llama && !result.llama && 'llama-cpp'].filter(Boolean);
+  const missing = [
+    !result.sequential && 'concurrency 1',
+    !result.tokenGaps && 'gaps between tokens',
+    !result.concurrent && 'concurrency N',
+    options.llama && !result.llama && 'llama-cpp',
+    options.llama && !result.llamaBatch && 'llama-cpp concurrent generations',
+    options.ramp && !result.ramp && 'ramp',
+    options.idle && (result.idleSubscriptions?.length ?? 0) === 0 && 'idle subscriptions',
+  ].filter(Boolean);
   const ok = phaseErrors.length === 0 && failures === 0 && missing.length === 0;
-  log(`${ok ? 'done' : 'FAILED'} in ${result.durationSeconds.toFixed(1)} s: ${failures} failed or wrong streams, ${phaseErrors.length} phase errors`);
+  log(
+    `${ok ? 'done' : 'FAILED'} in ${result.durationSeconds.toFixed(1)} s: ${failures} failed or wrong streams, ${phaseErrors.length} phase errors${missing.length > 0 ? `, missing: ${missing.join(', ')}` : ''}`,
+  );
   clearTimeout(deadline);
   return ok ? 0 : 1;
+}
+
+/** The issue's targets, each met or missed (`n/a` when not measured). */
+function addTargets(result: BenchResult, options: BenchOptions): void {
+  const sequentialPath = (path: UpstreamPath) => result.sequential?.find((entry) => entry.path === path);
+  for (const path of ['graphql-ws', 'rest'] as const) {
+    const entry = sequentialPath(path);
+    const measured = entry && Number.isFinite(entry.addedFirstTokenP50) && Number.isFinite(entry.addedFirstTokenP99);
+    const portkey = sequentialPath('portkey');
+    result.targets.push({
+      name: `added time to first token over ${path === 'rest' ? 'REST' : 'graphql-ws'}, concurrency 1`,
+      target: '≤ 1 ms p50 and ≤ 3 ms p99',
+      measured: measured
+        ? `${formatNumber(entry.addedFirstTokenP50, 2)} ms p50, ${formatNumber(entry.addedFirstTokenP99, 2)} ms p99${portkey ? ` (Portkey: ${formatNumber(portkey.addedFirstTokenP50, 1)} ms p50)` : ''}`
+        : 'not measured',
+      met: measured ? entry.addedFirstTokenP50 <= 1 && entry.addedFirstTokenP99 <= 3 : undefined,
+    });
+  }
+  const concurrentPath = (path: UpstreamPath) => result.concurrent?.find((entry) => entry.path === path);
+  const webSocket = concurrentPath('graphql-ws');
+  const portkeyConcurrent = concurrentPath('portkey');
+  result.targets.push({
+    name: `tokens/s through graphql-ws at concurrency ${options.concurrency}, ${options.tokens}-token streams`,
+    target: '≥ 0.8 × direct',
+    measured: webSocket ? `${formatNumber(webSocket.ratioToDirect, 2)} × direct${portkeyConcurrent ? ` (Portkey: ${formatNumber(portkeyConcurrent.ratioToDirect, 2)} ×)` : ''}` : 'not measured',
+    met: webSocket && Number.isFinite(webSocket.ratioToDirect) ? webSocket.ratioToDirect >= 0.8 : undefined,
+  });
+  const idle = result.idleSubscriptions?.find((entry) => entry.variant === 'multiplexed');
+  const idleClean = idle ? idle.failures.errors + idle.failures.wrongText === 0 && idle.completeAndExact === idle.subscriptions : false;
+  result.targets.push({
+    name: 'open subscriptions on one instance',
+    target: '10,000, ≤ 20 kB resident memory each, no lost token',
+    measured: idle
+      ? `${formatNumber(idle.subscriptions, 0)} on ${formatNumber(idle.sockets, 0)} WebSockets: ${formatNumber(idle.residentBytesPerSubscription / 1000, 1)} kB each; ${formatNumber(idle.completeAndExact, 0)} complete and exact`
+      : 'not measured',
+    met: idle ? idle.subscriptions >= 10_000 && idle.residentBytesPerSubscription <= 20_000 && idleClean : undefined,
+  });
+  if (options.llama) {
+    result.targets.push({
+      name: 'llama-cpp tokens/s through the subscription vs raw node-llama-cpp',
+      target: '≥ 95 %',
+      measured: result.llama ? `${formatNumber(result.llama.ratioMedian * 100, 1)} %` : 'not measured',
+      met: result.llama && Number.isFinite(result.llama.ratioMedian) ? result.llama.ratioMedian >= 0.95 : undefined,
+    });
+  }
 }
 
 main().then(

@@ -1,7 +1,9 @@
 /**
- * The three ways the benchmark reads one chat stream, each timed the same way from the call to
- * the first text (time to first token) and to the end of the stream (total):
- * - directly from the upstream: `fetch` + `eventsource-parser` on OpenAI's chunk format;
+ * The ways the benchmark reads one chat stream, each timed the same way from the call to the first
+ * text (time to first token) and to the end of the stream (total):
+ * - OpenAI's chat-completions stream (`POST …/chat/completions`, `stream: true`), `fetch` +
+ *   `eventsource-parser` on the `chat.completion.chunk` format: directly from the upstream, through
+ *   the Portkey gateway, and through this gateway's REST API ({@link streamChatCompletions});
  * - through the gateway's `chatCompletion` subscription over graphql-ws;
  * - through the same subscription over SSE (Yoga's distinct-connections mode), `fetch` + `eventsource-parser`.
  *
@@ -30,6 +32,23 @@ export interface StreamResult {
   completionTokens?: number;
   /** Finish reason as reported (`stop`, `STOP`, `LENGTH`, …). */
   finishReason?: string;
+  /** With `recordArrivals`: when each text-carrying message arrived, ms from the call, in order. */
+  textArrivalsMs?: number[];
+}
+
+/** How one stream is run. */
+export interface StreamOptions {
+  /** The stream fails (and is closed) when it has not ended within this many ms. */
+  timeoutMs: number;
+  /** Record {@link StreamResult.textArrivalsMs} (off in throughput phases, where it would cost allocations). */
+  recordArrivals?: boolean;
+  /** Closes the stream early; it then resolves with an error. */
+  signal?: AbortSignal;
+  /**
+   * Called once when the stream is open end to end: the first chunk (the upstream's role chunk)
+   * or the first event (`ChatCompletionStarted`) arrived.
+   */
+  onOpen?: () => void;
 }
 
 /** The subscription every gateway measurement sends. */
@@ -87,9 +106,19 @@ class EventChecker {
   completionTokens: number | undefined;
   finishReason: string | undefined;
   terminal = false;
+  readonly textArrivals: number[] | undefined;
   private expectedSequence = 1;
+  private opened = false;
+
+  constructor(private readonly options: StreamOptions) {
+    this.textArrivals = options.recordArrivals ? [] : undefined;
+  }
 
   onResult(result: GraphQLResult, now: number): void {
+    if (!this.opened) {
+      this.opened = true;
+      this.options.onOpen?.();
+    }
     if (result.errors && result.errors.length > 0) {
       this.error ??= `GraphQL error: ${result.errors.map((error) => error.message).join('; ')}`;
       return;
@@ -109,6 +138,7 @@ class EventChecker {
           if (Number.isNaN(this.firstTokenAt)) this.firstTokenAt = now;
           this.text += event.text;
           this.textMessages += 1;
+          this.textArrivals?.push(now);
         }
         break;
       case 'ChatCompletionCompleted':
@@ -140,6 +170,7 @@ class EventChecker {
       textMessages: this.textMessages,
       ...(this.completionTokens !== undefined && { completionTokens: this.completionTokens }),
       ...(this.finishReason !== undefined && { finishReason: this.finishReason }),
+      ...(this.textArrivals !== undefined && { textArrivalsMs: this.textArrivals.map((at) => at - startedAt) }),
     };
   }
 }
@@ -165,34 +196,58 @@ async function readEventStream(
   }
 }
 
+/** The signal of one request: the caller's (if any) or the timeout, whichever fires first. */
+function requestSignal(options: StreamOptions): AbortSignal {
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  return options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+}
+
+/** The body of a chat-completions request (OpenAI's format; `stream` and `stream_options` are added). */
+export interface ChatCompletionsBody {
+  model: string;
+  messages: Array<{ role: string; content: string }>;
+  /** This gateway's REST API: the provider to use. */
+  provider?: string;
+}
+
 /**
- * Streams one chat completion straight from the upstream (the baseline): `POST {baseURL}/chat/completions`
- * with the body the gateway's provider sends (`stream: true`, `stream_options.include_usage`).
+ * Streams one chat completion from an OpenAI-compatible `POST {baseURL}/chat/completions` with
+ * the body the gateway's provider sends (`stream: true`, `stream_options.include_usage`): straight
+ * from the upstream (the baseline), through Portkey (with its `x-portkey-*` headers), or through
+ * this gateway's REST API. The stream must end with a `finish_reason` and `data: [DONE]`.
+ * @param headers added to `content-type` and `accept`.
  */
-export async function streamDirect(
+export async function streamChatCompletions(
   baseURL: string,
-  body: { model: string; messages: Array<{ role: string; content: string }> },
-  timeoutMs: number,
+  body: ChatCompletionsBody,
+  headers: Record<string, string>,
+  options: StreamOptions,
 ): Promise<StreamResult> {
   const startedAt = performance.now();
   let text = '';
   let textMessages = 0;
   let firstTokenAt = Number.NaN;
   let done = false;
+  let opened = false;
   let finishReason: string | undefined;
   let completionTokens: number | undefined;
   let error: string | undefined;
+  const arrivals: number[] | undefined = options.recordArrivals ? [] : undefined;
   try {
     const response = await fetch(`${baseURL}/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
       body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: requestSignal(options),
     });
-    if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
     await readEventStream(
       response,
       (event) => {
+        if (!opened) {
+          opened = true;
+          options.onOpen?.();
+        }
         if (event.data === '[DONE]') {
           done = true;
           return;
@@ -206,9 +261,11 @@ export async function streamDirect(
         const choice = chunk.choices?.[0];
         const content = choice?.delta?.content;
         if (content) {
-          if (Number.isNaN(firstTokenAt)) firstTokenAt = performance.now();
+          const now = performance.now();
+          if (Number.isNaN(firstTokenAt)) firstTokenAt = now;
           text += content;
           textMessages += 1;
+          arrivals?.push(now - startedAt);
         }
         if (choice?.finish_reason) finishReason = choice.finish_reason;
         if (chunk.usage?.completion_tokens !== undefined) completionTokens = chunk.usage.completion_tokens;
@@ -229,6 +286,7 @@ export async function streamDirect(
     textMessages,
     ...(completionTokens !== undefined && { completionTokens }),
     ...(finishReason !== undefined && { finishReason }),
+    ...(arrivals !== undefined && { textArrivalsMs: arrivals }),
   };
 }
 
@@ -236,6 +294,7 @@ export async function streamDirect(
  * Opens a graphql-ws client on a real WebSocket and waits until the connection is acknowledged,
  * so that connection setup is never part of a measurement. Non-lazy: the socket stays open between
  * subscriptions (a lazy client would close it after each one). No retries.
+ * @throws Error when the connection fails or is not acknowledged within `timeoutMs`.
  */
 export async function connectWebSocketClient(url: string, timeoutMs: number): Promise<Client> {
   let resolveConnected!: () => void;
@@ -265,15 +324,16 @@ export async function connectWebSocketClient(url: string, timeoutMs: number): Pr
 }
 
 /** Streams one `chatCompletion` subscription over an open graphql-ws client. */
-export function streamWebSocket(client: Client, input: ChatCompletionInput, timeoutMs: number): Promise<StreamResult> {
+export function streamWebSocket(client: Client, input: ChatCompletionInput, options: StreamOptions): Promise<StreamResult> {
   return new Promise((resolve) => {
-    const checker = new EventChecker();
+    const checker = new EventChecker(options);
     const startedAt = performance.now();
     let settled = false;
     const finish = (extraError?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       resolve(checker.result(startedAt, performance.now(), extraError));
     };
     const unsubscribe = client.subscribe<GraphQLResult['data']>(
@@ -286,14 +346,20 @@ export function streamWebSocket(client: Client, input: ChatCompletionInput, time
     );
     const timer = setTimeout(() => {
       unsubscribe();
-      finish(`timed out after ${timeoutMs} ms`);
-    }, timeoutMs);
+      finish(`timed out after ${options.timeoutMs} ms`);
+    }, options.timeoutMs);
+    const onAbort = () => {
+      unsubscribe();
+      finish('aborted by the benchmark');
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
 /** Streams one `chatCompletion` subscription over SSE: `POST /graphql` with `accept: text/event-stream`. */
-export async function streamServerSentEvents(graphqlURL: string, input: ChatCompletionInput, timeoutMs: number): Promise<StreamResult> {
-  const checker = new EventChecker();
+export async function streamServerSentEvents(graphqlURL: string, input: ChatCompletionInput, options: StreamOptions): Promise<StreamResult> {
+  const checker = new EventChecker(options);
   const startedAt = performance.now();
   let completed = false;
   let extraError: string | undefined;
@@ -302,9 +368,9 @@ export async function streamServerSentEvents(graphqlURL: string, input: ChatComp
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
       body: JSON.stringify({ query: BENCH_CHAT_SUBSCRIPTION, variables: { input } }),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: requestSignal(options),
     });
-    if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
       throw new Error(`expected text/event-stream, got ${response.headers.get('content-type')}`);
     }

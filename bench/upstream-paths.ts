@@ -1,0 +1,66 @@
+/**
+ * One stream of any {@link UpstreamPath}, all asking the fake upstream for the same stream (its
+ * shape is named by the model, e.g. `bench?gapMs=20`, see `bench/fake-upstream.ts`).
+ */
+import type { Client } from 'graphql-ws';
+import { portkeyHeaders } from './portkey-process.js';
+import type { UpstreamPath } from './report.js';
+import { streamChatCompletions, streamServerSentEvents, streamWebSocket, type StreamOptions, type StreamResult } from './stream-clients.js';
+
+/** Where the processes under test listen, and their process ids (for `/proc` CPU and memory readings). */
+export interface PathTargets {
+  /** The fake upstream, `http://127.0.0.1:<port>/v1`. */
+  upstreamBaseURL: string;
+  /** This gateway, `http://127.0.0.1:<port>`. */
+  gatewayURL: string;
+  /** Portkey, `http://127.0.0.1:<port>/v1`, when it takes part. */
+  portkeyBaseURL?: string;
+  gatewayProcessId: number | undefined;
+  upstreamProcessId: number | undefined;
+  portkeyProcessId?: number | undefined;
+}
+
+/** The provider id of the fake upstream in the gateway's `OPENAI_COMPATIBLE_UPSTREAMS`. */
+export const BENCH_PROVIDER = 'bench';
+const PROMPT = 'Tell me a story.';
+
+/** The gateway's `/graphql` URL. */
+export const graphqlURL = (targets: PathTargets) => `${targets.gatewayURL}/graphql`;
+/** The gateway's graphql-ws URL. */
+export const webSocketURL = (targets: PathTargets) => `${targets.gatewayURL.replace(/^http/, 'ws')}/graphql`;
+
+/** The process between client and upstream on `path` (this gateway or Portkey); undefined for direct. */
+export function middleProcessId(path: UpstreamPath, targets: PathTargets): number | undefined {
+  if (path === 'direct') return undefined;
+  if (path === 'portkey') return targets.portkeyProcessId;
+  return targets.gatewayProcessId;
+}
+
+/**
+ * Runs one stream of `model` on `path`. `webSocketClient` is used (and needed) by graphql-ws only.
+ * Resolves with the {@link StreamResult}, never rejects.
+ */
+export function runPath(
+  path: UpstreamPath,
+  targets: PathTargets,
+  webSocketClient: Client | undefined,
+  model: string,
+  options: StreamOptions,
+): Promise<StreamResult> {
+  switch (path) {
+    case 'direct':
+      return streamChatCompletions(targets.upstreamBaseURL, { model, messages: [{ role: 'user', content: PROMPT }] }, {}, options);
+    case 'portkey':
+      if (!targets.portkeyBaseURL) return Promise.resolve(failed('Portkey is not running'));
+      return streamChatCompletions(targets.portkeyBaseURL, { model, messages: [{ role: 'user', content: PROMPT }] }, portkeyHeaders(targets.upstreamBaseURL), options);
+    case 'rest':
+      return streamChatCompletions(`${targets.gatewayURL}/v1`, { model, provider: BENCH_PROVIDER, messages: [{ role: 'user', content: PROMPT }] }, {}, options);
+    case 'graphql-ws':
+      if (!webSocketClient) return Promise.resolve(failed('no graphql-ws client'));
+      return streamWebSocket(webSocketClient, { provider: BENCH_PROVIDER, model, messages: [{ role: 'USER', content: PROMPT }] }, options);
+    case 'sse':
+      return streamServerSentEvents(graphqlURL(targets), { provider: BENCH_PROVIDER, model, messages: [{ role: 'USER', content: PROMPT }] }, options);
+  }
+}
+
+const failed = (error: string): StreamResult => ({ error, firstTokenMs: Number.NaN, totalMs: Number.NaN, text: '', textMessages: 0 });
