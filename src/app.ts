@@ -19,6 +19,7 @@ import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { createRedisState } from './generations/redis-state.js';
 import { GenerationService } from './generations/generation-service.js';
 import { GenerationQueue } from './generations/generation-queue.js';
+import { GenerationLeases } from './generations/generation-leases.js';
 import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { RedisConversationStore } from './conversations/redis-conversation-store.js';
 import { ImageStore } from './images/image-store.js';
@@ -169,6 +170,8 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
     eventLog: redis?.eventLog ?? new MemoryEventLog(),
     pubSub: redis?.pubSub ?? createGenerationPubSub(),
     ...(redis && { sharedRecords: redis.sharedRecords, recheckIntervalMs: config.subscriptionRecheckMs }),
+    // Generations run here (not queued ones) hold an owner lease, so others can end them (INSTANCE_LOST) if this instance dies.
+    ...(redis && { leases: new GenerationLeases(redis.commands, { leaseMs: config.generationLeaseMs, logger: operations.logger }) }),
     imageStore,
     conversations,
     conversationLimits,

@@ -157,6 +157,12 @@ export interface Config {
   /** Scaled out: how often a waiting subscriber re-reads the shared log in case a published event was lost, ms. */
   subscriptionRecheckMs: number;
   /**
+   * Scaled out: time to live of the owner lease of each generation this instance runs itself (not
+   * queued ones), ms, renewed every third of it; a generation whose instance stopped renewing it
+   * this long is ended by other instances with `INSTANCE_LOST` (see generation-leases.ts).
+   */
+  generationLeaseMs: number;
+  /**
    * What this instance does (needs Redis unless `all`): `all` accepts requests and runs providers;
    * `api` accepts requests and enqueues generations (BullMQ); `worker` runs the queued generations.
    */
@@ -302,6 +308,7 @@ const environmentSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: z.url({ error: 'REDIS_URL must be a redis:// or rediss:// URL', protocol: /^rediss?$/ }).optional(),
   SUBSCRIPTION_RECHECK_MS: positiveInteger('SUBSCRIPTION_RECHECK_MS').default(5_000),
+  GENERATION_LEASE_MS: positiveInteger('GENERATION_LEASE_MS').min(300, 'GENERATION_LEASE_MS must be at least 300').default(10_000),
   ROLE: z.enum(['all', 'api', 'worker'], { error: 'ROLE must be all, api or worker' }).default('all'),
   WORKER_CONCURRENCY: positiveInteger('WORKER_CONCURRENCY').default(4),
   WORKER_LOCK_MS: positiveInteger('WORKER_LOCK_MS').default(30_000),
@@ -566,6 +573,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     dataDir: values.DATA_DIR,
     ...(values.REDIS_URL !== undefined && { redisUrl: values.REDIS_URL }),
     subscriptionRecheckMs: values.SUBSCRIPTION_RECHECK_MS,
+    generationLeaseMs: values.GENERATION_LEASE_MS,
     role: values.ROLE,
     workerConcurrency: values.WORKER_CONCURRENCY,
     workerConcurrencyByProvider: workerConcurrencyByProvider(environment),

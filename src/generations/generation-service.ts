@@ -42,7 +42,8 @@ import type { GenerationPubSub } from './generation-pub-sub.js';
 import type { GenerationJobData } from './generation-queue.js';
 import type { GenerationObserver } from '../operations/generation-observer.js';
 import { defaultLogger, type Logger } from '../operations/logger.js';
-import type { SharedGenerationRecords } from './redis-generation-records.js';
+import type { SharedGenerationRecord, SharedGenerationRecords } from './redis-generation-records.js';
+import type { GenerationLeases } from './generation-leases.js';
 import {
   isFinalStatus,
   type ChatGenerationRecord,
@@ -94,6 +95,12 @@ export interface GenerationServiceOptions {
   sharedRecords?: SharedGenerationRecords;
   /** While a subscriber waits for live events, re-read the log this often, ms (scaled out: lost publishes); absent = never. */
   recheckIntervalMs?: number;
+  /**
+   * Scaled out: owner leases of the generations this instance runs itself (not queued ones). A
+   * subscriber's re-check or a lookup that finds another instance's running generation without its
+   * lease ends it with `INSTANCE_LOST` (see generation-leases.ts). Absent = no leases.
+   */
+  leases?: GenerationLeases;
   /** Limits of a conversation (the new messages of one request must fit them). */
   conversationLimits?: Pick<ConversationLimits, 'maxMessages' | 'maxCharacters'>;
   /** Shortest time between two `chat-token-delta` events of one generation, ms (see `DeltaCoalescer`); default 0. */
@@ -353,23 +360,64 @@ export class GenerationService {
    */
   async markLost(generationId: string, reason: string): Promise<void> {
     if (this.running.has(generationId) || !this.options.sharedRecords) return;
-    const events = await this.options.eventLog.read(generationId, 0);
-    if (events.length === 0 || events.some((event) => isTerminalEvent(event))) return;
     const record = await this.options.sharedRecords.load(generationId);
     if (!record || isFinalStatus(record.status)) return;
-    const error: GenerationErrorShape = {
+    await this.endLost(record, {
       code: 'WORKER_LOST',
       message: `The worker running this generation was lost (${reason}); it is not restarted, so no output is repeated.`,
       provider: record.provider,
-    };
-    const event = { type: 'generation-failed', error, generationId, sequence: events.at(-1)!.sequence + 1 } as GenerationEvent;
+    });
+  }
+
+  /**
+   * Ends a running generation of another instance that can no longer end it (`shared`: its record as
+   * loaded, not final): appends `generation-failed` with `error` after the last event in the shared
+   * stream, publishes it, and saves the record FAILED (with the text that streamed). When several
+   * instances try at once the stream takes only the first append (its ids must increase), so one
+   * terminal event is written. Returns the FAILED record when this call wrote the end, else undefined
+   * (the generation already ended, another instance ended it first, or its events are gone).
+   * @throws when Redis is unreachable.
+   */
+  private async endLost(shared: GenerationRecord, error: GenerationErrorShape): Promise<GenerationRecord | undefined> {
+    const { eventLog, pubSub } = this.options;
+    const events = await eventLog.read(shared.id, 0);
+    if (events.length === 0 || events.some((event) => isTerminalEvent(event))) return undefined;
+    const event = { type: 'generation-failed', error, generationId: shared.id, sequence: events.at(-1)!.sequence + 1 } as GenerationEvent;
     try {
-      await this.options.eventLog.append(event);
+      await eventLog.append(event);
     } catch {
-      return; // another instance appended first
+      return undefined; // another instance appended first
     }
-    this.options.pubSub.publish('generation:event', generationId, event);
-    await this.share({ ...record, status: 'failed', finishedAt: new Date(), error, lastSequence: event.sequence });
+    pubSub.publish('generation:event', shared.id, event);
+    const { lease: _lease, ...record } = shared as SharedGenerationRecord;
+    const ended = { ...record, status: 'failed', finishedAt: new Date(), error, lastSequence: event.sequence } as GenerationRecord;
+    if (ended.kind === 'chat') ended.text = events.map((stored) => (stored.type === 'chat-token-delta' ? stored.text : '')).join('');
+    await this.share(ended);
+    return ended;
+  }
+
+  /**
+   * For another instance's generation whose shared record is running under an owner lease: ends it
+   * with `INSTANCE_LOST` (see `endLost`) when the lease is gone — its instance stopped renewing it.
+   * Returns the record as it is then: FAILED when this call ended it, re-loaded when another
+   * instance or its owner ended it meanwhile, else `shared` unchanged (the lease is held, or none applies).
+   * @throws when Redis is unreachable.
+   */
+  private async endIfOwnerLost(shared: SharedGenerationRecord): Promise<SharedGenerationRecord | undefined> {
+    const { leases, sharedRecords } = this.options;
+    const lease = shared.lease;
+    if (!leases || !lease || isFinalStatus(shared.status) || this.running.has(shared.id)) return shared;
+    if (await leases.isHeld(shared.id)) return shared;
+    const ended = await this.endLost(shared, {
+      code: 'INSTANCE_LOST',
+      message: `The instance running this generation stopped responding (no lease renewal for ${lease.durationMs} ms); it is not restarted, so no output is repeated.`,
+      provider: shared.provider,
+    });
+    if (ended) {
+      (this.options.logger ?? defaultLogger()).warn({ generationId: shared.id, instance: lease.owner }, 'generation ended: the instance running it was lost');
+      return ended;
+    }
+    return sharedRecords!.load(shared.id);
   }
 
   /** The generation with this id, or undefined when unknown or expired. */
@@ -408,14 +456,20 @@ export class GenerationService {
   /**
    * The generation with this id: this instance's own record, else (scaled out) the shared one, whose
    * `text` is rebuilt from the shared event log while it runs. Undefined when unknown or expired.
+   * A shared record still RUNNING whose instance is gone (its owner lease expired, see
+   * generation-leases.ts) is ended here and returned FAILED with code `INSTANCE_LOST`.
    * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared state (Redis) cannot be reached.
    */
   async find(generationId: string): Promise<GenerationRecord | undefined> {
     const local = this.records.get(generationId);
     if (local || !this.options.sharedRecords) return local;
     try {
-      const shared = await this.options.sharedRecords.load(generationId);
-      if (shared?.kind === 'chat' && !isFinalStatus(shared.status)) {
+      const loaded = await this.options.sharedRecords.load(generationId);
+      // A running generation whose instance is gone (its owner lease expired) is reported, and ended, as such.
+      const found = loaded && (await this.endIfOwnerLost(loaded));
+      if (!found) return undefined;
+      const { lease: _lease, ...shared } = found;
+      if (shared.kind === 'chat' && !isFinalStatus(shared.status)) {
         const events = await this.options.eventLog.read(generationId, 0);
         shared.text = events.map((event) => (event.type === 'chat-token-delta' ? event.text : '')).join('');
         shared.lastSequence = events.at(-1)?.sequence ?? shared.lastSequence;
@@ -657,6 +711,8 @@ export class GenerationService {
     clearTimeout(timer);
     for (const timer of this.retained.values()) clearTimeout(timer);
     this.retained.clear();
+    // Leases still held (ends the log could not take) expire; other instances then end those generations.
+    this.options.leases?.close();
   }
 
   /**
@@ -700,6 +756,10 @@ export class GenerationService {
     this.records.set(record.id, record);
     this.observe((observer) => observer.generationStarted?.(record));
     const controller = new AbortController();
+    // Scaled out, the owner lease is sent first, on the connection that then appends event 1: whoever
+    // sees the generation sees its lease, and no round trip is added.
+    const { leases } = this.options;
+    const leased = leases?.hold(record.id);
     // The first event takes sequence 1 now, but the provider starts before it is published, so the
     // upstream request leaves before the subscriber's work for event 1 (time to first token).
     const startedEmitted = this.emit(record, started);
@@ -707,7 +767,8 @@ export class GenerationService {
     const finished = this.run(record, controller.signal, work);
     this.running.set(record.id, { record, controller, finished, stopListening });
     await startedEmitted;
-    await this.share(record);
+    await leased;
+    await this.share(record, leases && { owner: leases.instanceId, durationMs: leases.leaseMs });
   }
 
   /** Runs the work and ends the generation with exactly one terminal event: completed, failed or cancelled. */
@@ -975,15 +1036,17 @@ export class GenerationService {
     } finally {
       this.running.get(record.id)?.stopListening();
       this.running.delete(record.id);
+      // The lease goes once the end is stored; an end the log could not take keeps it until written (storeEndLater).
+      if (!this.unstoredEnds.has(record.id)) void this.options.leases?.release(record.id);
       this.scheduleExpiry(record.id);
       this.observe((observer) => observer.generationFinished?.(record));
     }
   }
 
-  /** Saves the record where other instances see it (scaled out); a failure is logged, not fatal. */
-  private async share(record: GenerationRecord): Promise<void> {
+  /** Saves the record where other instances see it (scaled out), with its owner lease if any; a failure is logged, not fatal. */
+  private async share(record: GenerationRecord, lease?: SharedGenerationRecord['lease']): Promise<void> {
     try {
-      await this.options.sharedRecords?.save(record);
+      await this.options.sharedRecords?.save(record, lease);
     } catch (error) {
       (this.options.logger ?? defaultLogger()).error({ err: error, generationId: record.id }, 'cannot share the generation');
     }
@@ -1096,14 +1159,23 @@ export class GenerationService {
     this.unstoredEnds.set(record.id, { event, error });
     for (const control of this.followControls.get(record.id) ?? []) control.wake?.();
     const whenAvailable = eventLog.whenAvailable?.bind(eventLog);
-    if (!whenAvailable) return;
+    if (!whenAvailable) {
+      void this.options.leases?.release(record.id);
+      return;
+    }
     void (async () => {
       for (let attempt = 1; attempt <= 5; attempt += 1) {
         await whenAvailable();
         if (this.stopped || this.records.get(record.id) !== record) break;
         try {
           const later = await eventLog.read(record.id, state.stored);
-          if (!later.some((stored) => isTerminalEvent(stored))) {
+          const storedEnd = later.find((stored) => isTerminalEvent(stored));
+          if (storedEnd) {
+            // Its own append went through after all, or another instance ended the generation (INSTANCE_LOST after a
+            // lapsed lease): the record says what the stream says.
+            applyTerminalEvent(record, storedEnd);
+            record.lastSequence = storedEnd.sequence;
+          } else {
             const end = { ...event, sequence: (later.at(-1)?.sequence ?? state.stored) + 1 };
             await eventLog.append(end);
             state.stored = end.sequence;
@@ -1120,12 +1192,15 @@ export class GenerationService {
       }
       // Stopped or forgotten (kept after the last failed attempt, so subscribers still get `error`).
       if (this.stopped || this.records.get(record.id) !== record) this.unstoredEnds.delete(record.id);
-    })();
+    })()
+      // Either way the lease then goes: an end never written lets another instance end the generation (INSTANCE_LOST).
+      .finally(() => void this.options.leases?.release(record.id));
   }
 
   /**
    * For a generation another instance runs: the last sequence of its shared record once that record
-   * is final, else undefined (still running, unknown, or this instance's own generation).
+   * is final, else undefined (still running, unknown, or this instance's own generation). A record
+   * whose owner lease is gone is first ended with `INSTANCE_LOST` (see `endIfOwnerLost`).
    * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared records cannot be read.
    */
   private async sharedEnd(record: GenerationRecord): Promise<number | undefined> {
@@ -1133,7 +1208,9 @@ export class GenerationService {
     if (!sharedRecords || this.records.get(record.id) === record || isFinalStatus(record.status)) return undefined;
     let shared: GenerationRecord | undefined;
     try {
-      shared = await sharedRecords.load(record.id);
+      // A generation whose instance is gone (its owner lease expired) is ended here: nobody else would.
+      const loaded = await sharedRecords.load(record.id);
+      shared = loaded && (await this.endIfOwnerLost(loaded));
     } catch (error) {
       throw new GatewayError('EVENT_LOG_UNAVAILABLE', `Generation "${record.id}" cannot be looked up: the shared state is unreachable (${(error as Error).message}).`);
     }

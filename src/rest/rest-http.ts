@@ -27,7 +27,8 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * - 405 `METHOD_NOT_ALLOWED`, 413 `REQUEST_TOO_LARGE`
  * - 429 `RATE_LIMITED`
  * - 502 `UPSTREAM_ERROR`, `UPSTREAM_BAD_RESPONSE`, `UPSTREAM_CONNECTION_LOST`, `UPSTREAM_BAD_REQUEST`,
- *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`, `WORKER_LOST`
+ *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`, `WORKER_LOST`,
+ *   `INSTANCE_LOST` (the instance running the generation died: its owner lease expired)
  * - 503 `PROVIDER_UNAVAILABLE`, `GENERATION_CANCELLED` (cancelled by someone other than this client,
  *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down),
  *   `EVENT_LOG_UNAVAILABLE` (Redis unreachable)
@@ -64,6 +65,7 @@ export function httpStatusForCode(code: string): number {
     case 'PROVIDER_ERROR':
     case 'ALL_PROVIDERS_FAILED':
     case 'WORKER_LOST':
+    case 'INSTANCE_LOST':
       return 502;
     case 'PROVIDER_UNAVAILABLE':
     case 'GENERATION_CANCELLED':

@@ -44,7 +44,8 @@ export const GenerationStatus = builder.enumType('GenerationStatus', {
 });
 
 export const GenerationError = builder.objectRef<GenerationErrorShape>('GenerationError').implement({
-  description: 'Why a generation failed: a stable code (e.g. UPSTREAM_TIMEOUT, RATE_LIMITED) and the message.',
+  description:
+    'Why a generation failed: a stable code (e.g. UPSTREAM_TIMEOUT, RATE_LIMITED; scaled out also WORKER_LOST or INSTANCE_LOST when the worker or instance running it died) and the message.',
   fields: (t) => ({
     code: t.exposeString('code'),
     message: t.exposeString('message'),
