@@ -7,11 +7,6 @@
  * also for a generation nobody followed. A generation on a live instance that runs for several
  * leases, silent for many re-checks at a time, is never declared lost.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,9 +17,10 @@ import {
   expectWellFormedChatEvents,
   type ChatEvent,
 } from '../helpers/chat-operations.js';
+import { startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectWebSocket, createWebSocketClient, graphqlRequest } from '../helpers/graphql-clients.js';
-import { SHARED_MODELS_DIR, startApp, type StartedApp } from '../helpers/start-app.js';
+import { startApp, type StartedApp } from '../helpers/start-app.js';
 import { GENERATION_OWNER_PREFIX } from '../../src/generations/generation-leases.js';
 import { EVENT_STREAM_PREFIX } from '../../src/generations/redis-event-log.js';
 import { GENERATION_RECORD_PREFIX } from '../../src/generations/redis-generation-records.js';
@@ -36,51 +32,14 @@ const RECHECK_MS = 300;
 const SLOW_MODEL = 'stream?tokens=4&gapMs=1200';
 let upstream: FakeOpenAIUpstream;
 let redis: Redis;
-let child: ChildProcess;
-let childExited: Promise<unknown>;
+/** The role-`all` instance in a child process, killed mid-stream by a test. */
+let child: AppProcess;
 let childGraphqlUrl: string;
 let second: StartedApp;
 let third: StartedApp;
 let clientOfSecond: Client;
 let clientOfThird: Client;
 const generationIds: string[] = [];
-
-/** Starts the role-`all` child instance; resolves with its GraphQL URL once it listens. */
-async function startChild(settings: Record<string, string>): Promise<string> {
-  child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
-    env: {
-      ...process.env,
-      ...settings,
-      ROLE: 'all',
-      MODELS_DIR: SHARED_MODELS_DIR,
-      LLAMA_THREADS: '1',
-      LLAMA_CONTEXT_SIZE: '512',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      HF_SPACES_ENABLED: 'false',
-      POLLINATIONS_ENABLED: 'false',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-instance-lost-data-')),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  childExited = new Promise((resolve) => child.once('exit', resolve));
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line.includes('GraphQL AI gateway listening')) resolve((JSON.parse(line) as { graphqlUrl: string }).graphqlUrl);
-      }
-    });
-    child.once('exit', (status) => reject(new Error(`the child instance exited with ${status}: ${stderr}`)));
-  });
-}
 
 /** Starts a chat on `graphqlUrl` with the fake provider; returns its id. */
 async function startChat(graphqlUrl: string, model: string): Promise<string> {
@@ -132,16 +91,14 @@ beforeAll(async () => {
     GENERATION_LEASE_MS: String(LEASE_MS),
     OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: ['endless?gapMs=20', SLOW_MODEL] }]),
   };
-  [childGraphqlUrl, second, third] = await Promise.all([startChild(settings), startApp(settings), startApp(settings)]);
+  [child, second, third] = await Promise.all([startAppProcess({ ...settings, ROLE: 'all' }), startApp(settings), startApp(settings)]);
+  childGraphqlUrl = child.graphqlUrl;
   clientOfSecond = createWebSocketClient(second.webSocketUrl);
   clientOfThird = createWebSocketClient(third.webSocketUrl);
 }, 60_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGKILL');
-    await childExited;
-  }
+  await child?.kill();
   await Promise.all([clientOfSecond?.dispose(), clientOfThird?.dispose()]);
   await Promise.all([second?.stop(), third?.stop()]);
   await upstream?.close();
@@ -183,11 +140,11 @@ describe('owner leases', () => {
     const kill = (event: ChatEvent) => {
       if (event.sequence === 5 && killedAt === 0) {
         killedAt = performance.now();
-        child.kill('SIGKILL');
+        void child.kill();
       }
     };
     const [onSecond, onThird] = await Promise.all([follow(clientOfSecond, followed, kill), follow(clientOfThird, followed)]);
-    await childExited;
+    await child.exited;
 
     const text = expectWellFormedChatEvents(onSecond.events);
     expect(onSecond.events.length).toBeGreaterThan(5);

@@ -5,11 +5,6 @@
  * worker (llama.cpp `stories260K`) and streams from the api instance; a worker killed mid-generation
  * ends the generation with `WORKER_LOST`, and no event is repeated.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,9 +14,10 @@ import {
   expectWellFormedChatEvents,
   type ChatEvent,
 } from '../helpers/chat-operations.js';
+import { startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectWebSocket, createWebSocketClient, graphqlRequest } from '../helpers/graphql-clients.js';
-import { SHARED_MODELS_DIR, startApp, type StartedApp } from '../helpers/start-app.js';
+import { startApp, type StartedApp } from '../helpers/start-app.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
@@ -29,45 +25,8 @@ const QUEUE_PREFIX = `test-worker-role-${process.pid}-${Date.now()}`;
 let upstream: FakeOpenAIUpstream;
 let api: StartedApp;
 let client: Client;
-let worker: ChildProcess;
-let workerExited: Promise<unknown>;
-
-/** Starts the worker process; resolves once it logged that it listens (its BullMQ workers run by then). */
-async function startWorker(settings: Record<string, string>): Promise<void> {
-  worker = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
-    env: {
-      ...process.env,
-      ...settings,
-      ROLE: 'worker',
-      MODELS_DIR: SHARED_MODELS_DIR,
-      LLAMA_THREADS: '1',
-      LLAMA_CONTEXT_SIZE: '512',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      HF_SPACES_ENABLED: 'false',
-      POLLINATIONS_ENABLED: 'false',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-worker-data-')),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  workerExited = new Promise((resolve) => worker.once('exit', resolve));
-  let stderr = '';
-  worker.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    let buffered = '';
-    worker.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line.includes('GraphQL AI gateway listening')) resolve();
-      }
-    });
-    worker.once('exit', (status) => reject(new Error(`the worker exited with ${status}: ${stderr}`)));
-  });
-}
+/** The worker instance in a child process (its BullMQ workers run once it logged that it listens). */
+let worker: AppProcess;
 
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream();
@@ -80,15 +39,12 @@ beforeAll(async () => {
     SUBSCRIPTION_RECHECK_MS: '300',
     OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: ['endless?gapMs=20'] }]),
   };
-  [api] = await Promise.all([startApp({ ...settings, ROLE: 'api' }), startWorker(settings)]);
+  [api, worker] = await Promise.all([startApp({ ...settings, ROLE: 'api' }), startAppProcess({ ...settings, ROLE: 'worker' })]);
   client = createWebSocketClient(api.webSocketUrl);
 }, 60_000);
 
 afterAll(async () => {
-  if (worker && worker.exitCode === null && worker.signalCode === null) {
-    worker.kill('SIGKILL');
-    await workerExited;
-  }
+  await worker?.kill();
   await client?.dispose();
   await api?.stop();
   await upstream?.close();
@@ -126,14 +82,14 @@ describe('roles api and worker', () => {
           next: (result) => {
             const event = result.data!.chatCompletionEvents;
             seen.push(event);
-            if (event.sequence === 5) worker.kill('SIGKILL');
+            if (event.sequence === 5) void worker.kill();
           },
           error: reject,
           complete: () => resolve(seen),
         },
       );
     });
-    await workerExited;
+    await worker.exited;
     expectWellFormedChatEvents(events);
     expect(events.length).toBeGreaterThan(5);
     expect(events.at(-1)).toMatchObject({ __typename: 'GenerationFailed', error: { code: 'WORKER_LOST', provider: 'fake' } });
