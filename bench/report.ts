@@ -131,10 +131,17 @@ export interface RampPathResult {
 
 /** Open idle subscriptions on one fresh gateway process, then tokens to all of them. */
 export interface IdleSubscriptionsResult {
-  /** `multiplexed`: many subscriptions per WebSocket; `one-per-socket`: one WebSocket each. */
-  variant: 'multiplexed' | 'one-per-socket';
+  /**
+   * `followers`: `chatCompletionEvents` subscriptions following `generations` generations started
+   * (and held) before the first reading, so the figure is the subscription alone;
+   * `multiplexed`: `chatCompletion` (start and stream) subscriptions, each with its own generation
+   * and upstream request, many per WebSocket; `one-per-socket`: the same, one WebSocket each.
+   */
+  variant: 'followers' | 'multiplexed' | 'one-per-socket';
   subscriptions: number;
   sockets: number;
+  /** Generations the subscriptions belong to: `subscriptions` for start and stream, fewer for followers. */
+  generations: number;
   /** Whether the gateway ran with `--expose-gc` and collected garbage before each reading. */
   garbageCollected: boolean;
   residentBeforeBytes: number;
@@ -143,7 +150,7 @@ export interface IdleSubscriptionsResult {
   residentBytesPerSubscription: number;
   /** The same for V8's used heap, bytes. */
   heapBytesPerSubscription: number;
-  /** Upstream streams held open (each subscription has its own generation and upstream request). */
+  /** Upstream streams held open (one per generation). */
   upstreamHeld: number;
   openSeconds: number;
   /** Tokens per stream once released. */
@@ -260,6 +267,19 @@ const signed = (value: number, digits: number) => (Number.isFinite(value) ? `${v
 const ADDED_NOISE_FLOOR_MS = 0.5;
 const ratio = (value: number, reference: number) => (Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? `×${formatNumber(value / reference, 2)}` : '');
 
+/** What one subscription of each idle variant includes, one line each. */
+export const IDLE_VARIANT_DESCRIPTIONS: Record<IdleSubscriptionsResult['variant'], string> = {
+  followers: '`chatCompletionEvents` subscriptions following generations that were started and held before the first reading: the subscription alone, waiting for data',
+  multiplexed: '`chatCompletion` (start and stream) subscriptions over shared WebSockets: each with its own generation and its own upstream request and socket, held mid-generation',
+  'one-per-socket': 'the same start-and-stream subscriptions, one WebSocket each: adds a WebSocket per subscription',
+};
+
+/** An idle variant's resident memory per subscription and its scale, e.g. `4.1 kB (10,000 on 100 sockets, 100 generations)`. */
+export function formatIdleFigure(entry: IdleSubscriptionsResult): string {
+  const generations = entry.variant === 'followers' ? `, ${formatNumber(entry.generations, 0)} generations` : '';
+  return `${formatNumber(entry.residentBytesPerSubscription / 1000, 1)} kB (${formatNumber(entry.subscriptions, 0)} on ${formatNumber(entry.sockets, 0)} sockets${generations})`;
+}
+
 /** A ramp result as text: `3,200`, or `≥ 6,400` when no level failed. */
 export function formatRampLevel(ramp: RampPathResult): string {
   return `${ramp.atLeast ? '≥ ' : ''}${formatNumber(ramp.largestClean, 0)}`;
@@ -349,7 +369,7 @@ function summaryTable(result: BenchResult): string[] {
         unit: '',
         format: (path) => {
           if (path !== 'graphql-ws') return path === 'direct' || path === 'portkey' ? 'n/a' : '—';
-          return result.idleSubscriptions!.map((entry) => `${formatNumber(entry.residentBytesPerSubscription / 1000, 1)} kB (${formatNumber(entry.subscriptions, 0)} on ${formatNumber(entry.sockets, 0)} sockets)`).join('; ');
+          return result.idleSubscriptions!.map((entry) => `${entry.variant}: ${formatIdleFigure(entry)}`).join('; ');
         },
       }),
     );
@@ -493,14 +513,16 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('## Open idle subscriptions');
     lines.push('');
     lines.push(
-      `${result.settings.idleFreshGateway === true ? 'Each variant runs on a fresh gateway process (started with `--expose-gc`), warmed up first.' : 'Smoke mode: on the gateway of the other phases, not warmed up.'} Every subscription is a \`chatCompletion\` with its own generation and its own upstream request, which the upstream holds after its first chunk: the generation runs but is idle. Resident memory (\`VmRSS\` from /proc, after two full garbage collections) is read before the WebSockets are opened and once every subscription is open; the difference, sockets included, is divided by the subscriptions. Then the upstream releases all streams (${result.idleSubscriptions[0]?.tokensPerStream} tokens each, no delay) and every text is checked. One per socket: as many as the open-files limit (${formatNumber(Number(result.settings.openFilesLimit), 0)} per process) allows, since the gateway holds a WebSocket and an upstream socket per subscription; the client process copes with that many.`,
+      `${result.settings.idleFreshGateway === true ? 'Each variant runs on a fresh gateway process (started with `--expose-gc`), warmed up first.' : 'Smoke mode: on the gateway of the other phases, not warmed up.'} The fake upstream holds every generation's upstream stream after its first chunk, so the generations run but are idle. Resident memory (\`VmRSS\` from /proc, after two full garbage collections) is read before the WebSockets are opened (followers: once the upstream holds every generation, so the generations are in both readings) and once every subscription is open (its first event, \`ChatCompletionStarted\`, received); the difference, sockets included, is divided by the subscriptions. Then the upstream releases all streams (${result.idleSubscriptions[0]?.tokensPerStream} tokens each, no delay) and every subscription's text is checked. One per socket: as many as the open-files limit (${formatNumber(Number(result.settings.openFilesLimit), 0)} per process) allows, since the gateway holds a WebSocket and an upstream socket per subscription; the client process copes with that many.`,
     );
     lines.push('');
-    lines.push('| variant | subscriptions | WebSockets | upstream streams held | resident before → open (MiB) | resident per subscription | heap per subscription | open in | flow in | complete and exact | errors / wrong text |');
-    lines.push('|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const entry of result.idleSubscriptions) lines.push(`- ${entry.variant}: ${IDLE_VARIANT_DESCRIPTIONS[entry.variant]}.`);
+    lines.push('');
+    lines.push('| variant | subscriptions | WebSockets | generations | upstream streams held | resident before → open (MiB) | resident per subscription | heap per subscription | open in | flow in | complete and exact | errors / wrong text |');
+    lines.push('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|');
     for (const entry of result.idleSubscriptions) {
       lines.push(
-        `| ${entry.variant} | ${formatNumber(entry.subscriptions, 0)} | ${formatNumber(entry.sockets, 0)} | ${formatNumber(entry.upstreamHeld, 0)} | ${formatNumber(entry.residentBeforeBytes / 2 ** 20, 0)} → ${formatNumber(entry.residentOpenBytes / 2 ** 20, 0)} | ${formatNumber(entry.residentBytesPerSubscription / 1000, 1)} kB | ${formatNumber(entry.heapBytesPerSubscription / 1000, 1)} kB | ${formatNumber(entry.openSeconds, 1)} s | ${formatNumber(entry.flowSeconds, 1)} s | ${formatNumber(entry.completeAndExact, 0)} | ${failuresCell(entry.failures)} |`,
+        `| ${entry.variant} | ${formatNumber(entry.subscriptions, 0)} | ${formatNumber(entry.sockets, 0)} | ${formatNumber(entry.generations, 0)} | ${formatNumber(entry.upstreamHeld, 0)} | ${formatNumber(entry.residentBeforeBytes / 2 ** 20, 0)} → ${formatNumber(entry.residentOpenBytes / 2 ** 20, 0)} | ${formatNumber(entry.residentBytesPerSubscription / 1000, 1)} kB | ${formatNumber(entry.heapBytesPerSubscription / 1000, 1)} kB | ${formatNumber(entry.openSeconds, 1)} s | ${formatNumber(entry.flowSeconds, 1)} s | ${formatNumber(entry.completeAndExact, 0)} | ${failuresCell(entry.failures)} |`,
       );
     }
     if (result.idleSubscriptions.some((entry) => !entry.garbageCollected)) {

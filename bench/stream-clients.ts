@@ -391,3 +391,97 @@ export async function streamServerSentEvents(graphqlURL: string, input: ChatComp
   }
   return checker.result(startedAt, performance.now(), extraError);
 }
+
+/**
+ * The subscription a follower sends: `chatCompletionEvents` of an existing generation from its
+ * first event (no `after`: the log is replayed from sequence 1, then live events follow). The
+ * field is aliased to `chatCompletion`, so the result has the shape of
+ * {@link BENCH_CHAT_SUBSCRIPTION}'s and the same checks apply to it.
+ */
+export const BENCH_FOLLOW_SUBSCRIPTION = `subscription BenchFollow($generationId: ID!) {
+  chatCompletion: chatCompletionEvents(generationId: $generationId) {
+    __typename
+    ... on GenerationEvent { sequence }
+    ... on ChatTokenDelta { text }
+    ... on ChatCompletionCompleted { finishReason text usage { completionTokens } }
+    ... on GenerationFailed { error { code message } }
+    ... on GenerationCancelled { reason }
+  }
+}`;
+
+/** The mutation that starts a generation without following it (README, "Start now, follow later"). */
+export const BENCH_START_MUTATION = `mutation BenchStart($input: ChatCompletionInput!) {
+  startChatCompletion(input: $input) { id status }
+}`;
+
+/**
+ * Starts a chat generation with the `startChatCompletion` mutation over plain HTTP
+ * (`POST {graphqlURL}`, JSON, `fetch`) and returns its id; the generation runs on with nobody
+ * following it.
+ * @param graphqlURL the gateway's `http://…/graphql`.
+ * @throws Error on an HTTP error, a GraphQL error (with its `extensions.code`), a status other
+ *   than `RUNNING`, or no answer within `timeoutMs`.
+ */
+export async function startChatCompletion(graphqlURL: string, input: ChatCompletionInput, timeoutMs: number): Promise<string> {
+  const response = await fetch(graphqlURL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+    body: JSON.stringify({ query: BENCH_START_MUTATION, variables: { input } }),
+    signal: AbortSignal.timeout(Math.ceil(timeoutMs)), // which takes whole ms only
+  });
+  const body = (await response.json().catch(() => undefined)) as
+    | { data?: { startChatCompletion?: { id: string; status: string } | null } | null; errors?: Array<{ message: string; extensions?: { code?: string } }> }
+    | undefined;
+  if (body?.errors && body.errors.length > 0) {
+    throw new Error(`startChatCompletion: ${body.errors.map((error) => `${error.extensions?.code ?? 'error'}: ${error.message}`).join('; ')}`);
+  }
+  const generation = body?.data?.startChatCompletion;
+  if (!response.ok || !generation) throw new Error(`startChatCompletion: HTTP ${response.status} without a generation`);
+  if (generation.status !== 'RUNNING') throw new Error(`startChatCompletion: generation ${generation.id} is ${generation.status}, expected RUNNING`);
+  return generation.id;
+}
+
+/**
+ * Runs one subscription `request` on an open graphql-ws client and checks its events as
+ * {@link streamWebSocket} does (the result's field must be named `chatCompletion`).
+ */
+function subscribeChecked(client: Client, request: { query: string; variables: Record<string, unknown> }, options: StreamOptions): Promise<StreamResult> {
+  return new Promise((resolve) => {
+    const checker = new EventChecker(options);
+    const startedAt = performance.now();
+    let settled = false;
+    const finish = (extraError?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve(checker.result(startedAt, performance.now(), extraError));
+    };
+    const unsubscribe = client.subscribe<GraphQLResult['data']>(request, {
+      next: (result) => checker.onResult(result as GraphQLResult, performance.now()),
+      error: (error) => finish(`graphql-ws error: ${describe(error)}`),
+      complete: () => finish(),
+    });
+    const timer = setTimeout(() => {
+      unsubscribe();
+      finish(`timed out after ${options.timeoutMs} ms`);
+    }, options.timeoutMs);
+    const onAbort = () => {
+      unsubscribe();
+      finish('aborted by the benchmark');
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Follows an existing chat generation (`chatCompletionEvents(generationId)`, from its first event)
+ * over an open graphql-ws client. `onOpen` fires on the first event, the replayed
+ * `ChatCompletionStarted`. Resolves (never rejects) with the same checks as {@link streamWebSocket}:
+ * contiguous sequences from 1, started first, one terminal event last, completed text equal to the
+ * deltas; closing it early (timeout, `signal`) leaves the generation running.
+ */
+export function followWebSocket(client: Client, generationId: string, options: StreamOptions): Promise<StreamResult> {
+  return subscribeChecked(client, { query: BENCH_FOLLOW_SUBSCRIPTION, variables: { generationId } }, options);
+}
