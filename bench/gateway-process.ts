@@ -29,8 +29,14 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
 import { createInterface } from 'node:readline';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import type * as AppModule from '../src/app.js';
+import type * as ConfigModule from '../src/config.js';
+
+// The gateway as `npm start` runs it: the JavaScript `npm run build` compiled into dist/ (the
+// benchmark builds it first), not the TypeScript sources through tsx, whose transform wraps every
+// function in a naming helper that costs memory and time. Types come from the sources.
+const { createApp } = (await import(new URL('../dist/app.js', import.meta.url).href)) as typeof AppModule;
+const { loadConfig } = (await import(new URL('../dist/config.js', import.meta.url).href)) as typeof ConfigModule;
 
 /** Reads the settings JSON object from `BENCH_GATEWAY_SETTINGS`. */
 function readSettings(): Record<string, string> {

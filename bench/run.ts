@@ -9,7 +9,8 @@
  * ```
  *
  * ## Processes
- * The gateway runs in its own process (`bench/gateway-process.ts`), not in this one: in-process it
+ * The gateway runs in its own process (`bench/gateway-process.ts`, on the JavaScript `npm run build`
+ * compiles into dist/, as `npm start` runs it), not in this one: in-process it
  * would share one event loop with the benchmark client, so the client's JSON parsing and
  * bookkeeping of 50 concurrent streams would be charged to the gateway (and the gateway's to the
  * client's timings). The fake upstream (`bench/fake-upstream.ts`), the Portkey gateway
@@ -71,6 +72,7 @@
  * ramp's measurement, not a failure); 1 otherwise; 3 when the overall deadline (5 min, smoke 60 s)
  * passed. Missed targets do not fail the run.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -404,6 +406,9 @@ async function main(): Promise<number> {
   let concurrentClients: Client[] = [];
   let paths: UpstreamPath[] = options.paths.filter((path) => path !== 'portkey');
   try {
+    // The gateway runs the compiled JavaScript, as `npm start` does (see gateway-process.ts).
+    log('building the gateway (npm run build)');
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPOSITORY_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     log(`mode ${options.mode}: starting the fake upstream, the gateway${options.portkey ? ', Portkey' : ''}${options.llama ? ' and raw node-llama-cpp' : ''}`);
     const upstreamStart = await startTypeScriptProcess('fake-upstream', 'bench/fake-upstream.ts', {
       environment: { BENCH_UPSTREAM_TOKENS: String(options.tokens) },
