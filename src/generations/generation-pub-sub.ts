@@ -3,6 +3,7 @@
  * generation id; pass a different `EventTarget` (e.g. `@graphql-yoga/redis-event-target`)
  * to spread events across instances without touching resolvers or the service.
  */
+import { setMaxListeners } from 'node:events';
 import { createPubSub, type PubSub } from 'graphql-yoga';
 import type { GenerationEvent } from './generation-events.js';
 
@@ -18,7 +19,15 @@ export type GenerationPubSubTopics = {
 /** The pub/sub the generation service publishes to and subscribers follow. */
 export type GenerationPubSub = PubSub<GenerationPubSubTopics>;
 
-/** Creates the in-process pub/sub, or one over the given event target. */
+/**
+ * Creates the in-process pub/sub, or one over the given event target. The in-process one's
+ * `EventTarget` allows any number of listeners: every subscriber of a generation listens to its
+ * topic, and Node's default (a warning past 10 listeners of one event) would flag a popular
+ * generation as a leak.
+ */
 export function createGenerationPubSub(eventTarget?: EventTarget): GenerationPubSub {
-  return createPubSub<GenerationPubSubTopics>(eventTarget ? { eventTarget: eventTarget as never } : undefined);
+  if (eventTarget) return createPubSub<GenerationPubSubTopics>({ eventTarget: eventTarget as never });
+  const inProcess = new EventTarget();
+  setMaxListeners(0, inProcess);
+  return createPubSub<GenerationPubSubTopics>({ eventTarget: inProcess as never });
 }
