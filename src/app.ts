@@ -250,8 +250,10 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
       onNext: (_connection, _id, _payload, _args, result) => security.formatWebSocketResult(result as ExecutionResult),
       // Runs every operation through Yoga's envelop, so plugins and error masking apply to WebSocket traffic too.
       onSubscribe: async (connection, _id, payload) => {
+        // The operation's initial context: what plugins and resolvers read, not the whole connection
+        // (each open subscription keeps its context).
         const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...connection,
+          connectionParams: connection.connectionParams,
           req: connection.extra.request,
           socket: connection.extra.socket,
           params: payload,

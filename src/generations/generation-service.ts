@@ -525,28 +525,59 @@ export class GenerationService {
     });
   }
 
-  /** Wraps `follow` so that `return()` wakes a waiting reader and runs `onClose` first. */
+  /**
+   * Wraps `follow` so that `return()` wakes a waiting reader and runs `onClose` first, and counts
+   * the subscriber as following from its first read until it ends (so `stop()` can wait for it, and
+   * observers see subscriptions open and close). A plain object rather than another generator
+   * around `follow`: an idle subscription holds less, and each event takes one hop fewer.
+   */
   private closable(
     record: GenerationRecord,
     after: number,
     onClose?: () => Promise<void>,
   ): AsyncIterableIterator<GenerationEvent> {
     const control: FollowControl = { closed: false };
-    const events = this.tracked(this.follow(record, after, control));
+    const events = this.follow(record, after, control);
+    let following: { ended: Promise<void>; end: () => void } | undefined;
+    let finished = false;
+    const begin = (): void => {
+      if (following || finished) return;
+      let end!: () => void;
+      const ended = new Promise<void>((resolve) => (end = resolve));
+      following = { ended, end };
+      this.followers.add(ended);
+      this.observe((observer) => observer.subscriptionOpened?.());
+    };
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      if (!following) return;
+      this.followers.delete(following.ended);
+      this.observe((observer) => observer.subscriptionClosed?.());
+      following.end();
+    };
     const close = async (): Promise<IteratorResult<GenerationEvent>> => {
       if (!control.closed) {
         control.closed = true;
         control.wake?.();
         await onClose?.();
       }
-      return events.return(undefined);
+      try {
+        return await events.return(undefined);
+      } finally {
+        finish();
+      }
     };
     return {
       // A stream that ends with an error (EVENTS_EXPIRED, EVENT_LOG_UNAVAILABLE) is closed as if its reader had left.
       next: async () => {
+        begin();
         try {
-          return await events.next();
+          const result = await events.next();
+          if (result.done) finish();
+          return result;
         } catch (error) {
+          finish();
           await close().catch(() => {});
           throw error;
         }
@@ -560,21 +591,6 @@ export class GenerationService {
         return this;
       },
     };
-  }
-
-  /** Counts a subscriber as following from its first read until it ends, so `stop()` can wait for it. */
-  private async *tracked(events: AsyncGenerator<GenerationEvent, void, undefined>): AsyncGenerator<GenerationEvent, void, undefined> {
-    let ended!: () => void;
-    const following = new Promise<void>((resolve) => (ended = resolve));
-    this.followers.add(following);
-    this.observe((observer) => observer.subscriptionOpened?.());
-    try {
-      yield* events;
-    } finally {
-      this.followers.delete(following);
-      this.observe((observer) => observer.subscriptionClosed?.());
-      ended();
-    }
   }
 
   /**

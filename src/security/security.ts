@@ -161,6 +161,8 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
   });
   /** The caller of each accepted HTTP request and WebSocket upgrade request. */
   const callers = new WeakMap<IncomingMessage, Caller>();
+  /** The generation service as the caller of each request, made once per request (see `generationsFor`). */
+  const guardedServices = new WeakMap<IncomingMessage, GenerationService>();
   const limit = config.maxRequestBodyBytes;
 
   /** Reads a GraphQL request body up to the limit and hands it to Yoga as `request.body`; answers 413 when it is larger. */
@@ -258,9 +260,15 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
     },
 
     generationsFor(request) {
+      // One view per request: every subscription of a graphql-ws connection (whose context carries
+      // the upgrade request) shares its connection's, instead of building one per operation.
+      const cached = request && guardedServices.get(request);
+      if (cached) return cached;
       const caller =
         (request && callers.get(request)) ?? (authenticator.enabled ? undefined : { id: `ip:${clientAddressOf(request, config.trustedProxyHops)}` });
-      return admission.forCaller(dependencies.generations, caller);
+      const guarded = admission.forCaller(dependencies.generations, caller);
+      if (request) guardedServices.set(request, guarded);
+      return guarded;
     },
   };
 }
