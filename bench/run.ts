@@ -73,7 +73,7 @@
  * passed. Missed targets do not fail the run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -277,11 +277,20 @@ function benchModels(options: BenchOptions) {
   };
 }
 
+/**
+ * The V8 flags `npm start` gives node (the `--max-…` options of package.json's `start` script, e.g.
+ * the young generation's size), so that the measured gateway runs as a started one does.
+ */
+function startScriptNodeFlags(): string[] {
+  const packageJson = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  return packageJson.scripts.start.split(/\s+/).filter((word) => word.startsWith('--max-'));
+}
+
 /** Starts a gateway process with `settings`; `--expose-gc` always (the `gc` command of the idle phase). */
 async function startGateway(name: string, settings: Record<string, string>, profile: boolean) {
   const start = await startTypeScriptProcess(name, 'bench/gateway-process.ts', {
     environment: { BENCH_GATEWAY_SETTINGS: JSON.stringify(settings) },
-    nodeArguments: ['--expose-gc', ...(profile ? ['--enable-source-maps'] : [])],
+    nodeArguments: [...startScriptNodeFlags(), '--expose-gc', ...(profile ? ['--enable-source-maps'] : [])],
     readyTimeoutMs: 30_000,
   });
   return { handle: start.handle, url: String(start.ready.url) };
