@@ -436,10 +436,10 @@ export function formatMarkdown(result: BenchResult): string {
   }
 
   if (result.sequential) {
-    const requests = result.sequential[0]?.requests ?? 0;
-    lines.push(`## Upstream path, concurrency 1 (${requests} requests per path, interleaved)`);
+    const requests = result.sequential.find((path) => path.path !== 'direct')?.requests ?? 0;
+    lines.push(`## Upstream path, concurrency 1 (${requests} requests per path, each alternated with direct)`);
     lines.push('');
-    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. "Added TTFT" is paired per iteration (path minus direct in the same iteration). Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations.`);
+    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. Each path runs a block of iterations alternating it with a direct request (the order switching every iteration); "added TTFT" is paired per iteration (path minus the direct request beside it); the direct row gathers the direct requests of all blocks. Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations per block.`);
     lines.push('');
     lines.push('| path | TTFT p50 | TTFT p99 | total p50 | total p99 | added TTFT p50 | added TTFT p99 | text messages per stream | errors / wrong text |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');

@@ -27,8 +27,8 @@
  * ## Phases (in this order)
  * 1. Warm-up: every path at concurrency 50 for 1.5 s (V8 needs more than a few hundred requests
  *    to optimise the hot code), then untimed iterations at concurrency 1.
- * 2. Concurrency 1, 64 tokens, no delay: the paths alternate within every iteration (the order
- *    rotates); time to first token and total p50/p99; added TTFT paired per iteration.
+ * 2. Concurrency 1, 64 tokens, no delay: each path in a block of iterations alternating it with a
+ *    direct request; time to first token and total p50/p99; added TTFT paired per iteration.
  * 3. Gaps between tokens: 64 tokens, one every 20 ms; each window runs one path's streams beside
  *    direct streams (`bench/token-gaps.ts`); added gap p50/p99 and the middle process's CPU per token.
  * 4. Concurrency 50: each path runs a time window, paths interleaved within each round;

@@ -63,10 +63,13 @@ function middleCpu(path: UpstreamPath, cpu: CpuSnapshot): number {
 }
 
 /**
- * Concurrency 1: the paths alternate within each iteration, the order rotating; "added time to
- * first token" is paired per iteration (path minus direct). With a `profiler`, the measured
- * iterations (not the warm-up) are profiled into one file, whose path goes to `profiles`.
- * `cpuUsage` receives the gateway's CPU time per request over its paths, ms.
+ * Concurrency 1: each path in turn runs a block of iterations that alternate it with direct (the
+ * order rotating), so "added time to first token" is paired per iteration (path minus direct) and
+ * measures the path beside the baseline only. (With every path in every iteration, the request after
+ * Portkey's 28 ms one met cold caches: this gateway's added time to first token doubled, measured.)
+ * The direct row gathers the direct requests of every block. With a `profiler`, the blocks of
+ * this gateway's paths are profiled into one file (warm-up iterations included), whose path goes
+ * to `profiles`. `cpuUsage` receives the gateway's CPU time per request over its blocks, ms.
  * @throws Error when a warm-up request fails.
  */
 export async function measureSequential(
@@ -80,34 +83,42 @@ export async function measureSequential(
   const paths = options.paths;
   const tallies = new Map(paths.map((path) => [path, new FailureTally()]));
   const samples = new Map<UpstreamPath, Array<StreamResult | undefined>>(paths.map((path) => [path, []]));
+  /** Per measured path, the direct request of each of its iterations (for the pairing). */
+  const directBeside = new Map<UpstreamPath, Array<StreamResult | undefined>>();
   const total = options.warmupIterations + options.iterations;
   const streamOptions = { timeoutMs: options.requestTimeoutMs };
-  let cpuBefore = cpuSnapshot(targets);
-  for (let iteration = 0; iteration < total; iteration++) {
-    const warmup = iteration < options.warmupIterations;
-    if (iteration === options.warmupIterations) {
-      if (profiler) await profiler.start();
-      cpuBefore = cpuSnapshot(targets);
-    }
-    const order = paths.map((_, index) => paths[(index + iteration) % paths.length]!);
-    for (const path of order) {
-      const result = await runPath(path, targets, client, options.model, streamOptions);
-      if (warmup) {
-        if (result.error !== undefined) throw new Error(`warm-up request on ${path} failed: ${result.error}`);
-        continue;
+  let gatewayCpuMs = 0;
+  const gatewayBlocks = paths.filter((path) => GATEWAY_PATHS.includes(path));
+  for (const measured of paths.filter((path) => path !== 'direct')) {
+    const gateway = GATEWAY_PATHS.includes(measured);
+    if (gateway && profiler && measured === gatewayBlocks[0]) await profiler.start();
+    const besides: Array<StreamResult | undefined> = [];
+    directBeside.set(measured, besides);
+    let cpuBefore = cpuSnapshot(targets);
+    for (let iteration = 0; iteration < total; iteration++) {
+      const warmup = iteration < options.warmupIterations;
+      if (iteration === options.warmupIterations) cpuBefore = cpuSnapshot(targets);
+      const order: UpstreamPath[] = iteration % 2 === 0 ? ['direct', measured] : [measured, 'direct'];
+      for (const path of order) {
+        const result = await runPath(path, targets, client, options.model, streamOptions);
+        if (warmup) {
+          if (result.error !== undefined) throw new Error(`warm-up request on ${path} failed: ${result.error}`);
+          continue;
+        }
+        const clean = tallies.get(path)!.check(result, options.expectedText);
+        samples.get(path)!.push(clean ? result : undefined);
+        if (path === 'direct') besides.push(clean ? result : undefined);
       }
-      const clean = tallies.get(path)!.check(result, options.expectedText);
-      samples.get(path)!.push(clean ? result : undefined);
     }
+    if (gateway) gatewayCpuMs += cpuDifference(cpuBefore, cpuSnapshot(targets)).gateway;
+    if (gateway && profiler && measured === gatewayBlocks.at(-1)) profiles?.set('concurrency 1', await profiler.stop('gateway-c1'));
   }
-  const cpu = cpuDifference(cpuBefore, cpuSnapshot(targets));
-  if (profiler) profiles?.set('concurrency 1', await profiler.stop('gateway-c1'));
-  const gatewayRequests = options.iterations * paths.filter((path) => GATEWAY_PATHS.includes(path)).length;
-  if (cpuUsage && gatewayRequests > 0) cpuUsage.gatewayCpuMsPerGatewayRequest = cpu.gateway / gatewayRequests;
-  const direct = samples.get('direct')!;
+  const gatewayRequests = options.iterations * gatewayBlocks.length;
+  if (cpuUsage && gatewayRequests > 0) cpuUsage.gatewayCpuMsPerGatewayRequest = gatewayCpuMs / gatewayRequests;
   return paths.map((path) => {
     const results = samples.get(path)!;
     const clean = results.filter((result): result is StreamResult => result !== undefined);
+    const direct = directBeside.get(path) ?? [];
     const added = results.flatMap((result, index) => {
       const baseline = direct[index];
       return result && baseline ? [result.firstTokenMs - baseline.firstTokenMs] : [];
