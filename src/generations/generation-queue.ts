@@ -12,7 +12,7 @@
  * runs that check and listens for `stalled` and `failed` (`QueueEvents`); the generation service then
  * ends the generation with `WORKER_LOST` (an append that only one instance can win).
  */
-import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ChatMessage, ChatRequest, ImageRequest } from '../providers/provider.js';
 import type { ImageResponseFormat } from './generation-inputs.js';
@@ -47,9 +47,13 @@ export interface GenerationQueueOptions {
   onError?: (error: Error) => void;
 }
 
+/** BullMQ, imported on first use: only roles `api` and `worker` load it (about 30 MB of memory). */
+let bullmqModule: Promise<typeof import('bullmq')> | undefined;
+const importBullmq = (): Promise<typeof import('bullmq')> => (bullmqModule ??= import('bullmq'));
+
 /** The BullMQ side of roles `api` and `worker`. */
 export class GenerationQueue {
-  private readonly queues = new Map<string, Queue>();
+  private readonly queues = new Map<string, Promise<Queue>>();
   private readonly closers: Array<() => Promise<unknown>> = [];
   private readonly connections: Redis[] = [];
 
@@ -66,13 +70,17 @@ export class GenerationQueue {
   /** Adds the generation's job to its first candidate's queue. */
   async enqueue(data: GenerationJobData): Promise<void> {
     const providerId = data.candidates[0]!.providerId;
-    let queue = this.queues.get(providerId);
-    if (!queue) {
-      queue = new Queue(generationQueueName(providerId), { connection: this.connection(), prefix: this.options.prefix });
-      queue.on('error', (error: Error) => this.options.onError?.(error));
-      this.queues.set(providerId, queue);
-      this.closers.push(() => queue!.close());
+    let created = this.queues.get(providerId);
+    if (!created) {
+      created = importBullmq().then(({ Queue }) => {
+        const queue = new Queue(generationQueueName(providerId), { connection: this.connection(), prefix: this.options.prefix });
+        queue.on('error', (error: Error) => this.options.onError?.(error));
+        this.closers.push(() => queue.close());
+        return queue;
+      });
+      this.queues.set(providerId, created);
     }
+    const queue = await created;
     await queue.add('generation', data, { jobId: data.generationId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } });
   }
 
@@ -81,6 +89,7 @@ export class GenerationQueue {
    * job (its worker died) and each failed one, with its generation id and the reason.
    */
   async watchLostJobs(onLost: (generationId: string, reason: string) => void): Promise<void> {
+    const { QueueEvents } = await importBullmq();
     for (const providerId of this.options.providerIds) {
       const name = generationQueueName(providerId);
       const events = new QueueEvents(name, { connection: this.connection(), prefix: this.options.prefix });
@@ -90,7 +99,7 @@ export class GenerationQueue {
       this.closers.push(() => events.close());
       await events.waitUntilReady();
       // A worker that never takes jobs: it only moves stalled jobs (maxStalledCount 0 → failed).
-      const checker = this.worker(name, undefined, 1, false);
+      const checker = await this.worker(name, undefined, 1, false);
       void checker.startStalledCheckTimer();
     }
   }
@@ -98,17 +107,18 @@ export class GenerationQueue {
   /** Role `worker`: takes jobs from every provider queue and runs each with `process` (which must not throw for a generation's own failure). */
   async startWorkers(process: (data: GenerationJobData, job: Job<GenerationJobData>) => Promise<void>): Promise<void> {
     for (const providerId of this.options.providerIds) {
-      const worker = this.worker(generationQueueName(providerId), (job) => process(job.data, job), this.options.concurrency(providerId), true);
+      const worker = await this.worker(generationQueueName(providerId), (job) => process(job.data, job), this.options.concurrency(providerId), true);
       await worker.waitUntilReady();
     }
   }
 
-  private worker(
+  private async worker(
     name: string,
     processor: ((job: Job<GenerationJobData>) => Promise<void>) | undefined,
     concurrency: number,
     autorun: boolean,
-  ): Worker<GenerationJobData> {
+  ): Promise<Worker<GenerationJobData>> {
+    const { Worker } = await importBullmq();
     const worker = new Worker<GenerationJobData>(name, processor ?? null, {
       connection: this.connection(),
       prefix: this.options.prefix,

@@ -10,17 +10,14 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  getLlama,
-  LlamaChat,
-  LlamaCompletion,
-  LlamaLogLevel,
-  type ChatHistoryItem,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-} from 'node-llama-cpp';
+import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
+
+/**
+ * node-llama-cpp, imported on first use: loading it costs about 40 MB of memory, which a gateway
+ * that never runs a local model (or has not yet) should not pay.
+ */
+let nodeLlamaCpp: Promise<typeof import('node-llama-cpp')> | undefined;
+const importNodeLlamaCpp = (): Promise<typeof import('node-llama-cpp')> => (nodeLlamaCpp ??= import('node-llama-cpp'));
 import {
   ProviderError,
   type Availability,
@@ -131,7 +128,9 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
   }
 
   function loadLlama(): Promise<Llama> {
-    llamaPromise ??= getLlama({ gpu: options.gpu, build: 'never', logLevel: LlamaLogLevel.error });
+    llamaPromise ??= importNodeLlamaCpp().then(({ getLlama, LlamaLogLevel }) =>
+      getLlama({ gpu: options.gpu, build: 'never', logLevel: LlamaLogLevel.error }),
+    );
     return llamaPromise;
   }
 
@@ -248,6 +247,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         ...(request.seed !== undefined && { seed: request.seed }),
         ...(request.stop !== undefined && { customStopTriggers: request.stop }),
       };
+      const { LlamaChat, LlamaCompletion } = await importNodeLlamaCpp();
       const generation = (async () => {
         if (model.hasChatTemplate) {
           const chat = new LlamaChat({ contextSequence: sequence });
