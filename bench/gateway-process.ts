@@ -35,6 +35,8 @@ import type * as ConfigModule from '../src/config.js';
 // The gateway as `npm start` runs it: the JavaScript `npm run build` compiled into dist/ (the
 // benchmark builds it first), not the TypeScript sources through tsx, whose transform wraps every
 // function in a naming helper that costs memory and time. Types come from the sources.
+// As src/main.ts does: production mode unless NODE_ENV says otherwise, set before the libraries load.
+process.env.NODE_ENV ??= 'production';
 const { createApp } = (await import(new URL('../dist/app.js', import.meta.url).href)) as typeof AppModule;
 const { loadConfig } = (await import(new URL('../dist/config.js', import.meta.url).href)) as typeof ConfigModule;
 
