@@ -323,38 +323,9 @@ export async function connectWebSocketClient(url: string, timeoutMs: number): Pr
   return client;
 }
 
-/** Streams one `chatCompletion` subscription over an open graphql-ws client. */
+/** Streams one `chatCompletion` subscription over an open graphql-ws client (checks: see `subscribeChecked`). */
 export function streamWebSocket(client: Client, input: ChatCompletionInput, options: StreamOptions): Promise<StreamResult> {
-  return new Promise((resolve) => {
-    const checker = new EventChecker(options);
-    const startedAt = performance.now();
-    let settled = false;
-    const finish = (extraError?: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      resolve(checker.result(startedAt, performance.now(), extraError));
-    };
-    const unsubscribe = client.subscribe<GraphQLResult['data']>(
-      { query: BENCH_CHAT_SUBSCRIPTION, variables: { input } },
-      {
-        next: (result) => checker.onResult(result as GraphQLResult, performance.now()),
-        error: (error) => finish(`graphql-ws error: ${describe(error)}`),
-        complete: () => finish(),
-      },
-    );
-    const timer = setTimeout(() => {
-      unsubscribe();
-      finish(`timed out after ${options.timeoutMs} ms`);
-    }, options.timeoutMs);
-    const onAbort = () => {
-      unsubscribe();
-      finish('aborted by the benchmark');
-    };
-    if (options.signal?.aborted) onAbort();
-    else options.signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return subscribeChecked(client, { query: BENCH_CHAT_SUBSCRIPTION, variables: { input } }, options);
 }
 
 /** Streams one `chatCompletion` subscription over SSE: `POST /graphql` with `accept: text/event-stream`. */
@@ -442,8 +413,9 @@ export async function startChatCompletion(graphqlURL: string, input: ChatComplet
 }
 
 /**
- * Runs one subscription `request` on an open graphql-ws client and checks its events as
- * {@link streamWebSocket} does (the result's field must be named `chatCompletion`).
+ * Runs one subscription `request` on an open graphql-ws client and checks its events with an
+ * `EventChecker` (the result's field must be named `chatCompletion`); resolves, never rejects,
+ * when it completes, fails, times out (`options.timeoutMs`) or `options.signal` aborts.
  */
 function subscribeChecked(client: Client, request: { query: string; variables: Record<string, unknown> }, options: StreamOptions): Promise<StreamResult> {
   return new Promise((resolve) => {

@@ -1,14 +1,11 @@
 /**
  * The gateway as a real child process (`node --import tsx src/main.ts`), for tests that kill an
- * instance (SIGKILL) the way a crash or a lost machine would. Settings as in `start-app.ts`: the
- * shared models folder, one llama.cpp thread, no network providers, a temporary data folder.
+ * instance (SIGKILL) the way a crash or a lost machine would. Settings: `testAppDefaults()` of
+ * `start-app.ts`, then the test's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SHARED_MODELS_DIR } from './start-app.js';
+import { testAppDefaults } from './start-app.js';
 
 /** A running gateway process. */
 export interface AppProcess {
@@ -29,19 +26,8 @@ export interface AppProcess {
 export async function startAppProcess(settings: Record<string, string>): Promise<AppProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
-    env: {
-      ...process.env,
-      MODELS_DIR: SHARED_MODELS_DIR,
-      LLAMA_THREADS: '1',
-      LLAMA_CONTEXT_SIZE: '512',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      HF_SPACES_ENABLED: 'false',
-      POLLINATIONS_ENABLED: 'false',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-process-data-')),
-      LOG_LEVEL: 'info',
-      ...settings,
-    },
+    // The "listening" line is an info log.
+    env: { ...process.env, ...testAppDefaults(), LOG_LEVEL: 'info', ...settings },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -27,11 +27,11 @@ export interface StartedApp {
 }
 
 /**
- * Starts the app; `settings` override the defaults with environment-variable names and string values;
- * `options` go to `createApp` (e.g. a logger writing to memory).
+ * The settings every test instance starts with: the shared models folder, one llama.cpp thread, a
+ * small context, loopback on a free port, no network providers, a fresh temporary data folder.
  */
-export async function startApp(settings: Record<string, string> = {}, options: Parameters<typeof createApp>[1] = {}): Promise<StartedApp> {
-  const config = loadConfig({
+export function testAppDefaults(): Record<string, string> {
+  return {
     MODELS_DIR: SHARED_MODELS_DIR,
     LLAMA_THREADS: '1',
     LLAMA_CONTEXT_SIZE: '512',
@@ -41,6 +41,16 @@ export async function startApp(settings: Record<string, string> = {}, options: P
     HF_SPACES_ENABLED: 'false',
     POLLINATIONS_ENABLED: 'false',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-test-data-')),
+  };
+}
+
+/**
+ * Starts the app; `settings` override the defaults with environment-variable names and string values;
+ * `options` go to `createApp` (e.g. a logger writing to memory).
+ */
+export async function startApp(settings: Record<string, string> = {}, options: Parameters<typeof createApp>[1] = {}): Promise<StartedApp> {
+  const config = loadConfig({
+    ...testAppDefaults(),
     // Quiet test output; a test that reads the logs passes its own logger.
     LOG_LEVEL: 'silent',
     // The fake upstreams serve images from 127.0.0.1, which downloads refuse by default (test/security covers that).
