@@ -10,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileTypeFromBuffer } from 'file-type';
 import { BodyTooLargeError, describeError, readBoundedBytes } from '../providers/http-errors.js';
-import { assertPublicHost, PrivateAddressError, type HostLookup } from '../security/network-address.js';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { assertPublicHost, PrivateAddressError, publicOnlyLookup, type HostLookup } from '../security/network-address.js';
 
 /** Image types the store accepts, by the MIME type `file-type` reads from the bytes. */
 const IMAGE_EXTENSIONS: Readonly<Record<string, string>> = {
@@ -67,6 +68,10 @@ export interface ImageStoreOptions {
   downloadTimeoutMs: number;
   /** Base of public URLs; may be set later with `setPublicBaseUrl` (e.g. once the port is known). */
   publicBaseUrl?: string;
+  /**
+   * The fetch for downloads; default undici's, connecting only to public addresses (see
+   * `publicOnlyFetch`) unless `allowPrivateNetwork`, then the global one.
+   */
   fetch?: typeof fetch;
   /**
    * Whether downloads may reach private, loopback, link-local and unique-local addresses
@@ -87,7 +92,7 @@ export class ImageStore {
   constructor(private readonly options: ImageStoreOptions) {
     this.directory = resolve(options.directory);
     this.publicBaseUrl = options.publicBaseUrl?.replace(/\/+$/, '');
-    this.fetchImplementation = options.fetch ?? globalThis.fetch;
+    this.fetchImplementation = options.fetch ?? (options.allowPrivateNetwork ? globalThis.fetch : publicOnlyFetch());
   }
 
   /** Sets the base of public URLs (e.g. `http://localhost:1337`) when configuration left it open. */
@@ -117,7 +122,8 @@ export class ImageStore {
   /**
    * Downloads an image: `http(s)` only, up to 5 redirects followed, at most `maxBytes`, within `downloadTimeoutMs`,
    * and checked by its bytes. Unless `allowPrivateNetwork`, the host of the URL and of every redirect
-   * must resolve only to public addresses, checked before each request. The signal aborts the download.
+   * must resolve only to public addresses, checked before each request and again by the connection
+   * itself (so DNS rebinding cannot slip in between). The signal aborts the download.
    * @throws ImageStoreError `IMAGE_DOWNLOAD_FAILED` (bad URL, private address, HTTP error, too many
    *   redirects, too large, too slow, broken connection) or `INVALID_IMAGE`; the signal's reason when it aborts.
    */
@@ -249,7 +255,18 @@ export class ImageStore {
           );
         }
       }
-      const response = await this.fetchImplementation(current, { signal, redirect: 'manual' });
+      let response: Response;
+      try {
+        response = await this.fetchImplementation(current, { signal, redirect: 'manual' });
+      } catch (error) {
+        // Refused when connecting: the name now resolved to a private address (DNS rebinding).
+        const refusal = error instanceof Error && error.cause instanceof PrivateAddressError ? error.cause : undefined;
+        if (!refusal) throw error;
+        throw new ImageStoreError(
+          'IMAGE_DOWNLOAD_FAILED',
+          `downloading ${where} refused: ${refusal.message} when connecting (downloads reach public addresses only; ALLOW_PRIVATE_NETWORK_DOWNLOADS=true allows others)`,
+        );
+      }
       if (![301, 302, 303, 307, 308].includes(response.status)) return response;
       await response.body?.cancel().catch(() => {});
       const location = response.headers.get('location');
@@ -294,4 +311,16 @@ async function fileSize(path: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * undici's fetch over an agent whose connections resolve host names with `publicOnlyLookup`: the
+ * address a download connects to is checked when it connects, not only before (`assertPublicHost`),
+ * so a name that answers a public address to the check and a private one to the connection (DNS
+ * rebinding) is refused. https://undici.nodejs.org/#/docs/api/Client?id=parameter-connectoptions
+ */
+function publicOnlyFetch(): typeof fetch {
+  const dispatcher = new Agent({ connect: { lookup: publicOnlyLookup } });
+  return ((input: string | URL | Request, init?: RequestInit) =>
+    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
 }

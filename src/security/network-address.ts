@@ -4,6 +4,7 @@
  * image URL — which the gateway does not control — cannot make the gateway fetch from its own
  * machine or network (SSRF).
  */
+import { lookup as dnsLookupWithCallback, type LookupAddress, type LookupOptions } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
@@ -157,4 +158,30 @@ export async function assertPublicHost(url: URL, lookup: HostLookup = systemLook
     // The address itself stays out of the message: it would tell clients how internal names resolve.
     if (reason !== undefined) throw new PrivateAddressError(`${host} resolves to a ${reason} address`);
   }
+}
+
+/**
+ * A `lookup` for `net.connect` (undici's `connect.lookup`) that resolves like `dns.lookup` and
+ * refuses, with a PrivateAddressError, a name that resolves to any address downloads must not
+ * reach. It closes the gap DNS rebinding would use between `assertPublicHost` and the connection:
+ * the addresses checked here are the ones connected to. Answers in both forms `net` asks for
+ * (`options.all` or not). IP literals never come here (`net` connects to them directly), so they
+ * are checked by `assertPublicHost` first.
+ */
+export function publicOnlyLookup(
+  hostname: string,
+  options: LookupOptions,
+  callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+): void {
+  dnsLookupWithCallback(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error, '');
+    for (const { address } of addresses) {
+      const reason = privateAddressReason(address);
+      if (reason !== undefined) return callback(new PrivateAddressError(`${hostname} resolves to a ${reason} address`), '');
+    }
+    const first = addresses[0];
+    if (!first) return callback(new PrivateAddressError(`${hostname} resolves to no address`), '');
+    if (options.all) callback(null, addresses);
+    else callback(null, first.address, first.family);
+  });
 }

@@ -78,9 +78,11 @@ describe('ImageStore downloads', () => {
   const png = createPng(8, 8, [10, 200, 30]);
   let server: Server;
   let port: number;
+  let requestsServed = 0;
 
   beforeAll(async () => {
     server = createServer((request, response) => {
+      requestsServed += 1;
       if (request.url === '/image.png') response.writeHead(200, { 'content-type': 'image/png' }).end(png);
       else response.writeHead(404).end();
     });
@@ -148,6 +150,22 @@ describe('ImageStore downloads', () => {
     await expect(store({ fetch: hops }).download('https://a.public.test/to-file', live())).rejects.toMatchObject({
       message: expect.stringMatching(/redirected to a file: URL/),
     });
+  });
+
+  it('refuses when connecting a name that passed the check and then resolves to loopback (DNS rebinding)', async () => {
+    // The check's lookup answers a public address for every name; the connection resolves `localhost` itself, to 127.0.0.1.
+    const rebinding = new ImageStore({
+      directory: mkdtempSync(join(tmpdir(), 'gateway-ssrf-')),
+      maxBytes: 4096,
+      downloadTimeoutMs: 2000,
+      lookup: async () => [{ address: '93.184.216.34', family: 4 }],
+    });
+    const before = requestsServed;
+    await expect(rebinding.download(`http://localhost:${port}/image.png`, live())).rejects.toMatchObject({
+      code: 'IMAGE_DOWNLOAD_FAILED',
+      message: expect.stringMatching(/^downloading http:\/\/localhost:\d+\/image\.png refused: localhost resolves to a loopback address when connecting/),
+    });
+    expect(requestsServed).toBe(before);
   });
 
   it('reaches private addresses when allowed (ALLOW_PRIVATE_NETWORK_DOWNLOADS=true)', async () => {
