@@ -446,7 +446,9 @@ export function createOpenAICompatibleProvider(
         init: { method: 'POST'; headers: Record<string, string>; body: string },
         options: { timeoutMs: number; expected: string },
       ): Promise<Readable> {
-        const reply = await awaitHeaders(options, () => sendRequest(url, { ...init, signal: requestSignal }));
+        // Our timers (connect, idle) decide; undici's own 300 s header and body timeouts are off, so a
+        // longer UPSTREAM_IDLE_TIMEOUT_MS is not cut short.
+        const reply = await awaitHeaders(options, () => sendRequest(url, { ...init, signal: requestSignal, headersTimeout: 0, bodyTimeout: 0 }));
         armIdleTimer();
         if (reply.statusCode < 200 || reply.statusCode > 299) {
           // Rare: the error reply goes through the same reader as `send`'s.
