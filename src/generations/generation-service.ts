@@ -22,6 +22,7 @@ import {
 import type { ProviderRegistry, ResolvedModel } from '../providers/provider-registry.js';
 import type { EventLog } from './event-log.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
+import { followEvents, type FollowControl, type FollowSource } from './event-follower.js';
 import { GatewayError } from './gateway-error.js';
 import {
   isTerminalEvent,
@@ -116,11 +117,6 @@ export interface GenerationServiceOptions {
   queue?: { enqueue(data: GenerationJobData): Promise<void> };
 }
 
-/** Lets a closing subscriber stop `follow` while it waits. */
-interface FollowControl {
-  closed: boolean;
-  wake?: () => void;
-}
 
 /** What `emit` keeps per generation. */
 interface EmissionState {
@@ -141,8 +137,6 @@ type GenerationWork = (signal: AbortSignal, race: AbortRace) => Promise<Unnumber
 /** How long a cancellation of a generation running on another instance waits for its terminal event, ms. */
 const REMOTE_CANCEL_WAIT_MS = 10_000;
 
-/** Live events a subscriber may hold before it falls back to reading the log. */
-const LIVE_BUFFER_LIMIT = 256;
 
 /** Starts, cancels, looks up and streams generations. */
 export class GenerationService {
@@ -154,6 +148,8 @@ export class GenerationService {
   private readonly unstoredEnds = new Map<string, { event: GenerationEvent; error: GatewayError }>();
   /** Subscribers following each generation here, so they can be woken when its end cannot be stored. */
   private readonly followControls = new Map<string, Set<FollowControl>>();
+  /** What `followEvents` needs of this service (see event-follower.ts). */
+  private readonly followSource: FollowSource;
   /** Finished generations in the order they finished, with the timer that forgets each. */
   private readonly retained = new Map<string, NodeJS.Timeout>();
   /** Subscribers currently following a generation, each with a way to hear when it has ended. */
@@ -162,7 +158,25 @@ export class GenerationService {
   /** Role `api`: followers of queued generations, which keep the returned records' status current. */
   private readonly remoteWatches = new Set<FollowControl>();
 
-  constructor(private readonly options: GenerationServiceOptions) {}
+  constructor(private readonly options: GenerationServiceOptions) {
+    this.followSource = {
+      eventLog: this.options.eventLog,
+      pubSub: this.options.pubSub,
+      ...(this.options.recheckIntervalMs !== undefined && { recheckIntervalMs: this.options.recheckIntervalMs }),
+      register: (generationId, control) => {
+        let controls = this.followControls.get(generationId);
+        if (!controls) this.followControls.set(generationId, (controls = new Set()));
+        controls.add(control);
+        return () => {
+          controls.delete(control);
+          if (controls.size === 0) this.followControls.delete(generationId);
+        };
+      },
+      sharedEnd: (record) => this.sharedEnd(record),
+      settledLastSequence: (record) => this.settledLastSequence(record),
+      unstoredEnd: (generationId) => this.unstoredEnds.get(generationId)?.error,
+    };
+  }
 
   /**
    * Validates a chat request, resolves provider and model, and starts the generation in the background.
@@ -299,7 +313,7 @@ export class GenerationService {
     this.remoteWatches.add(control);
     void (async () => {
       try {
-        for await (const event of this.follow(record, record.lastSequence, control)) {
+        for await (const event of followEvents(this.followSource, record, record.lastSequence, control)) {
           record.lastSequence = Math.max(record.lastSequence, event.sequence);
           if (record.kind === 'chat' && event.type === 'chat-token-delta') record.text += event.text;
           if (isTerminalEvent(event)) applyTerminalEvent(record, event);
@@ -526,10 +540,10 @@ export class GenerationService {
   }
 
   /**
-   * Wraps `follow` so that `return()` wakes a waiting reader and runs `onClose` first, and counts
+   * Wraps `followEvents` so that `return()` wakes a waiting reader and runs `onClose` first, and counts
    * the subscriber as following from its first read until it ends (so `stop()` can wait for it, and
    * observers see subscriptions open and close). A plain object rather than another generator
-   * around `follow`: an idle subscription holds less, and each event takes one hop fewer.
+   * around `followEvents`: an idle subscription holds less, and each event takes one hop fewer.
    */
   private closable(
     record: GenerationRecord,
@@ -537,7 +551,7 @@ export class GenerationService {
     onClose?: () => Promise<void>,
   ): AsyncIterableIterator<GenerationEvent> {
     const control: FollowControl = { closed: false };
-    const events = this.follow(record, after, control);
+    const events = followEvents(this.followSource, record, after, control);
     let following: { ended: Promise<void>; end: () => void } | undefined;
     let finished = false;
     const begin = (): void => {
@@ -591,121 +605,6 @@ export class GenerationService {
         return this;
       },
     };
-  }
-
-  /**
-   * The events of `follow` (see `subscribe`). A hole is never skipped: when the log no longer holds
-   * events the subscriber needs — the first event it has after `last` is further on, or it lacks an
-   * event that was heard live or that a final record counts — the stream ends with GatewayError
-   * `EVENTS_EXPIRED` naming the missing sequences. A log that cannot be read ends it with
-   * `EVENT_LOG_UNAVAILABLE`, as does the end of a generation of this instance that the log could not store.
-   */
-  private async *follow(
-    record: GenerationRecord,
-    after: number,
-    control: FollowControl,
-  ): AsyncGenerator<GenerationEvent, void, undefined> {
-    const { eventLog, pubSub } = this.options;
-    let last = after;
-    if (isFinalStatus(record.status) && last >= record.lastSequence) return;
-
-    // Listen before reading the log, so nothing published in between is missed.
-    const live: GenerationEvent[] = [];
-    let overflowed = false;
-    /** The highest sequence heard live: the log held it then (an event is published once appended). */
-    let heard = 0;
-    let recheck: NodeJS.Timeout | undefined;
-    let rechecking = false;
-    /** The last sequence of another instance's generation seen final in the shared record on a recheck. */
-    let sharedEnd: number | undefined;
-    const subscription = pubSub.subscribe('generation:event', record.id);
-    const iterator = subscription[Symbol.asyncIterator]();
-    const pump = (async () => {
-      for (let result = await iterator.next(); !result.done; result = await iterator.next()) {
-        heard = Math.max(heard, result.value.sequence);
-        if (live.length < LIVE_BUFFER_LIMIT) live.push(result.value);
-        else overflowed = true; // the log still has it; the reader catches up from there
-        control.wake?.();
-      }
-    })();
-    let controls = this.followControls.get(record.id);
-    if (!controls) this.followControls.set(record.id, (controls = new Set()));
-    controls.add(control);
-    try {
-      const expired = (through: number) =>
-        new GatewayError(
-          'EVENTS_EXPIRED',
-          `Events ${last + 1} to ${through} of generation "${record.id}" are no longer in the event log (expired, trimmed or deleted), so they cannot be replayed; the subscription ends here instead of skipping them.`,
-        );
-      const readLog = async (): Promise<GenerationEvent[]> => {
-        try {
-          return await eventLog.read(record.id, last);
-        } catch (error) {
-          throw new GatewayError(
-            'EVENT_LOG_UNAVAILABLE',
-            `The event log cannot be read for generation "${record.id}" (${(error as Error).message}); subscribe again with after: ${last} when it is back.`,
-          );
-        }
-      };
-      /** Yields the log's events after `last` up to `until`; true once the terminal event is out. */
-      const fromLog = async function* (until = Infinity): AsyncGenerator<GenerationEvent, boolean> {
-        const mustReach = Math.min(heard, until); // heard before the read: the log must still hold it
-        for (const event of await readLog()) {
-          if (event.sequence > until) break;
-          if (event.sequence > last + 1) throw expired(event.sequence - 1);
-          yield event;
-          last = event.sequence;
-          if (isTerminalEvent(event)) return true;
-        }
-        if (last < mustReach) throw expired(mustReach);
-        return false;
-      };
-      if (yield* fromLog()) return;
-      while (!control.closed) {
-        if (overflowed) {
-          overflowed = false;
-          live.length = 0;
-          if (yield* fromLog()) return;
-          // A generation of another instance may have ended while its terminal event was lost on the way
-          // here (a publish dropped, then the stream trimmed): its shared record tells.
-          if (rechecking && live.length === 0) sharedEnd ??= await this.sharedEnd(record);
-          rechecking = false;
-          continue;
-        }
-        const event = live.shift();
-        if (!event) {
-          if (isFinalStatus(record.status) || sharedEnd !== undefined) {
-            // The terminal event is in the log once this instance's appends of it have settled (or, for a
-            // record shared by another instance, since before the record was saved as final).
-            const end = sharedEnd ?? (await this.settledLastSequence(record));
-            if (last >= end || control.closed) return;
-            if (live.length > 0 || overflowed) continue;
-            if (yield* fromLog()) return;
-            const unstored = this.unstoredEnds.get(record.id);
-            if (unstored) throw unstored.error;
-            throw expired(end);
-          }
-          await new Promise<void>((resolve) => {
-            control.wake = resolve;
-            // Scaled out, a published event can be lost (a dropped Redis connection): look at the log now and then.
-            if (this.options.recheckIntervalMs) recheck = setTimeout(() => (overflowed = rechecking = true, resolve()), this.options.recheckIntervalMs);
-          });
-          clearTimeout(recheck);
-          control.wake = undefined;
-          continue;
-        }
-        if (event.sequence <= last) continue;
-        if (event.sequence > last + 1 && (yield* fromLog(event.sequence - 1))) return;
-        yield event;
-        last = event.sequence;
-        if (isTerminalEvent(event)) return;
-      }
-    } finally {
-      controls.delete(control);
-      if (controls.size === 0) this.followControls.delete(record.id);
-      await iterator.return?.();
-      await pump;
-    }
   }
 
   /**

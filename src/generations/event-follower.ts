@@ -1,0 +1,152 @@
+/**
+ * Following one generation's events for a subscriber: replay from the event log, then live events
+ * from the pub/sub, with no gap and no repeat — or a clear error (`EVENTS_EXPIRED`,
+ * `EVENT_LOG_UNAVAILABLE`) where the log cannot give what the subscriber needs. The generation
+ * service provides the log, the pub/sub and what only it knows (`FollowSource`).
+ */
+import type { EventLog } from './event-log.js';
+import { GatewayError } from './gateway-error.js';
+import { isTerminalEvent, type GenerationEvent } from './generation-events.js';
+import type { GenerationPubSub } from './generation-pub-sub.js';
+import { isFinalStatus, type GenerationRecord } from './generation-records.js';
+
+/** Live events a subscriber may hold before it falls back to reading the log. */
+const LIVE_BUFFER_LIMIT = 256;
+
+/** How the service closes a follower and wakes it when it waits. */
+export interface FollowControl {
+  closed: boolean;
+  wake?: () => void;
+}
+
+/** What a follower needs from the generation service. */
+export interface FollowSource {
+  eventLog: EventLog;
+  pubSub: GenerationPubSub;
+  /** How often a waiting follower looks at the log anyway (scaled out, a publish can be lost), ms; unset: never. */
+  recheckIntervalMs?: number;
+  /** Registers a follower of the generation (the service wakes it, e.g. when the log fails); returns the unregistering function. */
+  register(generationId: string, control: FollowControl): () => void;
+  /** For another instance's generation: its last sequence once its shared record is final, else undefined. */
+  sharedEnd(record: GenerationRecord): Promise<number | undefined>;
+  /** The generation's last sequence once this instance's pending appends have settled. */
+  settledLastSequence(record: GenerationRecord): Promise<number>;
+  /** The error of a terminal event of this instance that the log could not store yet, if any. */
+  unstoredEnd(generationId: string): GatewayError | undefined;
+}
+
+/**
+ * The events of a generation with `sequence > after`, for one subscriber (see
+ * `GenerationService.subscribe`): first those in the log, then live ones, ending after the terminal
+ * event. Live events are buffered from before the log is read, and any gap in sequence is filled
+ * from the log. A hole is never skipped: when the log no longer holds
+ * events the subscriber needs — the first event it has after `last` is further on, or it lacks an
+ * event that was heard live or that a final record counts — the stream ends with GatewayError
+ * `EVENTS_EXPIRED` naming the missing sequences. A log that cannot be read ends it with
+ * `EVENT_LOG_UNAVAILABLE`, as does the end of a generation of this instance that the log could not store.
+ */
+export async function* followEvents(
+  source: FollowSource,
+  record: GenerationRecord,
+  after: number,
+  control: FollowControl,
+): AsyncGenerator<GenerationEvent, void, undefined> {
+  const { eventLog, pubSub } = source;
+  let last = after;
+  if (isFinalStatus(record.status) && last >= record.lastSequence) return;
+
+  // Listen before reading the log, so nothing published in between is missed.
+  const live: GenerationEvent[] = [];
+  let overflowed = false;
+  /** The highest sequence heard live: the log held it then (an event is published once appended). */
+  let heard = 0;
+  let recheck: NodeJS.Timeout | undefined;
+  let rechecking = false;
+  /** The last sequence of another instance's generation seen final in the shared record on a recheck. */
+  let sharedEnd: number | undefined;
+  const subscription = pubSub.subscribe('generation:event', record.id);
+  const iterator = subscription[Symbol.asyncIterator]();
+  const pump = (async () => {
+    for (let result = await iterator.next(); !result.done; result = await iterator.next()) {
+      heard = Math.max(heard, result.value.sequence);
+      if (live.length < LIVE_BUFFER_LIMIT) live.push(result.value);
+      else overflowed = true; // the log still has it; the reader catches up from there
+      control.wake?.();
+    }
+  })();
+  const unregister = source.register(record.id, control);
+  try {
+    const expired = (through: number) =>
+      new GatewayError(
+        'EVENTS_EXPIRED',
+        `Events ${last + 1} to ${through} of generation "${record.id}" are no longer in the event log (expired, trimmed or deleted), so they cannot be replayed; the subscription ends here instead of skipping them.`,
+      );
+    const readLog = async (): Promise<GenerationEvent[]> => {
+      try {
+        return await eventLog.read(record.id, last);
+      } catch (error) {
+        throw new GatewayError(
+          'EVENT_LOG_UNAVAILABLE',
+          `The event log cannot be read for generation "${record.id}" (${(error as Error).message}); subscribe again with after: ${last} when it is back.`,
+        );
+      }
+    };
+    /** Yields the log's events after `last` up to `until`; true once the terminal event is out. */
+    const fromLog = async function* (until = Infinity): AsyncGenerator<GenerationEvent, boolean> {
+      const mustReach = Math.min(heard, until); // heard before the read: the log must still hold it
+      for (const event of await readLog()) {
+        if (event.sequence > until) break;
+        if (event.sequence > last + 1) throw expired(event.sequence - 1);
+        yield event;
+        last = event.sequence;
+        if (isTerminalEvent(event)) return true;
+      }
+      if (last < mustReach) throw expired(mustReach);
+      return false;
+    };
+    if (yield* fromLog()) return;
+    while (!control.closed) {
+      if (overflowed) {
+        overflowed = false;
+        live.length = 0;
+        if (yield* fromLog()) return;
+        // A generation of another instance may have ended while its terminal event was lost on the way
+        // here (a publish dropped, then the stream trimmed): its shared record tells.
+        if (rechecking && live.length === 0) sharedEnd ??= await source.sharedEnd(record);
+        rechecking = false;
+        continue;
+      }
+      const event = live.shift();
+      if (!event) {
+        if (isFinalStatus(record.status) || sharedEnd !== undefined) {
+          // The terminal event is in the log once this instance's appends of it have settled (or, for a
+          // record shared by another instance, since before the record was saved as final).
+          const end = sharedEnd ?? (await source.settledLastSequence(record));
+          if (last >= end || control.closed) return;
+          if (live.length > 0 || overflowed) continue;
+          if (yield* fromLog()) return;
+          const unstored = source.unstoredEnd(record.id);
+          if (unstored) throw unstored;
+          throw expired(end);
+        }
+        await new Promise<void>((resolve) => {
+          control.wake = resolve;
+          // Scaled out, a published event can be lost (a dropped Redis connection): look at the log now and then.
+          if (source.recheckIntervalMs) recheck = setTimeout(() => (overflowed = rechecking = true, resolve()), source.recheckIntervalMs);
+        });
+        clearTimeout(recheck);
+        control.wake = undefined;
+        continue;
+      }
+      if (event.sequence <= last) continue;
+      if (event.sequence > last + 1 && (yield* fromLog(event.sequence - 1))) return;
+      yield event;
+      last = event.sequence;
+      if (isTerminalEvent(event)) return;
+    }
+  } finally {
+    unregister();
+    await iterator.return?.();
+    await pump;
+  }
+}
