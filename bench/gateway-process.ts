@@ -73,7 +73,7 @@ function mapProfileToSources(profile: CpuProfile): void {
 /** Process entry point: starts the gateway and prints its port as one JSON line. */
 async function main(): Promise<void> {
   const config = loadConfig({ PORT: '0', ...readSettings(), HOST: '127.0.0.1' });
-  const app = createApp(config);
+  const app = await createApp(config);
   const { port, url } = await app.start();
 
   let stopping = false;

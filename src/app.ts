@@ -16,9 +16,7 @@ import type { ConversationStore } from './conversations/conversation-store.js';
 import type { HttpRoute } from './http-route.js';
 import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
-import { createRedisState } from './generations/redis-state.js';
 import { GenerationService } from './generations/generation-service.js';
-import { GenerationQueue } from './generations/generation-queue.js';
 import { GenerationLeases } from './generations/generation-leases.js';
 import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { RedisConversationStore } from './conversations/redis-conversation-store.js';
@@ -116,11 +114,17 @@ export function createProviders(config: Config): Provider[] {
   return providers;
 }
 
-/** Creates the gateway from a validated configuration. Nothing listens until `start()`. */
-export function createApp(config: Config, options: { providers?: Provider[]; logger?: Logger } = {}): App {
+/**
+ * Creates the gateway from a validated configuration. Nothing listens until `start()`. The Redis
+ * clients (and BullMQ, for roles `api`/`worker`) are loaded only when `REDIS_URL` is set: a single
+ * instance does not carry them (about 30 MB resident).
+ */
+export async function createApp(config: Config, options: { providers?: Provider[]; logger?: Logger } = {}): Promise<App> {
   const providers = options.providers ?? createProviders(config);
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const redis = config.redisUrl ? createRedisState(config.redisUrl, config.generationRetentionMs) : undefined;
+  const redis = config.redisUrl
+    ? (await import('./generations/redis-state.js')).createRedisState(config.redisUrl, config.generationRetentionMs)
+    : undefined;
   const breakerOptions = { failureThreshold: config.breakerFailureThreshold, cooldownMs: config.breakerCooldownMs };
   // With Redis the circuits are shared by every instance (falling back to this instance's view while Redis is unreachable).
   const breaker: ProviderCircuitBreaker | undefined = !config.breakerEnabled
@@ -156,7 +160,7 @@ export function createApp(config: Config, options: { providers?: Provider[]; log
   // Roles `api` and `worker` share a BullMQ queue per provider (config requires REDIS_URL for them).
   const queue =
     redis && config.redisUrl && config.role !== 'all'
-      ? new GenerationQueue({
+      ? new (await import('./generations/generation-queue.js')).GenerationQueue({
           redisUrl: config.redisUrl,
           prefix: config.queuePrefix,
           providerIds: providers.map((provider) => provider.id),

@@ -27,7 +27,7 @@ try {
 }
 
 const logger = createLogger({ level: config.logLevel });
-const app = createApp(config, { logger });
+const app = await createApp(config, { logger });
 try {
   const { url } = await app.start();
   logger.info({ url, graphqlUrl: `${url}/graphql` }, `GraphQL AI gateway listening on ${url} — GraphiQL and graphql-ws at ${url}/graphql`);

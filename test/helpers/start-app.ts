@@ -59,7 +59,7 @@ export async function startApp(settings: Record<string, string> = {}, options: P
     CSRF_PREVENTION: 'false',
     ...settings,
   });
-  const app = createApp(config, options);
+  const app = await createApp(config, options);
   const { url } = await app.start();
   return {
     app,
