@@ -278,12 +278,13 @@ function benchModels(options: BenchOptions) {
 }
 
 /**
- * The V8 flags `npm start` gives node (the `--max-…` options of package.json's `start` script, e.g.
- * the young generation's size), so that the measured gateway runs as a started one does.
+ * The V8 flags `npm start` gives node (the `--max-…` options of package.json's `serve` script, which
+ * `start` runs after the build, e.g. the young generation's size), so that the measured gateway runs
+ * as a started one does.
  */
 function startScriptNodeFlags(): string[] {
-  const packageJson = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  return packageJson.scripts.start.split(/\s+/).filter((word) => word.startsWith('--max-'));
+  const packageJson = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'package.json'), 'utf8')) as { scripts: { serve: string } };
+  return packageJson.scripts.serve.split(/\s+/).filter((word) => word.startsWith('--max-'));
 }
 
 /** Starts a gateway process with `settings`; `--expose-gc` always (the `gc` command of the idle phase). */
