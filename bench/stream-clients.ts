@@ -51,16 +51,19 @@ export interface StreamOptions {
   onOpen?: () => void;
 }
 
-/** The subscription every gateway measurement sends. */
-export const BENCH_CHAT_SUBSCRIPTION = `subscription BenchChat($input: ChatCompletionInput!) {
-  chatCompletion(input: $input) {
+/** What every measured subscription selects of each event (the `EventChecker` reads these fields). */
+const CHAT_EVENT_SELECTION = `{
     __typename
     ... on GenerationEvent { sequence }
     ... on ChatTokenDelta { text }
     ... on ChatCompletionCompleted { finishReason text usage { completionTokens } }
     ... on GenerationFailed { error { code message } }
     ... on GenerationCancelled { reason }
-  }
+  }`;
+
+/** The subscription every gateway measurement sends. */
+export const BENCH_CHAT_SUBSCRIPTION = `subscription BenchChat($input: ChatCompletionInput!) {
+  chatCompletion(input: $input) ${CHAT_EVENT_SELECTION}
 }`;
 
 /** The `ChatCompletionInput` of a gateway measurement. */
@@ -370,14 +373,7 @@ export async function streamServerSentEvents(graphqlURL: string, input: ChatComp
  * {@link BENCH_CHAT_SUBSCRIPTION}'s and the same checks apply to it.
  */
 export const BENCH_FOLLOW_SUBSCRIPTION = `subscription BenchFollow($generationId: ID!) {
-  chatCompletion: chatCompletionEvents(generationId: $generationId) {
-    __typename
-    ... on GenerationEvent { sequence }
-    ... on ChatTokenDelta { text }
-    ... on ChatCompletionCompleted { finishReason text usage { completionTokens } }
-    ... on GenerationFailed { error { code message } }
-    ... on GenerationCancelled { reason }
-  }
+  chatCompletion: chatCompletionEvents(generationId: $generationId) ${CHAT_EVENT_SELECTION}
 }`;
 
 /** The mutation that starts a generation without following it (README, "Start now, follow later"). */
