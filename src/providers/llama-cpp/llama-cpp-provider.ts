@@ -209,6 +209,8 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           cause: error,
         });
       }
+      // Loaded with the model already; taken before the sequence, so no await sits between acquiring it and the `finally` that releases it.
+      const { LlamaChat, LlamaCompletion } = await importNodeLlamaCpp();
       const sequence = await model.pool.acquire(signal);
       // Aborts inference when the caller aborts, and when the consumer stops iterating early.
       const stopController = new AbortController();
@@ -247,7 +249,6 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         ...(request.seed !== undefined && { seed: request.seed }),
         ...(request.stop !== undefined && { customStopTriggers: request.stop }),
       };
-      const { LlamaChat, LlamaCompletion } = await importNodeLlamaCpp();
       const generation = (async () => {
         if (model.hasChatTemplate) {
           const chat = new LlamaChat({ contextSequence: sequence });
