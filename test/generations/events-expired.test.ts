@@ -15,27 +15,9 @@ import type { GenerationEvent } from '../../src/generations/generation-events.js
 import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
 import { ImageStore } from '../../src/images/image-store.js';
-import type { ChatProvider, ChatStreamPart, StreamOptions } from '../../src/providers/provider.js';
+import type { ChatProvider } from '../../src/providers/provider.js';
 import { ProviderRegistry } from '../../src/providers/provider-registry.js';
-
-/** A provider that yields `count` one-character deltas, awaiting `gate(index)` before each when given. */
-function scriptedProvider(count: number, gate?: (index: number) => Promise<void>): ChatProvider {
-  return {
-    id: 'scripted',
-    label: 'Scripted',
-    capabilities: ['chat'],
-    listModels: async () => [{ id: 'script', capabilities: ['chat'] }],
-    checkAvailability: async () => ({ available: true }),
-    async *streamChat(_request, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
-      for (let index = 0; index < count; index += 1) {
-        if (gate) await gate(index);
-        signal.throwIfAborted();
-        yield { type: 'text-delta', text: String(index % 10) };
-      }
-      yield { type: 'finish', finishReason: 'stop' };
-    },
-  };
-}
+import { scriptedProvider } from '../helpers/scripted-provider.js';
 
 function createService(provider: ChatProvider) {
   const eventLog = new MemoryEventLog();

@@ -12,27 +12,9 @@ import { MemoryEventLog } from '../../src/generations/event-log.js';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
 import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
-import type { ChatProvider, ChatStreamPart, StreamOptions } from '../../src/providers/provider.js';
+import type { ChatProvider } from '../../src/providers/provider.js';
 import { ProviderRegistry } from '../../src/providers/provider-registry.js';
-
-/** A provider that yields `count` one-character deltas, awaiting `gate` before each when given. */
-function scriptedProvider(count: number, gate?: () => Promise<void>): ChatProvider {
-  return {
-    id: 'scripted',
-    label: 'Scripted',
-    capabilities: ['chat'],
-    listModels: async () => [{ id: 'script', capabilities: ['chat'] }],
-    checkAvailability: async () => ({ available: true }),
-    async *streamChat(_request, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
-      for (let index = 0; index < count; index += 1) {
-        if (gate) await gate();
-        signal.throwIfAborted();
-        yield { type: 'text-delta', text: String(index % 10) };
-      }
-      yield { type: 'finish', finishReason: 'stop', usage: { completionTokens: count } };
-    },
-  };
-}
+import { scriptedProvider } from '../helpers/scripted-provider.js';
 
 function createService(provider: ChatProvider, retentionMs = 60_000, maxRetained?: number) {
   const eventLog = new MemoryEventLog();
