@@ -5,32 +5,13 @@
  * whether it joins late with `after`, or falls behind a live generation. The provider is a scripted
  * implementation of `ChatProvider` (the seam the guide names for fakes).
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryConversationStore } from '../../src/conversations/conversation-store.js';
 import { MemoryEventLog } from '../../src/generations/event-log.js';
 import { GatewayError } from '../../src/generations/gateway-error.js';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
-import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
-import { GenerationService } from '../../src/generations/generation-service.js';
-import { ImageStore } from '../../src/images/image-store.js';
 import type { ChatProvider } from '../../src/providers/provider.js';
-import { ProviderRegistry } from '../../src/providers/provider-registry.js';
+import { createInMemoryService } from '../helpers/in-memory-service.js';
 import { scriptedProvider } from '../helpers/scripted-provider.js';
-
-function createService(provider: ChatProvider) {
-  const eventLog = new MemoryEventLog();
-  const service = new GenerationService({
-    registry: new ProviderRegistry([provider]),
-    eventLog,
-    pubSub: createGenerationPubSub(),
-    conversations: new MemoryConversationStore({ maxMessages: 100, maxCharacters: 100_000, retentionMs: 60_000 }),
-    imageStore: new ImageStore({ directory: join(tmpdir(), 'gateway-events-expired-images'), maxBytes: 1024, downloadTimeoutMs: 1000 }),
-    retentionMs: 60_000,
-  });
-  return { service, eventLog };
-}
 
 /** Reads every event until the stream ends or fails; `error` is what it failed with. */
 async function collect(events: AsyncIterable<GenerationEvent>): Promise<{ events: GenerationEvent[]; error?: unknown }> {
@@ -66,7 +47,7 @@ describe('MemoryEventLog', () => {
 
 describe('subscribers and events the log no longer holds', () => {
   it('a subscriber with after whose events were evicted ends with EVENTS_EXPIRED naming the generation and the missing range', async () => {
-    const { service, eventLog } = createService(scriptedProvider(3));
+    const { service, eventLog } = createInMemoryService(scriptedProvider(3));
     const record = await service.startChat(input);
     const all = await collect(await service.subscribe(record.id));
     expect(all.events.map((event) => event.sequence)).toEqual([1, 2, 3, 4, 5]);
@@ -87,7 +68,7 @@ describe('subscribers and events the log no longer holds', () => {
   });
 
   it('a finished generation whose whole log is gone ends a subscriber with EVENTS_EXPIRED instead of waiting forever', async () => {
-    const { service, eventLog } = createService(scriptedProvider(2));
+    const { service, eventLog } = createInMemoryService(scriptedProvider(2));
     const record = await service.startChat(input);
     await collect(await service.subscribe(record.id));
     await eventLog.delete(record.id);
@@ -101,7 +82,7 @@ describe('subscribers and events the log no longer holds', () => {
 
   it('a subscriber joining a running generation whose first events were evicted ends with EVENTS_EXPIRED', async () => {
     const gates: Array<() => void> = [];
-    const { service, eventLog } = createService(scriptedProvider(20, (index) => (index < 10 ? Promise.resolve() : new Promise<void>((resolve) => gates.push(resolve)))));
+    const { service, eventLog } = createInMemoryService(scriptedProvider(20, (index) => (index < 10 ? Promise.resolve() : new Promise<void>((resolve) => gates.push(resolve)))));
     const record = await service.startChat(input);
     const watcher = await service.subscribe(record.id);
     // Events 1..11 (started, ten deltas) are out once the eleventh delta waits at its gate.
@@ -118,7 +99,7 @@ describe('subscribers and events the log no longer holds', () => {
   it('a subscriber that fell behind a live generation (its buffer overflowed) and whose missing events were evicted ends with EVENTS_EXPIRED, never skipping', async () => {
     let release!: () => void;
     const opened = new Promise<void>((resolve) => (release = resolve));
-    const { service, eventLog } = createService(scriptedProvider(600, (index) => (index === 0 ? opened : Promise.resolve())));
+    const { service, eventLog } = createInMemoryService(scriptedProvider(600, (index) => (index === 0 ? opened : Promise.resolve())));
     const record = await service.startChat(input);
     const slow = await service.subscribe(record.id);
     const first = await slow.next(); // live from here; then it reads nothing while the generation runs on
@@ -139,7 +120,7 @@ describe('subscribers and events the log no longer holds', () => {
     const never = new Promise<void>(() => {});
     let reached!: () => void;
     const waiting = new Promise<void>((resolve) => (reached = resolve));
-    const { service, eventLog } = createService(
+    const { service, eventLog } = createInMemoryService(
       scriptedProvider(1000, (index) => {
         if (index < 300) return Promise.resolve();
         reached();
@@ -157,7 +138,7 @@ describe('subscribers and events the log no longer holds', () => {
   });
 
   it('a subscriber that is not behind is untouched by an eviction: it gets every event once', async () => {
-    const { service, eventLog } = createService(scriptedProvider(30, async () => {}));
+    const { service, eventLog } = createInMemoryService(scriptedProvider(30, async () => {}));
     const record = await service.startChat(input);
     const follower = await service.subscribe(record.id);
     const seen: GenerationEvent[] = [];

@@ -3,32 +3,12 @@
  * slow subscribers (more live events than the buffer holds), cancellation, and retention.
  * The provider is a scripted implementation of `ChatProvider` (the seam the guide names for fakes).
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { MemoryConversationStore } from '../../src/conversations/conversation-store.js';
-import { ImageStore } from '../../src/images/image-store.js';
-import { MemoryEventLog } from '../../src/generations/event-log.js';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
-import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
 import type { ChatProvider } from '../../src/providers/provider.js';
-import { ProviderRegistry } from '../../src/providers/provider-registry.js';
+import { createInMemoryService } from '../helpers/in-memory-service.js';
 import { scriptedProvider } from '../helpers/scripted-provider.js';
-
-function createService(provider: ChatProvider, retentionMs = 60_000, maxRetained?: number) {
-  const eventLog = new MemoryEventLog();
-  const service = new GenerationService({
-    registry: new ProviderRegistry([provider]),
-    eventLog,
-    pubSub: createGenerationPubSub(),
-    conversations: new MemoryConversationStore({ maxMessages: 100, maxCharacters: 100_000, retentionMs: 60_000 }),
-    imageStore: new ImageStore({ directory: join(tmpdir(), 'gateway-service-test-images'), maxBytes: 1024, downloadTimeoutMs: 1000 }),
-    retentionMs,
-    ...(maxRetained !== undefined && { maxRetained }),
-  });
-  return { service, eventLog };
-}
 
 async function drain(events: AsyncIterable<GenerationEvent>): Promise<GenerationEvent[]> {
   const all: GenerationEvent[] = [];
@@ -40,7 +20,7 @@ const input = { messages: [{ role: 'user' as const, content: 'go' }] };
 
 describe('GenerationService', () => {
   it('delivers every event in order to a subscriber that reads nothing until the generation has ended', async () => {
-    const { service } = createService(scriptedProvider(2000));
+    const { service } = createInMemoryService(scriptedProvider(2000));
     const record = await service.startChat(input);
     const subscription = await service.subscribe(record.id);
     const first = await subscription.next(); // the subscriber is live now, then stalls
@@ -57,7 +37,7 @@ describe('GenerationService', () => {
     let release: () => void = () => {};
     let opened = Promise.resolve();
     const gate = () => opened;
-    const { service } = createService(scriptedProvider(50, () => gate()));
+    const { service } = createInMemoryService(scriptedProvider(50, () => gate()));
     opened = new Promise<void>((resolve) => (release = resolve));
     const record = await service.startChat(input);
     const early = await service.subscribe(record.id, 0);
@@ -70,7 +50,7 @@ describe('GenerationService', () => {
 
   it('cancels promptly even when the provider ignores the signal, and emits generation-cancelled last', async () => {
     const never = new Promise<void>(() => {});
-    const { service } = createService(scriptedProvider(10, () => never));
+    const { service } = createInMemoryService(scriptedProvider(10, () => never));
     const record = await service.startChat(input);
     const events = drain(await service.subscribe(record.id));
     const cancelled = await service.cancel(record.id, 'test says stop');
@@ -81,7 +61,7 @@ describe('GenerationService', () => {
 
   it('closing a startChatStream iterator while it waits cancels the generation', async () => {
     const never = new Promise<void>(() => {});
-    const { service } = createService(scriptedProvider(10, () => never));
+    const { service } = createInMemoryService(scriptedProvider(10, () => never));
     const stream = await service.startChatStream(input);
     const started = await stream.next();
     const waiting = stream.next();
@@ -94,7 +74,7 @@ describe('GenerationService', () => {
   it('forgets a finished generation and its events after the retention time', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      const { service, eventLog } = createService(scriptedProvider(3), 5_000);
+      const { service, eventLog } = createInMemoryService(scriptedProvider(3), { retentionMs: 5_000 });
       const record = await service.startChat(input);
       await drain(await service.subscribe(record.id));
       expect(service.get(record.id)).toBe(record);
@@ -111,7 +91,7 @@ describe('GenerationService', () => {
   });
 
   it('keeps at most maxRetained finished generations, forgetting the oldest first', async () => {
-    const { service, eventLog } = createService(scriptedProvider(1), 60_000, 2);
+    const { service, eventLog } = createInMemoryService(scriptedProvider(1), { maxRetained: 2 });
     const ids: string[] = [];
     for (let index = 0; index < 3; index += 1) {
       const record = await service.startChat(input);
