@@ -699,6 +699,8 @@ export class GenerationService {
     const race: AbortRace = (promise) =>
       new Promise((resolve, reject) => {
         if (signal.aborted) {
+          // The step still settles later (a provider throws the abort reason): observed, so it is not an unhandled rejection.
+          promise.catch(() => {});
           reject(signal.reason);
           return;
         }

@@ -48,6 +48,25 @@ describe('GenerationService', () => {
     expect(resumed).toEqual(all.slice(1));
   });
 
+  it('a cancellation between two provider steps leaves no unhandled rejection (the next step is still observed)', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      let service!: GenerationService;
+      // The first delta cancels the generation synchronously, before the provider's next step is asked for.
+      ({ service } = createInMemoryService(scriptedProvider(5), { observer: { contentReceived: (record) => void service.cancel(record.id, 'between steps') } }));
+      const record = await service.startChat(input);
+      const events = await drain(await service.subscribe(record.id));
+      expect(events.at(-1)).toMatchObject({ type: 'generation-cancelled', reason: 'between steps' });
+      // Node reports unhandled rejections once the microtask queue has drained.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    expect(rejections).toEqual([]);
+  });
+
   it('cancels promptly even when the provider ignores the signal, and emits generation-cancelled last', async () => {
     const never = new Promise<void>(() => {});
     const { service } = createInMemoryService(scriptedProvider(10, () => never));

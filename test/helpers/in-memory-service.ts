@@ -6,6 +6,7 @@ import { MemoryEventLog } from '../../src/generations/event-log.js';
 import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
 import { ImageStore } from '../../src/images/image-store.js';
+import type { GenerationObserver } from '../../src/operations/generation-observer.js';
 import type { ChatProvider } from '../../src/providers/provider.js';
 import { ProviderRegistry } from '../../src/providers/provider-registry.js';
 
@@ -13,8 +14,12 @@ import { ProviderRegistry } from '../../src/providers/provider-registry.js';
  * The service with `provider` as its only provider, and its event log (to inspect or evict).
  * @param options.retentionMs how long finished generations are kept, ms (default 60 000).
  * @param options.maxRetained how many finished generations are kept at most (default: no limit).
+ * @param options.observer told about generations as metrics and logs are.
  */
-export function createInMemoryService(provider: ChatProvider, options: { retentionMs?: number; maxRetained?: number } = {}) {
+export function createInMemoryService(
+  provider: ChatProvider,
+  options: { retentionMs?: number; maxRetained?: number; observer?: GenerationObserver } = {},
+) {
   const eventLog = new MemoryEventLog();
   const service = new GenerationService({
     registry: new ProviderRegistry([provider]),
@@ -24,6 +29,7 @@ export function createInMemoryService(provider: ChatProvider, options: { retenti
     imageStore: new ImageStore({ directory: join(tmpdir(), 'gateway-service-test-images'), maxBytes: 1024, downloadTimeoutMs: 1000 }),
     retentionMs: options.retentionMs ?? 60_000,
     ...(options.maxRetained !== undefined && { maxRetained: options.maxRetained }),
+    ...(options.observer && { observer: options.observer }),
   });
   return { service, eventLog };
 }
