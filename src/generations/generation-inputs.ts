@@ -42,6 +42,15 @@ const side = (name: string) =>
     .nullish();
 
 /** How images come back: stored and served by this service (`url`), or inline (`b64_json`). */
+/**
+ * Where a start came from, for observers (the log line `generation started` names it): the id of
+ * the HTTP request that started the generation (`x-request-id`), absent for graphql-ws operations
+ * and starts from code.
+ */
+export interface GenerationOrigin {
+  requestId?: string;
+}
+
 export type ImageResponseFormat = 'url' | 'b64_json';
 
 /** An image request; `n` defaults to 1 and `responseFormat` to `url`. */

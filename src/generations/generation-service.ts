@@ -36,6 +36,7 @@ import {
   imageGenerationInputSchema,
   parseInput,
   type ChatCompletionInput,
+  type GenerationOrigin,
   type ImageGenerationInput,
   type ImageResponseFormat,
 } from './generation-inputs.js';
@@ -53,7 +54,7 @@ import {
   type ImageGenerationRecord,
 } from './generation-records.js';
 
-export type { ChatCompletionInput, ImageGenerationInput } from './generation-inputs.js';
+export type { ChatCompletionInput, GenerationOrigin, ImageGenerationInput } from './generation-inputs.js';
 export type { ChatGenerationRecord, GenerationRecord, GenerationStatus, ImageGenerationRecord } from './generation-records.js';
 
 interface RunningGeneration {
@@ -181,9 +182,10 @@ export class GenerationService {
   /**
    * Validates a chat request, resolves provider and model, and starts the generation in the background.
    * Returns at once with the RUNNING record; event 1 (`chat-completion-started`) is already in the log.
+   * `origin` (the HTTP request's id) goes to the observers only.
    * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
    */
-  async startChat(input: ChatCompletionInput): Promise<ChatGenerationRecord> {
+  async startChat(input: ChatCompletionInput, origin: GenerationOrigin = {}): Promise<ChatGenerationRecord> {
     this.assertRunning();
     const values = parseInput(chatCompletionInputSchema, input);
     // A per-request provider key goes to one provider only: no fallback may hand it to another upstream.
@@ -218,16 +220,17 @@ export class GenerationService {
       await this.enqueue(record, started, { generationId: record.id, kind: 'chat', candidates: candidatePairs, request, newMessages });
       return record;
     }
-    await this.launch(record, started, this.chatWork(record, candidates, request, newMessages));
+    await this.launch(record, started, this.chatWork(record, candidates, request, newMessages), origin);
     return record;
   }
 
   /**
    * Validates an image request, resolves provider and model, and starts the generation in the background.
    * Returns at once with the RUNNING record; event 1 (`image-generation-started`) is already in the log.
+   * `origin` as for `startChat`.
    * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
    */
-  async startImages(input: ImageGenerationInput): Promise<ImageGenerationRecord> {
+  async startImages(input: ImageGenerationInput, origin: GenerationOrigin = {}): Promise<ImageGenerationRecord> {
     this.assertRunning();
     const values = parseInput(imageGenerationInputSchema, input);
     const candidates = (await this.options.registry.imageCandidates(values)).slice(0, values.apiKey ? 1 : undefined);
@@ -262,7 +265,7 @@ export class GenerationService {
       await this.enqueue(record, started, { generationId: record.id, kind: 'image', candidates: candidatePairs, request, responseFormat });
       return record;
     }
-    await this.launch(record, started, this.imageWork(record, candidates, request, responseFormat));
+    await this.launch(record, started, this.imageWork(record, candidates, request, responseFormat), origin);
     return record;
   }
 
@@ -358,7 +361,7 @@ export class GenerationService {
       throw new Error(`job ${data.generationId} is a ${data.kind} job but the generation is ${record.kind}`);
     }
     this.records.set(record.id, record);
-    this.observe((observer) => observer.generationStarted?.(record));
+    this.observe((observer) => observer.generationStarted?.(record, {}));
     const controller = new AbortController();
     const stopListening = this.listenForCancellation(record, controller);
     const finished = this.run(record, controller.signal, work);
@@ -523,13 +526,13 @@ export class GenerationService {
    * event cancels the generation (reason `subscription closed`).
    * @throws GatewayError as `startChat` does, before anything starts.
    */
-  async startChatStream(input: ChatCompletionInput): Promise<AsyncIterableIterator<GenerationEvent>> {
-    return this.owned(await this.startChat(input));
+  async startChatStream(input: ChatCompletionInput, origin: GenerationOrigin = {}): Promise<AsyncIterableIterator<GenerationEvent>> {
+    return this.owned(await this.startChat(input, origin));
   }
 
   /** Starts an image generation and streams all its events; closing the stream early cancels it. See `startChatStream`. */
-  async startImageStream(input: ImageGenerationInput): Promise<AsyncIterableIterator<GenerationEvent>> {
-    return this.owned(await this.startImages(input));
+  async startImageStream(input: ImageGenerationInput, origin: GenerationOrigin = {}): Promise<AsyncIterableIterator<GenerationEvent>> {
+    return this.owned(await this.startImages(input, origin));
   }
 
   /** All events of a generation whose stream owns it: closing the stream before the end cancels it. */
@@ -667,9 +670,9 @@ export class GenerationService {
   }
 
   /** Records the generation, appends its first event, and runs `work` in the background. */
-  private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork): Promise<void> {
+  private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork, origin: GenerationOrigin): Promise<void> {
     this.records.set(record.id, record);
-    this.observe((observer) => observer.generationStarted?.(record));
+    this.observe((observer) => observer.generationStarted?.(record, origin));
     const controller = new AbortController();
     // Scaled out, the owner lease is sent first, on the connection that then appends event 1: whoever
     // sees the generation sees its lease, and no round trip is added.

@@ -10,15 +10,13 @@
 import type { GenerationRecord } from '../generations/generation-records.js';
 import type { GenerationObserver } from './generation-observer.js';
 import type { Logger } from './logger.js';
-import { currentRequestId } from './request-context.js';
 
 /** A generation observer that writes the log lines described in the module comment. */
 export function createGenerationLogging(logger: Logger): GenerationObserver {
   const firstContentAt = new WeakMap<GenerationRecord, number>();
   const requestIds = new WeakMap<GenerationRecord, string>();
   return {
-    generationStarted(record) {
-      const requestId = currentRequestId();
+    generationStarted(record, { requestId }) {
       if (requestId !== undefined) requestIds.set(record, requestId);
       logger.info(
         { generationId: record.id, requestId, kind: record.kind, provider: record.provider, model: record.model },

@@ -3,12 +3,16 @@
  * optional and called synchronously from the service, so an observer must be quick and must not
  * throw (the service ignores what it returns). `combineObservers` fans one call out to several.
  */
+import type { GenerationOrigin } from '../generations/generation-inputs.js';
 import type { GenerationRecord } from '../generations/generation-records.js';
 
 /** Hooks the generation service calls; see the module comment. */
 export interface GenerationObserver {
-  /** A generation was accepted and recorded (status `running`); its first event is on its way. */
-  generationStarted?(record: GenerationRecord): void;
+  /**
+   * A generation was accepted and recorded (status `running`); its first event is on its way.
+   * `origin`: where the start came from (the HTTP request's id); empty for a queued job a worker runs.
+   */
+  generationStarted?(record: GenerationRecord, origin: GenerationOrigin): void;
   /**
    * A provider delivered content for the generation: a text delta (as the provider sent it, before
    * coalescing) or an image. The first call for a record is its first content (time to first token).

@@ -23,7 +23,7 @@ import { createGenerationLogging } from './generation-logging.js';
 import { combineObservers, type GenerationObserver } from './generation-observer.js';
 import { createLogger, createYogaLogger, type Logger, type YogaLogger } from './logger.js';
 import { GatewayMetrics, routeLabel } from './metrics.js';
-import { REQUEST_ID_HEADER, requestIdOf, runWithRequestId } from './request-context.js';
+import { assignRequestId, REQUEST_ID_HEADER } from './request-context.js';
 
 /** What {@link createOperations} needs. */
 export interface OperationsOptions {
@@ -51,8 +51,8 @@ export interface Operations {
   /** Whether a graceful shutdown has begun. */
   readonly shuttingDown: boolean;
   /**
-   * Handles one HTTP request: gives it a request id (echoed in `x-request-id`, current for all the
-   * work `handle` does), and once the response is over counts it and logs one `request completed` line.
+   * Handles one HTTP request: gives it a request id (echoed in `x-request-id`; `requestIdOf(request)`
+   * in request-context.ts returns it while `handle` works), and once the response is over counts it and logs one `request completed` line.
    */
   track(request: IncomingMessage, response: ServerResponse, handle: () => Promise<void>): Promise<void>;
   /** For `ws`'s `verifyClient`: refuses new WebSocket connections with 503 once shutting down. */
@@ -106,7 +106,7 @@ export function createOperations(options: OperationsOptions): Operations {
 
     track(request, response, handle) {
       const startedAt = performance.now();
-      const requestId = requestIdOf(request);
+      const requestId = assignRequestId(request);
       response.setHeader(REQUEST_ID_HEADER, requestId);
       if (shuttingDown) response.setHeader('connection', 'close');
       response.once('close', () => {
@@ -127,7 +127,7 @@ export function createOperations(options: OperationsOptions): Operations {
         if (label === 'healthz' || label === 'metrics') logger.debug(fields, 'request completed');
         else logger.info(fields, 'request completed');
       });
-      return runWithRequestId(requestId, handle);
+      return handle();
     },
 
     verifyWebSocketClient(_info, callback) {

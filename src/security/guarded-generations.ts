@@ -9,6 +9,7 @@ import {
   assertChatInputWithinLimits,
   assertImageInputWithinLimits,
   type ChatCompletionInput,
+  type GenerationOrigin,
   type ImageGenerationInput,
   type InputLimits,
 } from '../generations/generation-inputs.js';
@@ -46,25 +47,26 @@ export class GenerationAdmission {
    * final, or its owning event stream ended). A start that throws frees its slot at once.
    * @param caller undefined = an unauthenticated caller while keys are required: every start is refused
    *   with SecurityError `UNAUTHORIZED` (a safety net; the HTTP and WebSocket checks refuse such callers first).
+   * @param origin passed to every start (the HTTP request's id, for the generation log lines).
    */
-  forCaller(service: GenerationService, caller: Caller | undefined): GenerationService {
+  forCaller(service: GenerationService, caller: Caller | undefined, origin: GenerationOrigin = {}): GenerationService {
     const { inputLimits } = this.options;
     const guarded: GuardedMethods = {
       startChat: async (input: ChatCompletionInput) => {
         assertChatInputWithinLimits(input, inputLimits);
-        return this.admitRecord(caller, () => service.startChat(input));
+        return this.admitRecord(caller, () => service.startChat(input, origin));
       },
       startImages: async (input: ImageGenerationInput) => {
         assertImageInputWithinLimits(input, inputLimits);
-        return this.admitRecord(caller, () => service.startImages(input));
+        return this.admitRecord(caller, () => service.startImages(input, origin));
       },
       startChatStream: async (input: ChatCompletionInput) => {
         assertChatInputWithinLimits(input, inputLimits);
-        return this.admitStream(caller, () => service.startChatStream(input));
+        return this.admitStream(caller, () => service.startChatStream(input, origin));
       },
       startImageStream: async (input: ImageGenerationInput) => {
         assertImageInputWithinLimits(input, inputLimits);
-        return this.admitStream(caller, () => service.startImageStream(input));
+        return this.admitStream(caller, () => service.startImageStream(input, origin));
       },
     };
     return new Proxy(service, {

@@ -24,6 +24,7 @@ import { createGraphQLProtection } from './graphql-protection.js';
 import { GenerationAdmission } from './guarded-generations.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RunningGenerationLimiter } from './running-generation-limiter.js';
+import { requestIdOf } from '../operations/request-context.js';
 
 /** The graphql-ws context `onWebSocketConnect` needs (the `ws` adapter's `extra`). */
 export interface WebSocketConnectContext {
@@ -266,7 +267,8 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       if (cached) return cached;
       const caller =
         (request && callers.get(request)) ?? (authenticator.enabled ? undefined : { id: `ip:${clientAddressOf(request, config.trustedProxyHops)}` });
-      const guarded = admission.forCaller(dependencies.generations, caller);
+      const requestId = request && requestIdOf(request);
+      const guarded = admission.forCaller(dependencies.generations, caller, requestId === undefined ? {} : { requestId });
       if (request) guardedServices.set(request, guarded);
       return guarded;
     },
