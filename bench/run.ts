@@ -25,8 +25,9 @@
  * graphql-ws, (e) the same over SSE. (a), (b) and (c) are read with fetch + eventsource-parser.
  *
  * ## Phases (in this order)
- * 1. Warm-up: every path at concurrency 50 for 1.5 s (V8 needs more than a few hundred requests
- *    to optimise the hot code), then untimed iterations at concurrency 1.
+ * 1. Warm-up: every path at concurrency 50 for 4 s (V8 needs some thousands of requests to optimise
+ *    the hot code of client, upstream and gateway: with 1.5 s, rates still rose for several seconds
+ *    after it on this machine), then untimed iterations at concurrency 1.
  * 2. Concurrency 1, 64 tokens, no delay: each path in a block of iterations alternating it with a
  *    direct request; time to first token and total p50/p99; added TTFT paired per iteration.
  * 3. Gaps between tokens: 64 tokens, one every 20 ms; each window runs one path's streams beside
@@ -52,7 +53,7 @@
  *
  * ## Settings (environment)
  * `BENCH_SMOKE=1`, `BENCH_PROFILE=1`, `BENCH_TOKENS` (64), `BENCH_ITERATIONS` (200),
- * `BENCH_WARMUP_ITERATIONS` (30), `BENCH_CONCURRENCY` (50), `BENCH_WINDOW_MS` (2000),
+ * `BENCH_WARMUP_ITERATIONS` (30), `BENCH_WARMUP_WINDOW_MS` (4000: the warm-up at full concurrency, per path), `BENCH_CONCURRENCY` (50), `BENCH_WINDOW_MS` (2000),
  * `BENCH_ROUNDS` (3), `BENCH_GAP_MS` (20), `BENCH_GAP_STREAMS` (25), `BENCH_GAP_ROUNDS` (2),
  * `BENCH_RAMP_START` (100), `BENCH_RAMP_MAX` (12800), `BENCH_RAMP_PATH_BUDGET_MS` (40000),
  * `BENCH_IDLE_SUBSCRIPTIONS` (10000), `BENCH_IDLE_SOCKETS` (100), `BENCH_IDLE_GENERATIONS` (100: the
@@ -202,7 +203,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     warmupIterations: integerSetting(environment, 'BENCH_WARMUP_ITERATIONS', smoke ? 3 : 30),
     concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', 50),
     windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 300 : profile ? 5_000 : 2_000),
-    warmupWindowMs: smoke ? 0 : 1_500,
+    warmupWindowMs: smoke ? 0 : integerSetting(environment, 'BENCH_WARMUP_WINDOW_MS', 4_000),
     rounds: integerSetting(environment, 'BENCH_ROUNDS', smoke || profile ? 1 : 3),
     requestTimeoutMs: smoke ? 10_000 : 20_000,
     portkey: paths.includes('portkey') && !isOn(environment.BENCH_SKIP_PORTKEY),

@@ -34,6 +34,7 @@ import { createRestApi } from './rest/rest-api.js';
 import { schema } from './schema/index.js';
 import { createWebPage } from './web/web-page.js';
 import { batchWrites } from './transport/batched-writes.js';
+import { acknowledgeQueuedSends } from './transport/queued-sends.js';
 import { createSecurity } from './security/security.js';
 import { RedisRateLimitStore } from './security/rate-limiter.js';
 import { createOperations } from './operations/operations.js';
@@ -245,6 +246,8 @@ export async function createApp(config: Config, options: { providers?: Provider[
   // What a connection sends in one loop turn (SSE events, WebSocket messages) leaves in one write (see batched-writes.ts).
   server.on('connection', batchWrites);
   const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH, verifyClient: operations.verifyWebSocketClient });
+  // Registered before useServer's listener: graphql-ws then sends a subscription's ready messages in one turn (see queued-sends.ts).
+  webSocketServer.on('connection', (socket) => acknowledgeQueuedSends(socket));
   const webSockets = useServer(
     {
       execute: (args: any) => args.rootValue.execute(args),
