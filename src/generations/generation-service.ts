@@ -1021,7 +1021,9 @@ export class GenerationService {
       this.emissions.set(record, state);
     }
     record.lastSequence += 1;
-    const numbered = { ...event, generationId: record.id, sequence: record.lastSequence } as GenerationEvent;
+    // Object.assign, not an object spread: on Node 20's V8 every `{ ...event, … }` got a hidden class of its
+    // own (measured), so each event kept in the log cost a map and made every reader of events megamorphic.
+    const numbered = Object.assign({}, event, { generationId: record.id, sequence: record.lastSequence }) as GenerationEvent;
     const current = state;
     const emission = state.chain.catch(() => {}).then(() => this.store(record, current, numbered));
     state.chain = emission;
@@ -1035,7 +1037,7 @@ export class GenerationService {
     if (state.failure) {
       if (!terminal) throw state.failure;
       if (state.stored === 0) return; // nothing of it reached the log, so no one can be following it
-      event = { ...numbered, sequence: state.stored + 1 };
+      event = Object.assign({}, numbered, { sequence: state.stored + 1 });
       record.lastSequence = event.sequence;
     }
     try {
@@ -1096,7 +1098,7 @@ export class GenerationService {
             applyTerminalEvent(record, storedEnd);
             record.lastSequence = storedEnd.sequence;
           } else {
-            const end = { ...event, sequence: (later.at(-1)?.sequence ?? state.stored) + 1 };
+            const end = Object.assign({}, event, { sequence: (later.at(-1)?.sequence ?? state.stored) + 1 });
             await eventLog.append(end);
             state.stored = end.sequence;
             record.lastSequence = end.sequence;
