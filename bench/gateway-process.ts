@@ -23,11 +23,17 @@
  *   follows counts what is live rather than garbage not yet collected. Only this bench process
  *   exposes it; the gateway itself has no such hook.
  *
+ * - `{"command":"gc-pauses"}` → `{"gcPauses":{"young":{…},"full":{…}}}`: the garbage-collection
+ *   pauses of this process since the previous such command (or since start), each as `count`,
+ *   `p50Ms`, `p99Ms` and `maxMs` (from `perf_hooks` `gc` entries; `young` = scavenges, `full` =
+ *   mark-compact), so the benchmark can say how often a request met a pause and how long it was.
+ *
  * Stops the app (bounded to 5 s) and exits when stdin closes (the parent went away), on SIGTERM and on SIGINT.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
+import { constants as performanceConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type * as AppModule from '../src/app.js';
 import type * as ConfigModule from '../src/config.js';
@@ -92,6 +98,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
+  /** Garbage-collection pauses since the last `gc-pauses` command, ms. */
+  const pauses: { young: number[]; full: number[] } = { young: [], full: [] };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) {
+      if (entry.detail?.kind === performanceConstants.NODE_PERFORMANCE_GC_MINOR) pauses.young.push(entry.duration);
+      else if (entry.detail?.kind === performanceConstants.NODE_PERFORMANCE_GC_MAJOR) pauses.full.push(entry.duration);
+    }
+  }).observe({ entryTypes: ['gc'] });
+
   let session: Session | undefined;
   const handleCommand = async (message: { command?: string; path?: string }): Promise<unknown> => {
     if (message.command === 'profile-start') {
@@ -108,6 +123,12 @@ async function main(): Promise<void> {
       mapProfileToSources(profile as CpuProfile);
       writeFileSync(message.path, JSON.stringify(profile));
       return { profileWritten: message.path };
+    }
+    if (message.command === 'gc-pauses') {
+      const summary = { young: summarizePauses(pauses.young), full: summarizePauses(pauses.full) };
+      pauses.young = [];
+      pauses.full = [];
+      return { gcPauses: summary };
     }
     if (message.command === 'gc') {
       const collect = (globalThis as { gc?: () => void }).gc;
@@ -145,3 +166,10 @@ main().catch((error: unknown) => {
   console.error('[gateway-process] failed to start:', error);
   process.exit(1);
 });
+
+/** Count and quantiles of pauses, ms (nearest rank); zeros when there were none. */
+function summarizePauses(durations: number[]): { count: number; p50Ms: number; p99Ms: number; maxMs: number } {
+  const sorted = [...durations].sort((a, b) => a - b);
+  const at = (quantile: number) => sorted[Math.min(sorted.length - 1, Math.ceil(quantile * sorted.length) - 1)] ?? 0;
+  return { count: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.at(-1) ?? 0 };
+}

@@ -227,6 +227,14 @@ export interface PortkeyStatus {
   streamingCheck?: string;
 }
 
+/** Garbage-collection pauses of one kind: how many, and their durations in ms. */
+export interface GcPauseSummary {
+  count: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
 /** Everything one run measured. */
 export interface BenchResult {
   mode: 'full' | 'smoke' | 'profile';
@@ -253,6 +261,11 @@ export interface BenchResult {
   };
   /** Gateway CPU time per gateway request (all gateway paths mixed) in the concurrency-1 phase, ms. */
   sequentialGatewayCpuMsPerRequest?: number;
+  /**
+   * The gateway's garbage-collection pauses during the concurrency-1 phase (its measured requests
+   * and their direct neighbours; `bench/gateway-process.ts`, command `gc-pauses`), with the number of gateway requests.
+   */
+  sequentialGatewayPauses?: { gatewayRequests: number; young: GcPauseSummary; full: GcPauseSummary };
   /** Resident memory of the gateway process after the concurrency-N phase, MiB. */
   gatewayResidentMiB?: number;
   phaseErrors: string[];
@@ -451,6 +464,17 @@ export function formatMarkdown(result: BenchResult): string {
     if (result.sequentialGatewayCpuMsPerRequest !== undefined && Number.isFinite(result.sequentialGatewayCpuMsPerRequest)) {
       lines.push('');
       lines.push(`Gateway CPU time (user + system, from /proc) per gateway request in this phase: ${formatNumber(result.sequentialGatewayCpuMsPerRequest, 2)} ms.`);
+    }
+    const pauses = result.sequentialGatewayPauses;
+    if (pauses && pauses.gatewayRequests > 0) {
+      lines.push('');
+      lines.push(
+        `Gateway garbage-collection pauses in this phase (${pauses.gatewayRequests} gateway requests): ${pauses.young.count} young-generation collections` +
+          (pauses.young.count > 0
+            ? ` (one per ${formatNumber(pauses.gatewayRequests / pauses.young.count, 0)} requests; p50 ${milliseconds(pauses.young.p50Ms)} ms, max ${milliseconds(pauses.young.maxMs)} ms), `
+            : ', ') +
+          `${pauses.full.count} full (max ${milliseconds(pauses.full.maxMs)} ms). A request that meets one is that much later: this is what the added time to first token p99 is made of.`,
+      );
     }
     lines.push('');
   }

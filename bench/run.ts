@@ -88,7 +88,7 @@ import { measureIdleSubscriptions, type IdleGateway } from './idle-subscriptions
 import { measureLlamaBatch } from './llama-batch.js';
 import { measureLlama, warmUpGatewayLlama, warmUpRawLlama } from './llama-comparison.js';
 import { ensurePortkeyInstalled, startPortkey, type PortkeyGateway } from './portkey-process.js';
-import { ALL_PATHS, formatMarkdown, GATEWAY_PATHS, type BenchResult, type UpstreamPath } from './report.js';
+import { ALL_PATHS, formatMarkdown, GATEWAY_PATHS, type BenchResult, type GcPauseSummary, type UpstreamPath } from './report.js';
 import { formatNumber } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
@@ -468,6 +468,11 @@ async function main(): Promise<number> {
       : undefined;
     rawStart?.catch(() => {}); // reported in the llama-cpp phase
     const gateway = await startGateway('gateway', gatewaySettings, options.mode === 'profile');
+    /** The gateway's garbage-collection pauses since the last call (see bench/gateway-process.ts). */
+    const gatewayPauses = async (): Promise<{ young: GcPauseSummary; full: GcPauseSummary }> => {
+      gateway.handle.send({ command: 'gc-pauses' });
+      return (await gateway.handle.nextMessage<{ gcPauses: { young: GcPauseSummary; full: GcPauseSummary } }>(10_000)).gcPauses;
+    };
     children.push(gateway.handle);
     log(`gateway ready at ${gateway.url}`);
     const targets: PathTargets = {
@@ -533,12 +538,15 @@ async function main(): Promise<number> {
     try {
       log(`concurrency 1: ${options.warmupIterations} warm-up + ${options.iterations} iterations × ${paths.join(', ')}`);
       const sequentialCpu: { gatewayCpuMsPerGatewayRequest?: number } = {};
+      await gatewayPauses(); // starts the count afresh
       result.sequential = await withTimeout(
         measureSequential(upstreamPhase, targets, client, profiler, profiles, sequentialCpu),
         options.mode === 'smoke' ? 20_000 : 90_000,
         'concurrency-1 phase',
       );
       if (sequentialCpu.gatewayCpuMsPerGatewayRequest !== undefined) result.sequentialGatewayCpuMsPerRequest = sequentialCpu.gatewayCpuMsPerGatewayRequest;
+      const gatewayRequests = result.sequential.filter((path) => GATEWAY_PATHS.includes(path.path)).reduce((sum, path) => sum + path.requests, 0);
+      result.sequentialGatewayPauses = { gatewayRequests, ...(await gatewayPauses()) };
     } catch (error) {
       phaseErrors.push(`concurrency 1: ${(error as Error).message}`);
     }
