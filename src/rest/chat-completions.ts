@@ -196,7 +196,8 @@ function streamChat(record: ChatGenerationRecord, writer: EventStreamWriter): (e
   let head: ReturnType<typeof replyHead> | undefined;
   const chunk = (delta: Record<string, string>, finishReason: string | null, extra: Record<string, unknown> = {}) => {
     head ??= replyHead(record, 'chat.completion.chunk');
-    return { ...head, choices: [{ index: 0, delta, finish_reason: finishReason }], ...extra };
+    // Object.assign rather than spreads: on Node 20 `{ ...head, …, ...extra }` made a hidden class per chunk.
+    return Object.assign({}, head, { choices: [{ index: 0, delta, finish_reason: finishReason }] }, extra);
   };
   return (event) => {
     switch (event.type) {
