@@ -41,7 +41,6 @@ const side = (name: string) =>
     .max(MAX_IMAGE_SIDE, `${name} must be between ${MIN_IMAGE_SIDE} and ${MAX_IMAGE_SIDE} pixels`)
     .nullish();
 
-/** How images come back: stored and served by this service (`url`), or inline (`b64_json`). */
 /**
  * Where a start came from, for observers (the log line `generation started` names it): the id of
  * the HTTP request that started the generation (`x-request-id`), absent for graphql-ws operations
@@ -51,6 +50,7 @@ export interface GenerationOrigin {
   requestId?: string;
 }
 
+/** How images come back: stored and served by this service (`url`), or inline (`b64_json`). */
 export type ImageResponseFormat = 'url' | 'b64_json';
 
 /** An image request; `n` defaults to 1 and `responseFormat` to `url`. */
