@@ -35,6 +35,7 @@ import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
 import { constants as performanceConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { quantile } from './statistics.js';
 import type * as AppModule from '../src/app.js';
 import type * as ConfigModule from '../src/config.js';
 
@@ -167,9 +168,7 @@ main().catch((error: unknown) => {
   process.exit(1);
 });
 
-/** Count and quantiles of pauses, ms (nearest rank); zeros when there were none. */
+/** Count and quantiles of pauses, ms (nearest rank, `statistics.ts`); NaN quantiles when there were none. */
 function summarizePauses(durations: number[]): { count: number; p50Ms: number; p99Ms: number; maxMs: number } {
-  const sorted = [...durations].sort((a, b) => a - b);
-  const at = (quantile: number) => sorted[Math.min(sorted.length - 1, Math.ceil(quantile * sorted.length) - 1)] ?? 0;
-  return { count: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.at(-1) ?? 0 };
+  return { count: durations.length, p50Ms: quantile(durations, 0.5), p99Ms: quantile(durations, 0.99), maxMs: quantile(durations, 1) };
 }
