@@ -22,6 +22,7 @@ import {
 import type { ProviderRegistry, ResolvedModel } from '../providers/provider-registry.js';
 import type { EventLog } from './event-log.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
+import { nextEventLoopIteration } from './next-event-loop-iteration.js';
 import { followEvents, type FollowControl, type FollowSource } from './event-follower.js';
 import { GatewayError } from './gateway-error.js';
 import {
@@ -822,8 +823,11 @@ export class GenerationService {
         if (part.type === 'text-delta') {
           if (part.text.length === 0) continue;
           markContent();
+          const first = record.text.length === 0;
           record.text += part.text;
           await deltas.add(part.text);
+          // The first token reaches the subscribers' sockets before the provider is pulled again.
+          if (first) await nextEventLoopIteration();
         } else {
           finishReason = part.finishReason;
           usage = part.usage;

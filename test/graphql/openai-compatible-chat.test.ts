@@ -35,6 +35,7 @@ beforeAll(async () => {
         apiKey: API_KEY,
         models: [
           'stream?tokens=12',
+          'stream?tokens=12&singleWrite=1',
           'length',
           'rate-limited?retryAfterSeconds=7',
           'server-error',
@@ -108,6 +109,13 @@ describe('OpenAI-compatible upstream through GraphQL', () => {
         { role: 'user', content: 'Tell me a story.' },
       ],
     });
+  });
+
+  it('sends the first token at once when the upstream sends the whole answer in one write, then the rest as one delta', async () => {
+    const events = await stream('stream?tokens=12&singleWrite=1');
+    expect(expectWellFormedChatEvents(events)).toBe(fakeTokens(12).join(''));
+    const deltas = events.filter((event) => event.__typename === 'ChatTokenDelta').map((event) => event.text);
+    expect(deltas).toEqual([fakeTokens(1).join(''), fakeTokens(12).slice(1).join('')]);
   });
 
   it('maps finish_reason "length" to LENGTH', async () => {

@@ -121,13 +121,14 @@ describe('streamChat', () => {
     expect(recorded.headers.authorization).toBeUndefined();
   });
 
-  it('coalesces all text of one network read into one text-delta', async () => {
+  it('sends the first text of a read at once, then coalesces the rest of that read into one text-delta', async () => {
     upstream.setScenario({ type: 'stream', tokenCount: 20, singleWrite: true });
     const provider = createOpenAICompatibleProvider(upstreamConfig(upstream.baseURL));
     const { parts, error } = await collect(provider.streamChat(chatRequest('llama-3.1-8b'), { signal: new AbortController().signal }));
     expect(error).toBeUndefined();
     expect(parts).toEqual([
-      { type: 'text-delta', text: fakeTokens(20).join('') },
+      { type: 'text-delta', text: fakeTokens(1).join('') },
+      { type: 'text-delta', text: fakeTokens(20).slice(1).join('') },
       { type: 'finish', finishReason: 'stop', usage: { promptTokens: 4, completionTokens: 20, totalTokens: 24 } },
     ]);
   });
@@ -264,12 +265,15 @@ describe('streamChat', () => {
       server?.closeAllConnections();
       server?.close();
     });
-    /** Streams the chunks (JSON values) as `data:` events, then `[DONE]`, from a local server; returns what the provider made of them. */
-    const streamChunks = async (chunks: unknown[]) => {
+    /**
+     * Streams the chunks (JSON values) as `data:` events, then `[DONE]`, from a local server in one
+     * write, lines ending in `lineEnd`; returns what the provider made of them.
+     */
+    const streamChunks = async (chunks: unknown[], lineEnd = '\n') => {
       server = createServer((request, response) => {
         request.resume();
         response.writeHead(200, { 'content-type': 'text/event-stream' });
-        response.end(chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`).join('') + 'data: [DONE]\n\n');
+        response.end([...chunks.map((chunk) => `data: ${JSON.stringify(chunk)}`), 'data: [DONE]'].map((line) => line + lineEnd + lineEnd).join(''));
       });
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
@@ -289,6 +293,27 @@ describe('streamChat', () => {
       expect(error).toBeUndefined();
       expect(textOf(parts)).toBe('Hello');
       expect(parts.at(-1)).toMatchObject({ type: 'finish', finishReason: 'length', usage: { promptTokens: 3, completionTokens: 2 } });
+    });
+
+    it.each([
+      ['LF', '\n'],
+      ['CRLF', '\r\n'],
+      ['CR', '\r'],
+    ])('reads a one-write stream with %s line endings: the first text alone (when lines end in LF), then the rest', async (_name, lineEnd) => {
+      const { parts, error } = await streamChunks(
+        [
+          { choices: [{ delta: { role: 'assistant', content: '' } }] },
+          { choices: [{ delta: { content: 'Once' } }] },
+          { choices: [{ delta: { content: ' upon' } }] },
+          { choices: [{ delta: { content: ' a time' }, finish_reason: 'stop' }] },
+        ],
+        lineEnd,
+      );
+      expect(error).toBeUndefined();
+      const deltas = parts.filter((part) => part.type === 'text-delta').map((part) => part.text);
+      // Lines are split at LF only; a CR-only stream (rare) is parsed whole, its text in one part.
+      expect(deltas).toEqual(lineEnd === '\r' ? ['Once upon a time'] : ['Once', ' upon a time']);
+      expect(parts.at(-1)).toEqual({ type: 'finish', finishReason: 'stop' });
     });
 
     it.each([

@@ -209,7 +209,9 @@ function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string 
  *   available (many servers do not implement `/models`). Never throws.
  * - `streamChat(request, { signal })` streams `POST {baseURL}/chat/completions` (`stream: true`,
  *   `stream_options.include_usage: true`) as `text-delta` parts — one per network read, holding
- *   all text that read carried — followed by exactly one `finish` part with the reason and usage.
+ *   all text that read carried, except that the first text goes out as soon as its event is parsed
+ *   (the rest of that read follows as the next part) — followed by exactly one `finish` part with
+ *   the reason and usage.
  *   It throws {@link ProviderError}:
  *   `UPSTREAM_TIMEOUT` (no response headers within `connectTimeoutMs` ms, no body chunk within
  *   `idleTimeoutMs` ms, HTTP 408/504), `UNAUTHORIZED` (401), `FORBIDDEN` (403),
@@ -610,6 +612,23 @@ export function createOpenAICompatibleProvider(
         maxBufferSize: SSE_MAX_BUFFER_CHARS,
       });
       const decoder = new TextDecoder();
+      /** Whether a text-delta part was yielded yet. */
+      let textYielded = false;
+      /**
+       * Feeds `text` to the parser one line at a time until an event brought text, failed or ended
+       * the stream (a line ends at `\n`; events end at a blank line, so this dispatches each event as
+       * soon as its end is fed); returns how many characters were fed.
+       */
+      const feedUntilText = (text: string): number => {
+        let fed = 0;
+        while (fed < text.length && !pendingText && !streamError && !doneReceived) {
+          const lineEnd = text.indexOf('\n', fed);
+          const end = lineEnd === -1 ? text.length : lineEnd + 1;
+          parser.feed(text.slice(fed, end));
+          fed = end;
+        }
+        return fed;
+      };
       const finishPart = (): ChatStreamPart =>
         usage ? { type: 'finish', finishReason: finishReason ?? 'stop', usage } : { type: 'finish', finishReason: finishReason ?? 'stop' };
 
@@ -633,7 +652,21 @@ export function createOpenAICompatibleProvider(
           throw providerError('UPSTREAM_CONNECTION_LOST', `upstream ${providerId} stream ended before [DONE]`);
         }
 
-        parser.feed(decoder.decode(result.value, { stream: true }));
+        const decoded = decoder.decode(result.value, { stream: true });
+        let fed = 0;
+        if (!textYielded) {
+          // Until the first text is out, the read is parsed a line at a time and the first text goes
+          // out before the rest of the read is parsed: a fast upstream's first read can hold the whole
+          // answer, and parsing all of it first would hold the first token back.
+          fed = feedUntilText(decoded);
+          if (pendingText) {
+            textYielded = true;
+            const firstText = pendingText;
+            pendingText = '';
+            yield { type: 'text-delta', text: firstText };
+          }
+        }
+        if (fed < decoded.length) parser.feed(fed === 0 ? decoded : decoded.slice(fed));
         if (pendingText) {
           const text = pendingText;
           pendingText = '';
