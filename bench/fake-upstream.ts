@@ -30,6 +30,9 @@
  * - `{"command":"wait-held","count":N,"timeoutMs":T}` → `{"held":K,"reached":true|false}` once
  *   K ≥ N streams are held, or after T ms with what is held then.
  * - `{"command":"release"}` → `{"released":K}`: the K held streams go on.
+ * - `{"command":"collect-garbage"}` → `{"collected":true|false}`: a young-generation collection in
+ *   this process (`false` when it runs without `--expose-gc`). The benchmark asks for one between
+ *   its concurrency-1 iterations, so that this stand-in's own pauses stay out of measured requests.
  * A held stream whose client goes away stops being counted.
  *
  * Tokens are {@link benchTokens}: all different, so a lost, duplicated or reordered token changes
@@ -330,6 +333,10 @@ async function main(): Promise<void> {
       void upstream.waitHeld(count, message.timeoutMs ?? 10_000).then((heldNow) => answer({ id, held: heldNow, reached: heldNow >= count }));
     } else if (message.command === 'release') {
       answer({ id, released: upstream.release() });
+    } else if (message.command === 'collect-garbage') {
+      const collect = (globalThis as { gc?: (options?: { type?: 'minor' | 'major' }) => void }).gc;
+      collect?.({ type: 'minor' });
+      answer({ id, collected: collect !== undefined });
     } else {
       answer({ id, error: `unknown command ${JSON.stringify(message)}` });
     }

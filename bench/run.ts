@@ -30,6 +30,9 @@
  *    after it on this machine), then untimed iterations at concurrency 1.
  * 2. Concurrency 1, 64 tokens, no delay: each path in a block of iterations alternating it with a
  *    direct request; time to first token and total p50/p99; added TTFT paired per iteration.
+ *    Between iterations (untimed) this client and the fake upstream collect their young
+ *    generations (`npm run bench` runs the client with `--expose-gc`), so that their pauses do not
+ *    land inside measured requests; the gateway and Portkey are left alone.
  * 3. Gaps between tokens: 64 tokens, one every 20 ms; each window runs one path's streams beside
  *    direct streams (`bench/token-gaps.ts`); added gap p50/p99 and the middle process's CPU per token.
  * 4. Concurrency 50: each path runs a time window, paths interleaved within each round;
@@ -52,7 +55,7 @@
  * machine used during the run (the noise in the figures).
  *
  * ## Settings (environment)
- * `BENCH_SMOKE=1`, `BENCH_PROFILE=1`, `BENCH_TOKENS` (64), `BENCH_ITERATIONS` (200),
+ * `BENCH_SMOKE=1`, `BENCH_PROFILE=1`, `BENCH_TOKENS` (64), `BENCH_ITERATIONS` (500),
  * `BENCH_WARMUP_ITERATIONS` (30), `BENCH_WARMUP_WINDOW_MS` (4000: the warm-up at full concurrency, per path), `BENCH_CONCURRENCY` (50), `BENCH_WINDOW_MS` (2000),
  * `BENCH_ROUNDS` (3), `BENCH_GAP_MS` (20), `BENCH_GAP_STREAMS` (25), `BENCH_GAP_ROUNDS` (2),
  * `BENCH_RAMP_START` (100), `BENCH_RAMP_MAX` (12800), `BENCH_RAMP_PATH_BUDGET_MS` (40000),
@@ -199,7 +202,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     mode,
     paths,
     tokens,
-    iterations: integerSetting(environment, 'BENCH_ITERATIONS', smoke ? 10 : 200),
+    iterations: integerSetting(environment, 'BENCH_ITERATIONS', smoke ? 10 : 500),
     warmupIterations: integerSetting(environment, 'BENCH_WARMUP_ITERATIONS', smoke ? 3 : 30),
     concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', 50),
     windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 300 : profile ? 5_000 : 2_000),
@@ -261,6 +264,9 @@ async function withTimeout<Value>(promise: Promise<Value>, timeoutMs: number, wh
     clearTimeout(timer);
   }
 }
+
+/** V8's `gc` when this process runs with `--expose-gc` (`npm run bench` does), else undefined. */
+const collectGarbage = (globalThis as { gc?: (options?: { type?: 'minor' | 'major' }) => void }).gc;
 
 /** The models (stream shapes of the fake upstream) the run asks for; the gateway must list them all. */
 function benchModels(options: BenchOptions) {
@@ -377,6 +383,7 @@ async function main(): Promise<number> {
       upstreamTokens: options.tokens,
       iterations: options.iterations,
       warmupIterations: options.warmupIterations,
+      clientCollectsGarbage: collectGarbage !== undefined,
       concurrency: options.concurrency,
       windowMs: options.windowMs,
       rounds: options.rounds,
@@ -423,6 +430,8 @@ async function main(): Promise<number> {
     log(`mode ${options.mode}: starting the fake upstream, the gateway${options.portkey ? ', Portkey' : ''}${options.llama ? ' and raw node-llama-cpp' : ''}`);
     const upstreamStart = await startTypeScriptProcess('fake-upstream', 'bench/fake-upstream.ts', {
       environment: { BENCH_UPSTREAM_TOKENS: String(options.tokens) },
+      // For its `collect-garbage` command (between concurrency-1 iterations).
+      nodeArguments: ['--expose-gc'],
       readyTimeoutMs: 20_000,
     });
     children.push(upstreamStart.handle);
@@ -525,6 +534,11 @@ async function main(): Promise<number> {
       rounds: options.rounds,
       requestTimeoutMs: options.requestTimeoutMs,
       log,
+      betweenIterations: async () => {
+        // The stand-ins' own young-generation pauses (5–10 ms each here) stay out of measured requests.
+        collectGarbage?.({ type: 'minor' });
+        await upstreamControl.collectGarbage();
+      },
     };
     if (paths.includes('graphql-ws')) log(`opening ${options.concurrency} graphql-ws connections`);
     concurrentClients = paths.includes('graphql-ws')

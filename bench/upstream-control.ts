@@ -1,6 +1,6 @@
 /**
  * Commands to the fake upstream process (`bench/fake-upstream.ts`, "Commands"): wait until streams
- * are held, release them. Answers are matched to commands by id, so a release can be sent while a
+ * are held, release them, collect its young generation. Answers are matched to commands by id, so a release can be sent while a
  * wait is pending.
  */
 import type { ManagedProcess } from './child-processes.js';
@@ -11,6 +11,8 @@ export interface UpstreamControl {
   waitHeld(count: number, timeoutMs: number): Promise<number>;
   /** Lets every held stream go on; resolves with how many there were. */
   release(): Promise<number>;
+  /** Runs a young-generation collection in the upstream; resolves with false when it cannot (no `--expose-gc`). */
+  collectGarbage(): Promise<boolean>;
 }
 
 /**
@@ -55,6 +57,11 @@ export function createUpstreamControl(upstream: ManagedProcess): UpstreamControl
       const answer = await ask({ command: 'release' });
       if (typeof answer.released !== 'number') throw new Error(`fake upstream: ${JSON.stringify(answer)}`);
       return answer.released;
+    },
+    async collectGarbage() {
+      const answer = await ask({ command: 'collect-garbage' });
+      if (typeof answer.collected !== 'boolean') throw new Error(`fake upstream: ${JSON.stringify(answer)}`);
+      return answer.collected;
     },
   };
 }

@@ -31,6 +31,11 @@ export interface UpstreamPhaseOptions {
   rounds: number;
   requestTimeoutMs: number;
   log: (message: string) => void;
+  /**
+   * Runs between two concurrency-1 iterations, untimed: the run has the client and the fake
+   * upstream collect their young generations there (not the processes under test).
+   */
+  betweenIterations?: () => Promise<void>;
 }
 
 /** CPU time used so far by the gateway, Portkey, the upstream and this client, ms. */
@@ -67,6 +72,7 @@ function middleCpu(path: UpstreamPath, cpu: CpuSnapshot): number {
  * order rotating), so "added time to first token" is paired per iteration (path minus direct) and
  * measures the path beside the baseline only. (With every path in every iteration, the request after
  * Portkey's 28 ms one met cold caches: this gateway's added time to first token doubled, measured.)
+ * `options.betweenIterations` runs after every iteration, outside the timed requests.
  * The direct row gathers the direct requests of every block. With a `profiler`, the blocks of
  * this gateway's paths are profiled into one file (warm-up iterations included), whose path goes
  * to `profiles`. `cpuUsage` receives the gateway's CPU time per request over its blocks, ms.
@@ -109,6 +115,7 @@ export async function measureSequential(
         samples.get(path)!.push(clean ? result : undefined);
         if (path === 'direct') besides.push(clean ? result : undefined);
       }
+      await options.betweenIterations?.();
     }
     if (gateway) gatewayCpuMs += cpuDifference(cpuBefore, cpuSnapshot(targets)).gateway;
     if (gateway && profiler && measured === gatewayBlocks.at(-1)) profiles?.set('concurrency 1', await profiler.stop('gateway-c1'));
