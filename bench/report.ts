@@ -449,8 +449,10 @@ export function formatMarkdown(result: BenchResult): string {
   }
 
   if (result.sequential) {
-    const requests = result.sequential.find((path) => path.path !== 'direct')?.requests ?? 0;
-    lines.push(`## Upstream path, concurrency 1 (${requests} requests per path, each alternated with direct)`);
+    const requests = result.sequential.find((path) => path.path !== 'direct' && path.path !== 'portkey')?.requests ?? 0;
+    const portkeyRequests = result.sequential.find((path) => path.path === 'portkey')?.requests;
+    const portkeyNote = portkeyRequests !== undefined && portkeyRequests !== requests ? ` (Portkey ${portkeyRequests})` : '';
+    lines.push(`## Upstream path, concurrency 1 (${requests} requests per path${portkeyNote}, each alternated with direct)`);
     lines.push('');
     lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. Each path runs a block of iterations alternating it with a direct request (the order switching every iteration); "added TTFT" is paired per iteration (path minus the direct request beside it); the direct row gathers the direct requests of all blocks. Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations per block; between iterations, untimed, the client and the fake upstream collect their young generations (their own pauses stay out of measured requests; the gateway and Portkey are left alone)${result.settings.clientCollectsGarbage ? '' : ' — not the client in this run: it ran without --expose-gc'}.`);
     lines.push('');

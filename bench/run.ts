@@ -56,6 +56,7 @@
  *
  * ## Settings (environment)
  * `BENCH_SMOKE=1`, `BENCH_PROFILE=1`, `BENCH_TOKENS` (64), `BENCH_ITERATIONS` (500),
+ * `BENCH_PORTKEY_ITERATIONS` (200: Portkey's concurrency-1 block, at most `BENCH_ITERATIONS`),
  * `BENCH_WARMUP_ITERATIONS` (30), `BENCH_WARMUP_WINDOW_MS` (4000: the warm-up at full concurrency, per path), `BENCH_CONCURRENCY` (50), `BENCH_WINDOW_MS` (2000),
  * `BENCH_ROUNDS` (3), `BENCH_GAP_MS` (20), `BENCH_GAP_STREAMS` (25), `BENCH_GAP_ROUNDS` (2),
  * `BENCH_RAMP_START` (100), `BENCH_RAMP_MAX` (12800), `BENCH_RAMP_PATH_BUDGET_MS` (40000),
@@ -108,6 +109,7 @@ interface BenchOptions {
   paths: UpstreamPath[];
   tokens: number;
   iterations: number;
+  portkeyIterations: number;
   warmupIterations: number;
   concurrency: number;
   windowMs: number;
@@ -203,6 +205,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     paths,
     tokens,
     iterations: integerSetting(environment, 'BENCH_ITERATIONS', smoke ? 10 : 500),
+    portkeyIterations: integerSetting(environment, 'BENCH_PORTKEY_ITERATIONS', 200),
     warmupIterations: integerSetting(environment, 'BENCH_WARMUP_ITERATIONS', smoke ? 3 : 30),
     concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', 50),
     windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 300 : profile ? 5_000 : 2_000),
@@ -382,6 +385,7 @@ async function main(): Promise<number> {
       paths: options.paths.join(' '),
       upstreamTokens: options.tokens,
       iterations: options.iterations,
+      portkeyIterations: options.portkeyIterations,
       warmupIterations: options.warmupIterations,
       clientCollectsGarbage: collectGarbage !== undefined,
       concurrency: options.concurrency,
@@ -527,6 +531,7 @@ async function main(): Promise<number> {
       tokens: options.tokens,
       expectedText: benchTokens(options.tokens).join(''),
       iterations: options.iterations,
+      portkeyIterations: options.portkeyIterations,
       warmupIterations: options.warmupIterations,
       concurrency: options.concurrency,
       windowMs: options.windowMs,

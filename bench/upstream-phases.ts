@@ -24,6 +24,11 @@ export interface UpstreamPhaseOptions {
   tokens: number;
   expectedText: string;
   iterations: number;
+  /**
+   * Iterations of Portkey's block (at most `iterations`): its requests take ~30 ms, and only its
+   * p50 is compared with this gateway's targets, so its block is kept short to hold the run to 5 minutes.
+   */
+  portkeyIterations: number;
   warmupIterations: number;
   concurrency: number;
   windowMs: number;
@@ -91,7 +96,6 @@ export async function measureSequential(
   const samples = new Map<UpstreamPath, Array<StreamResult | undefined>>(paths.map((path) => [path, []]));
   /** Per measured path, the direct request of each of its iterations (for the pairing). */
   const directBeside = new Map<UpstreamPath, Array<StreamResult | undefined>>();
-  const total = options.warmupIterations + options.iterations;
   const streamOptions = { timeoutMs: options.requestTimeoutMs };
   let gatewayCpuMs = 0;
   const gatewayBlocks = paths.filter((path) => GATEWAY_PATHS.includes(path));
@@ -101,6 +105,7 @@ export async function measureSequential(
     const besides: Array<StreamResult | undefined> = [];
     directBeside.set(measured, besides);
     let cpuBefore = cpuSnapshot(targets);
+    const total = options.warmupIterations + (measured === 'portkey' ? Math.min(options.iterations, options.portkeyIterations) : options.iterations);
     for (let iteration = 0; iteration < total; iteration++) {
       const warmup = iteration < options.warmupIterations;
       if (iteration === options.warmupIterations) cpuBefore = cpuSnapshot(targets);
