@@ -316,6 +316,16 @@ describe('streamChat', () => {
       expect(parts.at(-1)).toEqual({ type: 'finish', finishReason: 'stop' });
     });
 
+    it('decodes multi-byte UTF-8 text in a one-write stream, the first text and the rest alike', async () => {
+      const { parts, error } = await streamChunks([
+        { choices: [{ delta: { content: 'Grüße 👋' } }] },
+        { choices: [{ delta: { content: ' — naïve 日本' } }] },
+        { choices: [{ delta: { content: '語 🎉' }, finish_reason: 'stop' }] },
+      ]);
+      expect(error).toBeUndefined();
+      expect(parts.filter((part) => part.type === 'text-delta').map((part) => part.text)).toEqual(['Grüße 👋', ' — naïve 日本語 🎉']);
+    });
+
     it.each([
       ['a number as content', { choices: [{ delta: { content: 5 } }] }, /wrong shape \(choices\.0\.delta\.content: /],
       ['an array as delta', { choices: [{ delta: ['x'] }] }, /wrong shape \(choices\.0\.delta: /],

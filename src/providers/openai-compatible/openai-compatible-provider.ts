@@ -538,7 +538,9 @@ export function createOpenAICompatibleProvider(
     let body: Readable | undefined;
 
     try {
-      body = await exchange.stream(
+      // The request is sent now (on a kept-alive connection undici writes it before `stream` first
+      // awaits); the reader below is set up while the upstream works on it.
+      const reply = exchange.stream(
         chatURL,
         {
           method: 'POST',
@@ -615,22 +617,25 @@ export function createOpenAICompatibleProvider(
       /** Whether a text-delta part was yielded yet. */
       let textYielded = false;
       /**
-       * Feeds `text` to the parser one line at a time until an event brought text, failed or ended
-       * the stream (a line ends at `\n`; events end at a blank line, so this dispatches each event as
-       * soon as its end is fed); returns how many characters were fed.
+       * Decodes and feeds `bytes` one line at a time until an event brought text, failed or ended
+       * the stream (a line ends at `\n`, a byte that never occurs inside a UTF-8 sequence; events end
+       * at a blank line, so each event is dispatched as soon as its end is fed); returns how many
+       * bytes were fed.
        */
-      const feedUntilText = (text: string): number => {
-        let fed = 0;
-        while (fed < text.length && !pendingText && !streamError && !doneReceived) {
-          const lineEnd = text.indexOf('\n', fed);
-          const end = lineEnd === -1 ? text.length : lineEnd + 1;
-          parser.feed(text.slice(fed, end));
-          fed = end;
+      const feedLinesUntilText = (bytes: Uint8Array): number => {
+        let offset = 0;
+        while (offset < bytes.length && !pendingText && !streamError && !doneReceived) {
+          const lineEnd = bytes.indexOf(0x0a, offset);
+          const end = lineEnd === -1 ? bytes.length : lineEnd + 1;
+          parser.feed(decoder.decode(bytes.subarray(offset, end), { stream: true }));
+          offset = end;
         }
-        return fed;
+        return offset;
       };
       const finishPart = (): ChatStreamPart =>
         usage ? { type: 'finish', finishReason: finishReason ?? 'stop', usage } : { type: 'finish', finishReason: finishReason ?? 'stop' };
+
+      body = await reply;
 
       const chunks: AsyncIterator<Uint8Array> = body[Symbol.asyncIterator]();
       for (;;) {
@@ -652,13 +657,14 @@ export function createOpenAICompatibleProvider(
           throw providerError('UPSTREAM_CONNECTION_LOST', `upstream ${providerId} stream ended before [DONE]`);
         }
 
-        const decoded = decoder.decode(result.value, { stream: true });
+        const bytes = result.value;
         let fed = 0;
         if (!textYielded) {
-          // Until the first text is out, the read is parsed a line at a time and the first text goes
-          // out before the rest of the read is parsed: a fast upstream's first read can hold the whole
-          // answer, and parsing all of it first would hold the first token back.
-          fed = feedUntilText(decoded);
+          // Until the first text is out, the read is decoded and parsed a line at a time and the
+          // first text goes out before the rest of the read is decoded and parsed: a fast upstream's
+          // first read can hold the whole answer, and handling all of it first would hold the first
+          // token back.
+          fed = feedLinesUntilText(bytes);
           if (pendingText) {
             textYielded = true;
             const firstText = pendingText;
@@ -666,7 +672,7 @@ export function createOpenAICompatibleProvider(
             yield { type: 'text-delta', text: firstText };
           }
         }
-        if (fed < decoded.length) parser.feed(fed === 0 ? decoded : decoded.slice(fed));
+        if (fed < bytes.length) parser.feed(decoder.decode(fed === 0 ? bytes : bytes.subarray(fed), { stream: true }));
         if (pendingText) {
           const text = pendingText;
           pendingText = '';
