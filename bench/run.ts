@@ -59,7 +59,7 @@
  * `BENCH_PORTKEY_ITERATIONS` (200: Portkey's concurrency-1 block, at most `BENCH_ITERATIONS`),
  * `BENCH_WARMUP_ITERATIONS` (30), `BENCH_WARMUP_WINDOW_MS` (4000: the warm-up at full concurrency, per path), `BENCH_CONCURRENCY` (50), `BENCH_WINDOW_MS` (2000),
  * `BENCH_ROUNDS` (3), `BENCH_GAP_MS` (20), `BENCH_GAP_STREAMS` (25), `BENCH_GAP_ROUNDS` (2),
- * `BENCH_RAMP_START` (100), `BENCH_RAMP_MAX` (12800), `BENCH_RAMP_PATH_BUDGET_MS` (40000),
+ * `BENCH_RAMP_START` (100), `BENCH_RAMP_MAX` (12800), `BENCH_RAMP_PATH_BUDGET_MS` (40000: at most, per path; each gets an equal share of the time left),
  * `BENCH_IDLE_SUBSCRIPTIONS` (10000), `BENCH_IDLE_SOCKETS` (100), `BENCH_IDLE_GENERATIONS` (100: the
  * generations the followers variant's subscriptions follow; 0 skips it), `BENCH_IDLE_ONE_PER_SOCKET`
  * (subscriptions of the one-WebSocket-each variant; `auto`: as many as the open-files limit allows,
@@ -664,7 +664,11 @@ async function main(): Promise<number> {
         phaseErrors.push('ramp: skipped, not enough time left before the deadline');
       } else {
         try {
-          log(`ramp: levels ${options.rampLevels.join(', ')} per path, ${options.rampTokens} held tokens ${options.gapMs} ms apart`);
+          // Each path gets an equal share of the time left (at most BENCH_RAMP_PATH_BUDGET_MS): on a slow
+          // day the paths ramped first would otherwise leave the last ones a few seconds.
+          const pathBudgetMs = Math.min(options.rampPathBudgetMs, Math.floor((budgetMs - options.rampOpenTimeoutMs - options.rampFlowTimeoutMs) / paths.length));
+          result.settings.rampPathBudgetMs = pathBudgetMs;
+          log(`ramp: levels ${options.rampLevels.join(', ')} per path (at most ${Math.round(pathBudgetMs / 1000)} s each), ${options.rampTokens} held tokens ${options.gapMs} ms apart`);
           result.ramp = await withTimeout(
             measureRamp(
               {
@@ -674,7 +678,7 @@ async function main(): Promise<number> {
                 expectedText: benchTokens(options.rampTokens).join(''),
                 openTimeoutMs: options.rampOpenTimeoutMs,
                 flowTimeoutMs: options.rampFlowTimeoutMs,
-                pathBudgetMs: options.rampPathBudgetMs,
+                pathBudgetMs,
                 deadlineAt: performance.now() + budgetMs - options.rampOpenTimeoutMs - options.rampFlowTimeoutMs,
                 log,
               },
