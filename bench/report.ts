@@ -475,7 +475,7 @@ export function formatMarkdown(result: BenchResult): string {
           (pauses.young.count > 0
             ? ` (one per ${formatNumber(pauses.gatewayRequests / pauses.young.count, 0)} requests; p50 ${milliseconds(pauses.young.p50Ms)} ms, max ${milliseconds(pauses.young.maxMs)} ms), `
             : ', ') +
-          `${pauses.full.count} full${pauses.full.count > 0 ? ` (max ${milliseconds(pauses.full.maxMs)} ms)` : ''}. A request that meets one is that much later: this is what the added time to first token p99 is made of.`,
+          `${pauses.full.count} full${pauses.full.count > 0 ? ` (max ${milliseconds(pauses.full.maxMs)} ms)` : ''}. A request that meets one is that much later; this, and the machine's scheduling delays (README, Performance), make the added time to first token p99.`,
       );
     }
     lines.push('');
