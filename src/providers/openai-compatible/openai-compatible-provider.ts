@@ -632,6 +632,12 @@ export function createOpenAICompatibleProvider(
         }
         return offset;
       };
+      /** The text parsed since the last text-delta part, as the next one (empties it). */
+      const takeTextDelta = (): ChatStreamPart => {
+        const text = pendingText;
+        pendingText = '';
+        return { type: 'text-delta', text };
+      };
       const finishPart = (): ChatStreamPart =>
         usage ? { type: 'finish', finishReason: finishReason ?? 'stop', usage } : { type: 'finish', finishReason: finishReason ?? 'stop' };
 
@@ -645,10 +651,7 @@ export function createOpenAICompatibleProvider(
         if (result.done) {
           exchange.finish();
           if (!streamError && !doneReceived) parser.feed(decoder.decode());
-          if (pendingText) {
-            yield { type: 'text-delta', text: pendingText };
-            pendingText = '';
-          }
+          if (pendingText) yield takeTextDelta();
           if (streamError) throw streamError;
           if (doneReceived || finishReason !== undefined) {
             yield finishPart();
@@ -667,17 +670,11 @@ export function createOpenAICompatibleProvider(
           fed = feedLinesUntilText(bytes);
           if (pendingText) {
             textYielded = true;
-            const firstText = pendingText;
-            pendingText = '';
-            yield { type: 'text-delta', text: firstText };
+            yield takeTextDelta();
           }
         }
         if (fed < bytes.length) parser.feed(decoder.decode(fed === 0 ? bytes : bytes.subarray(fed), { stream: true }));
-        if (pendingText) {
-          const text = pendingText;
-          pendingText = '';
-          yield { type: 'text-delta', text };
-        }
+        if (pendingText) yield takeTextDelta();
         if (streamError) throw streamError;
         if (doneReceived) {
           yield finishPart();
