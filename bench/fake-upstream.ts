@@ -43,6 +43,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import { exposedGc } from './exposed-gc.js';
 
 /** The model id the fake serves (any model name is accepted in requests). */
 export const BENCH_MODEL = 'bench';
@@ -334,9 +335,8 @@ async function main(): Promise<void> {
     } else if (message.command === 'release') {
       answer({ id, released: upstream.release() });
     } else if (message.command === 'collect-garbage') {
-      const collect = (globalThis as { gc?: (options?: { type?: 'minor' | 'major' }) => void }).gc;
-      collect?.({ type: 'minor' });
-      answer({ id, collected: collect !== undefined });
+      exposedGc?.({ type: 'minor' });
+      answer({ id, collected: exposedGc !== undefined });
     } else {
       answer({ id, error: `unknown command ${JSON.stringify(message)}` });
     }

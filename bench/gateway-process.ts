@@ -35,6 +35,7 @@ import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
 import { constants as performanceConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { exposedGc } from './exposed-gc.js';
 import { quantile } from './statistics.js';
 import type * as AppModule from '../src/app.js';
 import type * as ConfigModule from '../src/config.js';
@@ -132,14 +133,13 @@ async function main(): Promise<void> {
       return { gcPauses: summary };
     }
     if (message.command === 'gc') {
-      const collect = (globalThis as { gc?: () => void }).gc;
-      if (collect) {
-        collect();
+      if (exposedGc) {
+        exposedGc();
         // Finalizers and weak callbacks of the first collection run on later ticks; the second one frees what they released.
         await new Promise((resolve) => setImmediate(resolve));
-        collect();
+        exposedGc();
       }
-      return { gc: collect !== undefined, heapUsedBytes: process.memoryUsage().heapUsed };
+      return { gc: exposedGc !== undefined, heapUsedBytes: process.memoryUsage().heapUsed };
     }
     return { error: `unknown command ${JSON.stringify(message)}` };
   };

@@ -93,6 +93,7 @@ import { measureLlamaBatch } from './llama-batch.js';
 import { measureLlama, warmUpGatewayLlama, warmUpRawLlama } from './llama-comparison.js';
 import { ensurePortkeyInstalled, startPortkey, type PortkeyGateway } from './portkey-process.js';
 import { ALL_PATHS, formatMarkdown, GATEWAY_PATHS, type BenchResult, type GcPauseSummary, type UpstreamPath } from './report.js';
+import { exposedGc } from './exposed-gc.js';
 import { formatNumber } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
@@ -275,8 +276,6 @@ async function withTimeout<Value>(promise: Promise<Value>, timeoutMs: number, wh
  */
 const IDLE_PHASE_RESERVE_MS = 65_000;
 
-/** V8's `gc` when this process runs with `--expose-gc` (`npm run bench` does), else undefined. */
-const collectGarbage = (globalThis as { gc?: (options?: { type?: 'minor' | 'major' }) => void }).gc;
 
 /** The models (stream shapes of the fake upstream) the run asks for; the gateway must list them all. */
 function benchModels(options: BenchOptions) {
@@ -407,7 +406,7 @@ async function main(): Promise<number> {
       iterations: options.iterations,
       portkeyIterations: options.portkeyIterations,
       warmupIterations: options.warmupIterations,
-      clientCollectsGarbage: collectGarbage !== undefined,
+      clientCollectsGarbage: exposedGc !== undefined, // `npm run bench` runs this client with --expose-gc
       concurrency: options.concurrency,
       windowMs: options.windowMs,
       rounds: options.rounds,
@@ -561,7 +560,7 @@ async function main(): Promise<number> {
       log,
       betweenIterations: async () => {
         // The stand-ins' own young-generation pauses (5–10 ms each here) stay out of measured requests.
-        collectGarbage?.({ type: 'minor' });
+        exposedGc?.({ type: 'minor' });
         await upstreamControl.collectGarbage();
       },
     };
@@ -666,7 +665,9 @@ async function main(): Promise<number> {
         try {
           // Each path gets an equal share of the time left (at most BENCH_RAMP_PATH_BUDGET_MS): on a slow
           // day the paths ramped first would otherwise leave the last ones a few seconds.
-          const pathBudgetMs = Math.min(options.rampPathBudgetMs, Math.floor((budgetMs - options.rampOpenTimeoutMs - options.rampFlowTimeoutMs) / paths.length));
+          // Levels start until the budget minus what one failing level may take (open and flow timeouts).
+          const levelsBudgetMs = budgetMs - options.rampOpenTimeoutMs - options.rampFlowTimeoutMs;
+          const pathBudgetMs = Math.min(options.rampPathBudgetMs, Math.floor(levelsBudgetMs / paths.length));
           result.settings.rampPathBudgetMs = pathBudgetMs;
           log(`ramp: levels ${options.rampLevels.join(', ')} per path (at most ${Math.round(pathBudgetMs / 1000)} s each), ${options.rampTokens} held tokens ${options.gapMs} ms apart`);
           result.ramp = await withTimeout(
@@ -679,7 +680,7 @@ async function main(): Promise<number> {
                 openTimeoutMs: options.rampOpenTimeoutMs,
                 flowTimeoutMs: options.rampFlowTimeoutMs,
                 pathBudgetMs,
-                deadlineAt: performance.now() + budgetMs - options.rampOpenTimeoutMs - options.rampFlowTimeoutMs,
+                deadlineAt: performance.now() + levelsBudgetMs,
                 log,
               },
               targets,
