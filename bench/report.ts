@@ -276,7 +276,7 @@ export interface BenchResult {
 const milliseconds = (value: number) => formatNumber(value, 2);
 const failuresCell = (failures: FailureCounts) => `${failures.errors} / ${failures.wrongText}`;
 const signed = (value: number, digits: number) => (Number.isFinite(value) ? `${value >= 0 ? '+' : '−'}${formatNumber(Math.abs(value), digits)}` : '—');
-/** Added times (ms) of Portkey's below this (or negative) are noise: no ratio to them is shown. */
+/** Added times (ms) of Portkey's below this (or negative) are noise: no ratio to them is shown (nor of a negative added time of a path). */
 const ADDED_NOISE_FLOOR_MS = 0.5;
 const ratio = (value: number, reference: number) => (Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? `×${formatNumber(value / reference, 2)}` : '');
 
@@ -326,9 +326,10 @@ function summaryTable(result: BenchResult): string[] {
       const shown = options.added ? signed(value, options.digits) : formatNumber(value, options.digits);
       const direct = options.value('direct');
       const difference = !options.added && !options.noDirect && Number.isFinite(direct) ? ` (${signed(value - direct, options.digits)})` : '';
-      // An added time of Portkey's under the noise floor makes no meaningful denominator.
+      // An added time of Portkey's under the noise floor makes no meaningful denominator, and a
+      // negative added time (the path beside a slower direct request) no meaningful numerator.
       const portkeyValue = options.value('portkey');
-      const meaningful = !options.added || portkeyValue >= ADDED_NOISE_FLOOR_MS;
+      const meaningful = !options.added || (portkeyValue >= ADDED_NOISE_FLOOR_MS && value >= 0);
       const versusPortkey = path !== 'portkey' && portkeyOn && meaningful ? ` ${ratio(value, portkeyValue)}` : '';
       return `${shown}${options.unit}${difference}${versusPortkey}`.trim();
     });
@@ -441,7 +442,7 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('## Summary');
     lines.push('');
     lines.push(
-      'Direct is the baseline. Rows "added …" give each path minus direct (direct shows its own value). Other rows give the value, then in brackets the difference to direct. `×` is the ratio to Portkey\'s figure (below 1 is better for times, memory and CPU; above 1 is better for rates and streams), left out where Portkey\'s added time is under 0.5 ms (noise). `≥`: the ramp stopped without a failed level. "Middle process": this gateway, or Portkey.',
+      'Direct is the baseline. Rows "added …" give each path minus direct (direct shows its own value). Other rows give the value, then in brackets the difference to direct. `×` is the ratio to Portkey\'s figure (below 1 is better for times, memory and CPU; above 1 is better for rates and streams), left out where Portkey\'s added time is under 0.5 ms (noise) or the path\'s is negative. `≥`: the ramp stopped without a failed level. "Middle process": this gateway, or Portkey.',
     );
     lines.push('');
     lines.push(...summary);
