@@ -50,7 +50,10 @@ export interface SequentialPathResult {
   firstTokenP99: number;
   totalP50: number;
   totalP99: number;
-  /** Paired per iteration: this path's time to first token minus the direct one's (NaN for `direct`). */
+  /**
+   * Paired per iteration: this path's time to first token minus the direct one's; for `direct`,
+   * one direct request minus another beside it (the noise floor of the pairing; NaN when not measured).
+   */
   addedFirstTokenP50: number;
   addedFirstTokenP99: number;
   /** Text-carrying messages per stream, median (how much the gateway coalesced). */
@@ -278,6 +281,8 @@ const failuresCell = (failures: FailureCounts) => `${failures.errors} / ${failur
 const signed = (value: number, digits: number) => (Number.isFinite(value) ? `${value >= 0 ? '+' : '−'}${formatNumber(Math.abs(value), digits)}` : '—');
 /** Added times (ms) of Portkey's below this (or negative) are noise: no ratio to them is shown (nor of a negative added time of a path). */
 const ADDED_NOISE_FLOOR_MS = 0.5;
+/** Direct's cell addition in the added-time rows: direct beside direct, e.g. `; beside itself +0.02 ms` (empty when not measured). */
+const besideItself = (value: number | undefined) => (value !== undefined && Number.isFinite(value) ? `; beside itself ${signed(value, 2)} ms` : '');
 const ratio = (value: number, reference: number) => (Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? `×${formatNumber(value / reference, 2)}` : '');
 
 /** What one subscription of each idle variant includes, one line each. */
@@ -340,8 +345,8 @@ function summaryTable(result: BenchResult): string[] {
   lines.push(`|---|${paths.map(() => '---:').join('|')}|`);
   if (result.sequential) {
     const direct = find(result.sequential, 'direct');
-    lines.push(row('added time to first token p50, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP50 ?? Number.NaN)} ms` }));
-    lines.push(row('added time to first token p99, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP99 ?? Number.NaN)} ms` }));
+    lines.push(row('added time to first token p50, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP50 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP50)}` }));
+    lines.push(row('added time to first token p99, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP99 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP99)}` }));
   }
   if (result.tokenGaps) {
     const direct = find(result.tokenGaps, 'direct');
@@ -442,7 +447,7 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('## Summary');
     lines.push('');
     lines.push(
-      'Direct is the baseline. Rows "added …" give each path minus direct (direct shows its own value). Other rows give the value, then in brackets the difference to direct. `×` is the ratio to Portkey\'s figure (below 1 is better for times, memory and CPU; above 1 is better for rates and streams), left out where Portkey\'s added time is under 0.5 ms (noise) or the path\'s is negative. `≥`: the ramp stopped without a failed level. "Middle process": this gateway, or Portkey.',
+      'Direct is the baseline. Rows "added …" give each path minus direct (direct shows its own value and, "beside itself", one direct request minus another: the noise floor at concurrency 1). Other rows give the value, then in brackets the difference to direct. `×` is the ratio to Portkey\'s figure (below 1 is better for times, memory and CPU; above 1 is better for rates and streams), left out where Portkey\'s added time is under 0.5 ms (noise) or the path\'s is negative. `≥`: the ramp stopped without a failed level. "Middle process": this gateway, or Portkey.',
     );
     lines.push('');
     lines.push(...summary);
@@ -455,13 +460,13 @@ export function formatMarkdown(result: BenchResult): string {
     const portkeyNote = portkeyRequests !== undefined && portkeyRequests !== requests ? ` (Portkey ${portkeyRequests})` : '';
     lines.push(`## Upstream path, concurrency 1 (${requests} requests per path${portkeyNote}, each alternated with direct)`);
     lines.push('');
-    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. Each path runs a block of iterations alternating it with a direct request (the order switching every iteration); "added TTFT" is paired per iteration (path minus the direct request beside it); the direct row gathers the direct requests of all blocks. Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations per block; between iterations, untimed, the client and the fake upstream collect their young generations (their own pauses stay out of measured requests; the gateway and Portkey are left alone)${result.settings.clientCollectsGarbage ? '' : ' — not the client in this run: it ran without --expose-gc'}.`);
+    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. Each path runs a block of iterations alternating it with a direct request (the order switching every iteration); "added TTFT" is paired per iteration (path minus the direct request beside it); the direct row gathers the direct requests of all blocks, and its "added TTFT" comes from a last block pairing direct with direct (one minus the other): what a path that adds nothing shows on this machine at that moment, the noise floor of the other rows' added figures. Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations per block; between iterations, untimed, the client and the fake upstream collect their young generations (their own pauses stay out of measured requests; the gateway and Portkey are left alone)${result.settings.clientCollectsGarbage ? '' : ' — not the client in this run: it ran without --expose-gc'}.`);
     lines.push('');
     lines.push('| path | TTFT p50 | TTFT p99 | total p50 | total p99 | added TTFT p50 | added TTFT p99 | text messages per stream | errors / wrong text |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const path of result.sequential) {
       lines.push(
-        `| ${PATH_LABELS[path.path]} | ${milliseconds(path.firstTokenP50)} | ${milliseconds(path.firstTokenP99)} | ${milliseconds(path.totalP50)} | ${milliseconds(path.totalP99)} | ${path.path === 'direct' ? '—' : milliseconds(path.addedFirstTokenP50)} | ${path.path === 'direct' ? '—' : milliseconds(path.addedFirstTokenP99)} | ${formatNumber(path.messagesPerStreamP50, 0)} | ${failuresCell(path.failures)} |`,
+        `| ${PATH_LABELS[path.path]} | ${milliseconds(path.firstTokenP50)} | ${milliseconds(path.firstTokenP99)} | ${milliseconds(path.totalP50)} | ${milliseconds(path.totalP99)} | ${milliseconds(path.addedFirstTokenP50)} | ${milliseconds(path.addedFirstTokenP99)} | ${formatNumber(path.messagesPerStreamP50, 0)} | ${failuresCell(path.failures)} |`,
       );
     }
     if (result.sequentialGatewayCpuMsPerRequest !== undefined && Number.isFinite(result.sequentialGatewayCpuMsPerRequest)) {

@@ -78,7 +78,10 @@ function middleCpu(path: UpstreamPath, cpu: CpuSnapshot): number {
  * measures the path beside the baseline only. (With every path in every iteration, the request after
  * Portkey's 28 ms one met cold caches: this gateway's added time to first token doubled, measured.)
  * `options.betweenIterations` runs after every iteration, outside the timed requests.
- * The direct row gathers the direct requests of every block. With a `profiler`, the blocks of
+ * The direct row gathers the direct requests of every block. A last block pairs direct with
+ * direct (an A/A test): the direct row's "added" figures are the second request minus the first
+ * (which one counts as second alternating), the spread a path that adds nothing would show on this
+ * machine at that moment. Its requests are not in the direct row's other figures. With a `profiler`, the blocks of
  * this gateway's paths are profiled into one file (warm-up iterations included), whose path goes
  * to `profiles`. `cpuUsage` receives the gateway's CPU time per request over its blocks, ms.
  * @throws Error when a warm-up request fails.
@@ -125,6 +128,24 @@ export async function measureSequential(
     if (gateway) gatewayCpuMs += cpuDifference(cpuBefore, cpuSnapshot(targets)).gateway;
     if (gateway && profiler && measured === gatewayBlocks.at(-1)) profiles?.set('concurrency 1', await profiler.stop('gateway-c1'));
   }
+  // Direct beside direct: the same pairing with nothing in between, for the noise floor.
+  const directBesideDirect: number[] = [];
+  if (paths.includes('direct')) {
+    for (let iteration = 0; iteration < options.warmupIterations + options.iterations; iteration++) {
+      const first = await runPath('direct', targets, client, options.model, streamOptions);
+      const second = await runPath('direct', targets, client, options.model, streamOptions);
+      if (iteration < options.warmupIterations) {
+        const failed = [first, second].find((result) => result.error !== undefined);
+        if (failed) throw new Error(`warm-up request on direct failed: ${failed.error}`);
+      } else {
+        const checked = [first, second].map((result) => tallies.get('direct')!.check(result, options.expectedText));
+        if (checked.every(Boolean)) {
+          directBesideDirect.push(iteration % 2 === 0 ? second.firstTokenMs - first.firstTokenMs : first.firstTokenMs - second.firstTokenMs);
+        }
+      }
+      await options.betweenIterations?.();
+    }
+  }
   const gatewayRequests = options.iterations * gatewayBlocks.length;
   if (cpuUsage && gatewayRequests > 0) cpuUsage.gatewayCpuMsPerGatewayRequest = gatewayCpuMs / gatewayRequests;
   return paths.map((path) => {
@@ -142,8 +163,8 @@ export async function measureSequential(
       firstTokenP99: quantile(clean.map((result) => result.firstTokenMs), 0.99),
       totalP50: quantile(clean.map((result) => result.totalMs), 0.5),
       totalP99: quantile(clean.map((result) => result.totalMs), 0.99),
-      addedFirstTokenP50: path === 'direct' ? Number.NaN : quantile(added, 0.5),
-      addedFirstTokenP99: path === 'direct' ? Number.NaN : quantile(added, 0.99),
+      addedFirstTokenP50: quantile(path === 'direct' ? directBesideDirect : added, 0.5),
+      addedFirstTokenP99: quantile(path === 'direct' ? directBesideDirect : added, 0.99),
       messagesPerStreamP50: median(clean.map((result) => result.textMessages)),
       failures: tallies.get(path)!.counts,
     };
