@@ -278,7 +278,8 @@ export interface BenchResult {
 
 const milliseconds = (value: number) => formatNumber(value, 2);
 const failuresCell = (failures: FailureCounts) => `${failures.errors} / ${failures.wrongText}`;
-const signed = (value: number, digits: number) => (Number.isFinite(value) ? `${value >= 0 ? '+' : '−'}${formatNumber(Math.abs(value), digits)}` : '—');
+const signed = (value: number, digits: number) =>
+  Number.isFinite(value) ? `${value >= 0 || formatNumber(value, digits) === formatNumber(0, digits) ? '+' : '−'}${formatNumber(Math.abs(value), digits)}` : '—';
 /** Added times (ms) of Portkey's below this (or negative) are noise: no ratio to them is shown (nor of a negative added time of a path). */
 const ADDED_NOISE_FLOOR_MS = 0.5;
 /** Direct's cell addition in the added-time rows: direct beside direct, e.g. `; beside itself +0.02 ms` (empty when not measured). */

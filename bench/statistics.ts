@@ -16,5 +16,7 @@ export function median(values: readonly number[]): number {
 /** Formats a number with `digits` decimals, or `—` when it is not finite. */
 export function formatNumber(value: number | undefined, digits = 2): string {
   if (value === undefined || !Number.isFinite(value)) return '—';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // A value that rounds to zero is shown without a sign (not `-0.00`).
+  const shown = Math.abs(value) < 0.5 * 10 ** -digits ? 0 : value;
+  return shown.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
