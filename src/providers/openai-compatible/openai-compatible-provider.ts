@@ -26,6 +26,7 @@ import {
   type HttpFailure,
 } from '../http-errors.js';
 import { resolveImageSize, type ImageSizeRules } from '../image-size.js';
+import { RequestAbort } from './request-abort.js';
 import {
   ProviderError,
   type Availability,
@@ -353,11 +354,11 @@ export function createOpenAICompatibleProvider(
    */
   const startExchange = (signal: AbortSignal) => {
     signal.throwIfAborted();
-    // One controller for the request: our own aborts (timeouts, early exit) and, forwarded, the
-    // caller's (a listener removed by `close`: cheaper per request than `AbortSignal.any`).
-    const requestController = new AbortController();
-    const requestSignal = requestController.signal;
-    const forwardAbort = (): void => requestController.abort(signal.reason);
+    // One abort for the request: our own (timeouts, early exit) and, forwarded, the caller's (a
+    // listener removed by `close`: cheaper per request than `AbortSignal.any`). undici's `request`
+    // takes it as it is; `fetch` gets its `AbortSignal`, made only then (see request-abort.ts).
+    const requestAbort = new RequestAbort();
+    const forwardAbort = (): void => requestAbort.abort(signal.reason);
     signal.addEventListener('abort', forwardAbort, { once: true });
     let timedOut: 'connect' | 'idle' | undefined;
     let waitingForRead = false;
@@ -373,7 +374,7 @@ export function createOpenAICompatibleProvider(
     const awaitHeaders = async <Reply>(options: { timeoutMs: number; expected: string }, start: () => Promise<Reply>): Promise<Reply> => {
       const connectTimer = setTimeout(() => {
         timedOut = 'connect';
-        requestController.abort(new TimeoutAbort(`no response headers within ${options.timeoutMs} ms`));
+        requestAbort.abort(new TimeoutAbort(`no response headers within ${options.timeoutMs} ms`));
       }, options.timeoutMs);
       try {
         return await start();
@@ -400,7 +401,7 @@ export function createOpenAICompatibleProvider(
       idleTimer = setTimeout(() => {
         if (!waitingForRead) return;
         timedOut = 'idle';
-        requestController.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
+        requestAbort.abort(new TimeoutAbort(`no data for ${config.idleTimeoutMs} ms`));
       }, config.idleTimeoutMs);
     };
 
@@ -428,7 +429,7 @@ export function createOpenAICompatibleProvider(
        *   status with `statusCode` and `retryAfterMs` (`upstream <id> answered <status>: <upstream message>`).
        */
       async send(url: string, init: RequestInit, options: { timeoutMs: number; expected: string }): Promise<Response> {
-        const response = await awaitHeaders(options, () => fetchImplementation(url, { ...init, signal: requestSignal }));
+        const response = await awaitHeaders(options, () => fetchImplementation(url, { ...init, signal: requestAbort.signal }));
         armIdleTimer();
         if (!response.ok) await failWith(response);
         return response;
@@ -450,7 +451,7 @@ export function createOpenAICompatibleProvider(
       ): Promise<Readable> {
         // Our timers (connect, idle) decide; undici's own 300 s header and body timeouts are off, so a
         // longer UPSTREAM_IDLE_TIMEOUT_MS is not cut short.
-        const reply = await awaitHeaders(options, () => sendRequest(url, { ...init, signal: requestSignal, headersTimeout: 0, bodyTimeout: 0 }));
+        const reply = await awaitHeaders(options, () => sendRequest(url, { ...init, signal: requestAbort, headersTimeout: 0, bodyTimeout: 0 }));
         armIdleTimer();
         if (reply.statusCode < 200 || reply.statusCode > 299) {
           // Rare: the error reply goes through the same reader as `send`'s.
@@ -511,7 +512,7 @@ export function createOpenAICompatibleProvider(
       close(reason: string): void {
         clearTimeout(idleTimer);
         signal.removeEventListener('abort', forwardAbort);
-        if (!bodyFinished) requestController.abort(new TimeoutAbort(reason));
+        if (!bodyFinished) requestAbort.abort(new TimeoutAbort(reason));
       },
     };
   };
