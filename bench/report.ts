@@ -278,8 +278,12 @@ export interface BenchResult {
 
 const milliseconds = (value: number) => formatNumber(value, 2);
 const failuresCell = (failures: FailureCounts) => `${failures.errors} / ${failures.wrongText}`;
-const signed = (value: number, digits: number) =>
-  Number.isFinite(value) ? `${value >= 0 || formatNumber(value, digits) === formatNumber(0, digits) ? '+' : '−'}${formatNumber(Math.abs(value), digits)}` : '—';
+/** `+1.20` / `−1.20`; a value that rounds to zero is `+0.00` (its sign is noise). */
+const signed = (value: number, digits: number) => {
+  if (!Number.isFinite(value)) return '—';
+  const magnitude = formatNumber(Math.abs(value), digits);
+  return `${value >= 0 || magnitude === formatNumber(0, digits) ? '+' : '−'}${magnitude}`;
+};
 /** Added times (ms) of Portkey's below this (or negative) are noise: no ratio to them is shown (nor of a negative added time of a path). */
 const ADDED_NOISE_FLOOR_MS = 0.5;
 /** Direct's cell addition in the added-time rows: direct beside direct, e.g. `; beside itself +0.02 ms` (empty when not measured). */

@@ -277,7 +277,6 @@ async function withTimeout<Value>(promise: Promise<Value>, timeoutMs: number, wh
  */
 const IDLE_PHASE_RESERVE_MS = 65_000;
 
-
 /** The models (stream shapes of the fake upstream) the run asks for; the gateway must list them all. */
 function benchModels(options: BenchOptions) {
   return {

@@ -100,6 +100,18 @@ export async function measureSequential(
   /** Per measured path, the direct request of each of its iterations (for the pairing). */
   const directBeside = new Map<UpstreamPath, Array<StreamResult | undefined>>();
   const streamOptions = { timeoutMs: options.requestTimeoutMs };
+  /**
+   * One request on `path`: in a warm-up iteration undefined (throws when it failed), otherwise the
+   * result when clean, undefined when it failed or its text was wrong (counted in the path's tally).
+   */
+  const request = async (path: UpstreamPath, warmup: boolean): Promise<StreamResult | undefined> => {
+    const result = await runPath(path, targets, client, options.model, streamOptions);
+    if (warmup) {
+      if (result.error !== undefined) throw new Error(`warm-up request on ${path} failed: ${result.error}`);
+      return undefined;
+    }
+    return tallies.get(path)!.check(result, options.expectedText) ? result : undefined;
+  };
   let gatewayCpuMs = 0;
   const gatewayBlocks = paths.filter((path) => GATEWAY_PATHS.includes(path));
   for (const measured of paths.filter((path) => path !== 'direct')) {
@@ -114,14 +126,10 @@ export async function measureSequential(
       if (iteration === options.warmupIterations) cpuBefore = cpuSnapshot(targets);
       const order: UpstreamPath[] = iteration % 2 === 0 ? ['direct', measured] : [measured, 'direct'];
       for (const path of order) {
-        const result = await runPath(path, targets, client, options.model, streamOptions);
-        if (warmup) {
-          if (result.error !== undefined) throw new Error(`warm-up request on ${path} failed: ${result.error}`);
-          continue;
-        }
-        const clean = tallies.get(path)!.check(result, options.expectedText);
-        samples.get(path)!.push(clean ? result : undefined);
-        if (path === 'direct') besides.push(clean ? result : undefined);
+        const clean = await request(path, warmup);
+        if (warmup) continue;
+        samples.get(path)!.push(clean);
+        if (path === 'direct') besides.push(clean);
       }
       await options.betweenIterations?.();
     }
@@ -132,16 +140,11 @@ export async function measureSequential(
   const directBesideDirect: number[] = [];
   if (paths.includes('direct')) {
     for (let iteration = 0; iteration < options.warmupIterations + options.iterations; iteration++) {
-      const first = await runPath('direct', targets, client, options.model, streamOptions);
-      const second = await runPath('direct', targets, client, options.model, streamOptions);
-      if (iteration < options.warmupIterations) {
-        const failed = [first, second].find((result) => result.error !== undefined);
-        if (failed) throw new Error(`warm-up request on direct failed: ${failed.error}`);
-      } else {
-        const checked = [first, second].map((result) => tallies.get('direct')!.check(result, options.expectedText));
-        if (checked.every(Boolean)) {
-          directBesideDirect.push(iteration % 2 === 0 ? second.firstTokenMs - first.firstTokenMs : first.firstTokenMs - second.firstTokenMs);
-        }
+      const warmup = iteration < options.warmupIterations;
+      const first = await request('direct', warmup);
+      const second = await request('direct', warmup);
+      if (first && second) {
+        directBesideDirect.push(iteration % 2 === 0 ? second.firstTokenMs - first.firstTokenMs : first.firstTokenMs - second.firstTokenMs);
       }
       await options.betweenIterations?.();
     }
