@@ -51,15 +51,13 @@ export async function* followEvents(
   after: number,
   control: FollowControl,
 ): AsyncGenerator<GenerationEvent, void, undefined> {
-  const { eventLog, pubSub } = source;
-  let last = after;
-  if (isFinalStatus(record.status) && last >= record.lastSequence) return;
+  const { pubSub } = source;
+  if (isFinalStatus(record.status) && after >= record.lastSequence) return;
+  const position: FollowPosition = { last: after, heard: 0 };
 
   // Listen before reading the log, so nothing published in between is missed.
   const live: GenerationEvent[] = [];
   let overflowed = false;
-  /** The highest sequence heard live: the log held it then (an event is published once appended). */
-  let heard = 0;
   let recheck: NodeJS.Timeout | undefined;
   let rechecking = false;
   /** The last sequence of another instance's generation seen final in the shared record on a recheck. */
@@ -68,7 +66,7 @@ export async function* followEvents(
   const iterator = subscription[Symbol.asyncIterator]();
   const pump = (async () => {
     for (let result = await iterator.next(); !result.done; result = await iterator.next()) {
-      heard = Math.max(heard, result.value.sequence);
+      position.heard = Math.max(position.heard, result.value.sequence);
       if (live.length < LIVE_BUFFER_LIMIT) live.push(result.value);
       else overflowed = true; // the log still has it; the reader catches up from there
       control.wake?.();
@@ -76,40 +74,12 @@ export async function* followEvents(
   })();
   const unregister = source.register(record.id, control);
   try {
-    const expired = (through: number) =>
-      new GatewayError(
-        'EVENTS_EXPIRED',
-        `Events ${last + 1} to ${through} of generation "${record.id}" are no longer in the event log (expired, trimmed or deleted), so they cannot be replayed; the subscription ends here instead of skipping them.`,
-      );
-    const readLog = async (): Promise<GenerationEvent[]> => {
-      try {
-        return await eventLog.read(record.id, last);
-      } catch (error) {
-        throw new GatewayError(
-          'EVENT_LOG_UNAVAILABLE',
-          `The event log cannot be read for generation "${record.id}" (${(error as Error).message}); subscribe again with after: ${last} when it is back.`,
-        );
-      }
-    };
-    /** Yields the log's events after `last` up to `until`; true once the terminal event is out. */
-    const fromLog = async function* (until = Infinity): AsyncGenerator<GenerationEvent, boolean> {
-      const mustReach = Math.min(heard, until); // heard before the read: the log must still hold it
-      for (const event of await readLog()) {
-        if (event.sequence > until) break;
-        if (event.sequence > last + 1) throw expired(event.sequence - 1);
-        yield event;
-        last = event.sequence;
-        if (isTerminalEvent(event)) return true;
-      }
-      if (last < mustReach) throw expired(mustReach);
-      return false;
-    };
-    if (yield* fromLog()) return;
+    if (yield* eventsFromLog(source.eventLog, record, position)) return;
     while (!control.closed) {
       if (overflowed) {
         overflowed = false;
         live.length = 0;
-        if (yield* fromLog()) return;
+        if (yield* eventsFromLog(source.eventLog, record, position)) return;
         // A generation of another instance may have ended while its terminal event was lost on the way
         // here (a publish dropped, then the stream trimmed): its shared record tells.
         if (rechecking && live.length === 0) sharedEnd ??= await source.sharedEnd(record);
@@ -122,12 +92,12 @@ export async function* followEvents(
           // The terminal event is in the log once this instance's appends of it have settled (or, for a
           // record shared by another instance, since before the record was saved as final).
           const end = sharedEnd ?? (await source.settledLastSequence(record));
-          if (last >= end || control.closed) return;
+          if (position.last >= end || control.closed) return;
           if (live.length > 0 || overflowed) continue;
-          if (yield* fromLog()) return;
+          if (yield* eventsFromLog(source.eventLog, record, position)) return;
           const unstored = source.unstoredEnd(record.id);
           if (unstored) throw unstored;
-          throw expired(end);
+          throw expired(record, position, end);
         }
         await new Promise<void>((resolve) => {
           control.wake = resolve;
@@ -138,10 +108,10 @@ export async function* followEvents(
         control.wake = undefined;
         continue;
       }
-      if (event.sequence <= last) continue;
-      if (event.sequence > last + 1 && (yield* fromLog(event.sequence - 1))) return;
+      if (event.sequence <= position.last) continue;
+      if (event.sequence > position.last + 1 && (yield* eventsFromLog(source.eventLog, record, position, event.sequence - 1))) return;
       yield event;
-      last = event.sequence;
+      position.last = event.sequence;
       if (isTerminalEvent(event)) return;
     }
   } finally {
@@ -149,4 +119,54 @@ export async function* followEvents(
     await iterator.return?.();
     await pump;
   }
+}
+
+/** Where a follower stands: the last sequence it yielded, and the highest it heard live (the log held that one then: an event is published once appended). */
+interface FollowPosition {
+  last: number;
+  heard: number;
+}
+
+/**
+ * Yields the log's events after `position.last` up to `until`, advancing `position.last` past each;
+ * returns true once the terminal event is out.
+ * A module-level generator rather than a closure inside `followEvents`: on Node 20 every new closure of
+ * an async generator function gets its own hidden class in old space, which holds the closure (and all
+ * it captures, the follower's whole state) through young-generation collections (README, Performance).
+ * @throws GatewayError `EVENTS_EXPIRED` when the log lacks an event before `until` that the follower
+ * needs (or one it heard live), `EVENT_LOG_UNAVAILABLE` when the log cannot be read.
+ */
+async function* eventsFromLog(
+  eventLog: EventLog,
+  record: GenerationRecord,
+  position: FollowPosition,
+  until = Infinity,
+): AsyncGenerator<GenerationEvent, boolean> {
+  const mustReach = Math.min(position.heard, until); // heard before the read: the log must still hold it
+  let events: GenerationEvent[];
+  try {
+    events = await eventLog.read(record.id, position.last);
+  } catch (error) {
+    throw new GatewayError(
+      'EVENT_LOG_UNAVAILABLE',
+      `The event log cannot be read for generation "${record.id}" (${(error as Error).message}); subscribe again with after: ${position.last} when it is back.`,
+    );
+  }
+  for (const event of events) {
+    if (event.sequence > until) break;
+    if (event.sequence > position.last + 1) throw expired(record, position, event.sequence - 1);
+    yield event;
+    position.last = event.sequence;
+    if (isTerminalEvent(event)) return true;
+  }
+  if (position.last < mustReach) throw expired(record, position, mustReach);
+  return false;
+}
+
+/** The error that ends a follower whose next events, up to sequence `through`, are no longer in the log. */
+function expired(record: GenerationRecord, position: FollowPosition, through: number): GatewayError {
+  return new GatewayError(
+    'EVENTS_EXPIRED',
+    `Events ${position.last + 1} to ${through} of generation "${record.id}" are no longer in the event log (expired, trimmed or deleted), so they cannot be replayed; the subscription ends here instead of skipping them.`,
+  );
 }
