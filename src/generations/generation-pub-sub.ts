@@ -1,10 +1,16 @@
 /**
- * Live delivery of generation events. Yoga's `createPubSub` with one typed topic, routed by
- * generation id; pass a different `EventTarget` (e.g. `@graphql-yoga/redis-event-target`)
- * to spread events across instances without touching resolvers or the service.
+ * Live delivery of generation events over an `EventTarget`, routed by generation id: the process's
+ * own one, or one that spreads events across instances (`@graphql-yoga/redis-event-target`), without
+ * touching resolvers or the service.
+ *
+ * Topics and payloads are those of graphql-yoga's `createPubSub` (event type `<topic>:<generationId>`,
+ * payload in a `CustomEvent`'s `detail`), so instances of earlier versions share Redis channels with
+ * this one. The subscribing side is ours rather than `createPubSub`'s: its `Repeater` calls
+ * `Object.create` on a promise for every event, and each such object gets a hidden class in old space
+ * that holds the subscriber's state through young-generation collections (measured: 1.4 kB copied by
+ * the scavenger per subscription of three events, against none here; README, Performance).
  */
 import { setMaxListeners } from 'node:events';
-import { createPubSub, type PubSub } from 'graphql-yoga';
 import type { GenerationEvent } from './generation-events.js';
 
 /**
@@ -17,7 +23,16 @@ export type GenerationPubSubTopics = {
 };
 
 /** The pub/sub the generation service publishes to and subscribers follow. */
-export type GenerationPubSub = PubSub<GenerationPubSubTopics>;
+export interface GenerationPubSub {
+  /** Sends the payload to every current subscriber of the topic and generation (at most once each; no replay). */
+  publish<Topic extends keyof GenerationPubSubTopics>(topic: Topic, ...[generationId, payload]: GenerationPubSubTopics[Topic]): void;
+  /**
+   * The payloads published for the topic and generation, in order, from the first `next()` call of
+   * its iterator (which starts listening) until `return()` (which stops). Payloads not yet read are
+   * buffered without limit: the subscriber drains them as they come (see event-follower.ts).
+   */
+  subscribe<Topic extends keyof GenerationPubSubTopics>(topic: Topic, generationId: string): AsyncIterable<GenerationPubSubTopics[Topic][1]>;
+}
 
 /**
  * Creates the in-process pub/sub, or one over the given event target. The in-process one's
@@ -26,8 +41,65 @@ export type GenerationPubSub = PubSub<GenerationPubSubTopics>;
  * generation as a leak.
  */
 export function createGenerationPubSub(eventTarget?: EventTarget): GenerationPubSub {
-  if (eventTarget) return createPubSub<GenerationPubSubTopics>({ eventTarget: eventTarget as never });
-  const inProcess = new EventTarget();
-  setMaxListeners(0, inProcess);
-  return createPubSub<GenerationPubSubTopics>({ eventTarget: inProcess as never });
+  let target = eventTarget;
+  if (!target) {
+    target = new EventTarget();
+    setMaxListeners(0, target);
+  }
+  const events = target;
+  return {
+    publish(topic, generationId, payload) {
+      events.dispatchEvent(new CustomEvent(`${topic}:${generationId}`, { detail: payload }));
+    },
+    subscribe(topic, generationId) {
+      return new TopicSubscription(events, `${topic}:${generationId}`);
+    },
+  };
+}
+
+/** One subscriber's listener and queue: an async iterator over the `detail`s of one event type. */
+class TopicSubscription<Payload> implements AsyncIterableIterator<Payload, undefined> {
+  private listening = false;
+  private done = false;
+  /** Payloads published and not yet read. */
+  private readonly buffered: Payload[] = [];
+  /** `next()` calls waiting for a payload, oldest first. */
+  private readonly waiting: Array<(result: IteratorResult<Payload, undefined>) => void> = [];
+  private readonly listener = (event: Event): void => {
+    if (this.done) return;
+    const payload = (event as CustomEvent<Payload>).detail;
+    const reader = this.waiting.shift();
+    if (reader) reader({ value: payload, done: false });
+    else this.buffered.push(payload);
+  };
+
+  constructor(
+    private readonly target: EventTarget,
+    private readonly type: string,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Payload, undefined>> {
+    if (!this.listening && !this.done) {
+      this.listening = true;
+      this.target.addEventListener(this.type, this.listener);
+    }
+    if (this.buffered.length > 0) return Promise.resolve({ value: this.buffered.shift()!, done: false });
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Stops listening, drops what is buffered and ends every waiting `next()`. */
+  return(): Promise<IteratorResult<Payload, undefined>> {
+    if (!this.done) {
+      this.done = true;
+      if (this.listening) this.target.removeEventListener(this.type, this.listener);
+      this.buffered.length = 0;
+      for (const reader of this.waiting.splice(0)) reader({ value: undefined, done: true });
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
 }
