@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { RequestProperty } from './request-property.js';
 
 /** The header a request id travels in, both ways. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -17,7 +18,7 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 /** What a client-sent request id may look like (no spaces, quotes or control characters to forge log lines with). */
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const requestIds = new WeakMap<IncomingMessage, string>();
+const requestIds = new RequestProperty<string>('request id');
 
 /** Gives the request its id — the client's `x-request-id` when it is acceptable, else a new random one — and returns it. */
 export function assignRequestId(request: IncomingMessage): string {

@@ -25,6 +25,7 @@ import { GenerationAdmission } from './guarded-generations.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RunningGenerationLimiter } from './running-generation-limiter.js';
 import { requestIdOf } from '../operations/request-context.js';
+import { RequestProperty } from '../operations/request-property.js';
 
 /** The graphql-ws context `onWebSocketConnect` needs (the `ws` adapter's `extra`). */
 export interface WebSocketConnectContext {
@@ -161,9 +162,9 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
     },
   });
   /** The caller of each accepted HTTP request and WebSocket upgrade request. */
-  const callers = new WeakMap<IncomingMessage, Caller>();
+  const callers = new RequestProperty<Caller>('caller');
   /** The generation service as the caller of each request, made once per request (see `generationsFor`). */
-  const guardedServices = new WeakMap<IncomingMessage, GenerationService>();
+  const guardedServices = new RequestProperty<GenerationService>('generation service of the caller');
   const limit = config.maxRequestBodyBytes;
 
   /** Reads a GraphQL request body up to the limit and hands it to Yoga as `request.body`; answers 413 when it is larger. */

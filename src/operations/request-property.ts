@@ -1,0 +1,33 @@
+/**
+ * A value kept on each HTTP request object (`IncomingMessage`) under a property of its own, for the
+ * code that handles the request later (its id, its caller, its view of the generation service).
+ *
+ * A property rather than a `WeakMap` keyed by the request: on Node 20 (V8 11.3) the entries of a
+ * long-lived `WeakMap` whose keys die young are not cleared by young-generation collections, so
+ * every request the map ever saw — its socket buffers, headers and all the property reaches — is
+ * copied and promoted by the scavenger until the next full collection (measured: a `WeakMap` set once
+ * per iteration kept 233 bytes of a dead key and value per iteration, against none without; the
+ * gateway's three per-request `WeakMap`s cost 0.4–0.6 kB copied per REST request; README,
+ * Performance). A property dies with the request.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** One named value per request; the property is a symbol, so it cannot clash with Node's or a client's. */
+export class RequestProperty<Value> {
+  readonly #key: symbol;
+
+  /** @param description names the symbol (seen in a debugger only). */
+  constructor(description: string) {
+    this.#key = Symbol(description);
+  }
+
+  /** The value set on this request, or undefined. */
+  get(request: IncomingMessage): Value | undefined {
+    return (request as unknown as Record<symbol, Value | undefined>)[this.#key];
+  }
+
+  /** Sets the value on this request (replacing any earlier one). */
+  set(request: IncomingMessage, value: Value): void {
+    (request as unknown as Record<symbol, Value>)[this.#key] = value;
+  }
+}
