@@ -4,7 +4,6 @@
  * numbers the events, appends them to the event log, publishes them, and owns each generation's
  * AbortController. Subscribers replay from the log, then follow live events.
  */
-import { randomUUID } from 'node:crypto';
 import { ImageStoreError, type CheckedImage, type ImageStore } from '../images/image-store.js';
 import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
 import {
@@ -24,6 +23,7 @@ import type { EventLog } from './event-log.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import { nextEventLoopIteration } from './next-event-loop-iteration.js';
 import { followEvents, type FollowControl, type FollowSource } from './event-follower.js';
+import { newGenerationId } from './generation-ids.js';
 import { GatewayError } from './gateway-error.js';
 import {
   isTerminalEvent,
@@ -206,7 +206,7 @@ export class GenerationService {
     const first = candidates[0]!;
     const record: ChatGenerationRecord = {
       kind: 'chat',
-      id: randomUUID(),
+      id: newGenerationId(),
       status: 'running',
       provider: first.provider.id,
       model: first.model,
@@ -250,7 +250,7 @@ export class GenerationService {
     };
     const record: ImageGenerationRecord = {
       kind: 'image',
-      id: randomUUID(),
+      id: newGenerationId(),
       status: 'running',
       provider: provider.id,
       model,
