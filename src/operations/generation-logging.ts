@@ -29,9 +29,14 @@ export function createGenerationLogging(logger: Logger): GenerationObserver {
     generationFinished(record) {
       const finishedAt = (record.finishedAt ?? new Date()).getTime();
       const first = firstContentAt.get(record);
+      const requestId = requestIds.get(record);
+      // Kept generations outlive this: their entries go now (an entry held to the end of retention is
+      // heap each kept generation pays for, and scavenges copy; README, Performance).
+      firstContentAt.delete(record);
+      requestIds.delete(record);
       const fields = {
         generationId: record.id,
-        requestId: requestIds.get(record),
+        requestId,
         kind: record.kind,
         status: record.status,
         provider: record.provider,

@@ -178,8 +178,12 @@ export class GatewayMetrics implements GenerationObserver {
   generationFinished(record: GenerationRecord): void {
     this.runningGenerations.dec();
     this.generations.inc({ kind: record.kind, provider: record.provider, model: this.modelLabel(record.provider, record.model), status: record.status });
+    const deltas = this.deltaCounts.get(record);
+    // Kept generations outlive this: their entries go now (see generation-logging.ts).
+    this.firstContentAt.delete(record);
+    this.deltaCounts.delete(record);
     if (record.kind !== 'chat' || record.status !== 'completed') return;
-    const tokens = record.usage?.completionTokens ?? this.deltaCounts.get(record) ?? 0;
+    const tokens = record.usage?.completionTokens ?? deltas ?? 0;
     const seconds = ((record.finishedAt ?? new Date()).getTime() - record.createdAt.getTime()) / 1000;
     if (tokens > 0 && seconds > 0) this.tokensPerSecond.observe({ provider: record.provider }, tokens / seconds);
   }
