@@ -90,20 +90,29 @@ describe('GenerationService', () => {
     expect(record.status).toBe('cancelled');
   });
 
-  it('forgets a finished generation and its events after the retention time', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  it('forgets each finished generation and its events after the retention time, counted from its own end', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     try {
       const { service, eventLog } = createInMemoryService(scriptedProvider(3), { retentionMs: 5_000 });
       const record = await service.startChat(input);
       await drain(await service.subscribe(record.id));
+      vi.advanceTimersByTime(2_000);
+      const later = await service.startChat(input);
+      await drain(await service.subscribe(later.id));
       expect(service.get(record.id)).toBe(record);
-      vi.advanceTimersByTime(4_999);
+      vi.advanceTimersByTime(2_999);
       expect(service.get(record.id)).toBe(record);
-      expect(eventLog.size).toBe(1);
+      expect(eventLog.size).toBe(2);
       vi.advanceTimersByTime(1);
       expect(service.get(record.id)).toBeUndefined();
-      expect(eventLog.size).toBe(0);
+      expect(service.get(later.id)).toBe(later);
+      expect(eventLog.size).toBe(1);
       await expect(service.subscribe(record.id)).rejects.toMatchObject({ code: 'GENERATION_NOT_FOUND' });
+      vi.advanceTimersByTime(1_999);
+      expect(service.get(later.id)).toBe(later);
+      vi.advanceTimersByTime(1);
+      expect(service.get(later.id)).toBeUndefined();
+      expect(eventLog.size).toBe(0);
     } finally {
       vi.useRealTimers();
     }
