@@ -130,9 +130,11 @@ interface FollowPosition {
 /**
  * Yields the log's events after `position.last` up to `until`, advancing `position.last` past each;
  * returns true once the terminal event is out.
- * A module-level generator rather than a closure inside `followEvents`: on Node 20 every new closure of
- * an async generator function gets its own hidden class in old space, which holds the closure (and all
- * it captures, the follower's whole state) through young-generation collections (README, Performance).
+ * A module-level generator rather than a closure inside `followEvents`: on Node 20 a closure of an
+ * async generator function made per call keeps what it captures (here the follower's whole state)
+ * through young-generation collections, 85 bytes per call in isolation against none for a
+ * module-level one (likely the hidden class each such closure gets for its generator objects;
+ * README, Performance).
  * @throws GatewayError `EVENTS_EXPIRED` when the log lacks an event before `until` that the follower
  * needs (or one it heard live), `EVENT_LOG_UNAVAILABLE` when the log cannot be read.
  */
