@@ -503,8 +503,14 @@ export function createOpenAICompatibleProvider(
         clearTimeout(idleTimer);
       },
 
-      /** Whether the body was read to its end, or the reply was a non-2xx one (its error body read). */
-      get finished(): boolean {
+      /**
+       * Whether the body was read to its end, or the reply was a non-2xx one (its error body read).
+       * A method, not a getter: an object literal made per request with a getter gets a hidden class
+       * of its own (the getter closure lives in it), which kept the whole exchange — closures, timers,
+       * the request's abort — through young-generation collections: 2.4 → 1.1 kB copied per request
+       * for this provider alone (README, Performance).
+       */
+      isFinished(): boolean {
         return bodyFinished;
       },
 
@@ -695,7 +701,7 @@ export function createOpenAICompatibleProvider(
       }
     } finally {
       // Early exit (caller abort, consumer stopped, error): close the upstream connection.
-      const finished = exchange.finished;
+      const finished = exchange.isFinished();
       exchange.close('stream closed by the gateway');
       if (!finished) body?.destroy();
     }
