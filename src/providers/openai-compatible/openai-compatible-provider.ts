@@ -505,10 +505,11 @@ export function createOpenAICompatibleProvider(
 
       /**
        * Whether the body was read to its end, or the reply was a non-2xx one (its error body read).
-       * A method, not a getter: an object literal made per request with a getter gets a hidden class
-       * of its own (the getter closure lives in it), which kept the whole exchange — closures, timers,
-       * the request's abort — through young-generation collections: 2.4 → 1.1 kB copied per request
-       * for this provider alone (README, Performance).
+       * A method, not a getter: on Node 20 an object literal made per call with a getter outlives
+       * young-generation collections (in isolation 93 bytes per object, none with a method; the
+       * objects still share one hidden class), and here it kept the whole exchange — closures,
+       * timers, the request's abort — with it: 2.4 → 1.1 kB copied per request for this provider
+       * alone (README, Performance).
        */
       isFinished(): boolean {
         return bodyFinished;
