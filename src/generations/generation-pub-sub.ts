@@ -42,20 +42,22 @@ export interface GenerationPubSub {
  * generation as a leak.
  */
 export function createGenerationPubSub(eventTarget?: EventTarget): GenerationPubSub {
-  let target = eventTarget;
-  if (!target) {
-    target = new EventTarget();
-    setMaxListeners(0, target);
-  }
-  const events = target;
+  const target = eventTarget ?? unlimitedEventTarget();
   return {
     publish(topic, generationId, payload) {
-      events.dispatchEvent(new CustomEvent(`${topic}:${generationId}`, { detail: payload }));
+      target.dispatchEvent(new CustomEvent(`${topic}:${generationId}`, { detail: payload }));
     },
     subscribe(topic, generationId) {
-      return new TopicSubscription(events, `${topic}:${generationId}`);
+      return new TopicSubscription(target, `${topic}:${generationId}`);
     },
   };
+}
+
+/** An in-process `EventTarget` that takes any number of listeners per event type without a warning. */
+function unlimitedEventTarget(): EventTarget {
+  const target = new EventTarget();
+  setMaxListeners(0, target);
+  return target;
 }
 
 /** One subscriber's listener and queue: an async iterator over the `detail`s of one event type. */
