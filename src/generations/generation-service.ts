@@ -1000,11 +1000,16 @@ export class GenerationService {
   private scheduleExpiry(generationId: string): void {
     this.retained.set(generationId, performance.now() + this.options.retentionMs);
     const maxRetained = this.options.maxRetained ?? Number.POSITIVE_INFINITY;
-    for (const oldest of this.retained.keys()) {
-      if (this.retained.size <= maxRetained) break;
-      this.forget(oldest);
-    }
+    this.forgetOldestWhile(() => this.retained.size > maxRetained);
     if (this.expiryTimer === undefined) this.startExpiryTimer();
+  }
+
+  /** Forgets kept generations, oldest first, as long as `due(expiresAt)` holds for the oldest left. */
+  private forgetOldestWhile(due: (expiresAt: number) => boolean): void {
+    for (const [generationId, expiresAt] of this.retained) {
+      if (!due(expiresAt)) break;
+      this.forget(generationId);
+    }
   }
 
   /** Sets the timer for the first kept generation's expiry (none when nothing is kept). */
@@ -1014,10 +1019,7 @@ export class GenerationService {
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined;
       const now = performance.now();
-      for (const [generationId, expiresAt] of this.retained) {
-        if (expiresAt > now) break;
-        this.forget(generationId);
-      }
+      this.forgetOldestWhile((expiresAt) => expiresAt <= now);
       this.startExpiryTimer();
     }, Math.max(0, first.value - performance.now()));
     this.expiryTimer.unref();
