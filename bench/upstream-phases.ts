@@ -81,7 +81,7 @@ function middleCpu(path: UpstreamPath, cpu: CpuSnapshot): number {
  * The direct row gathers the direct requests of every block. A last block pairs direct with
  * direct (an A/A test): the direct row's "added" figures are the second request minus the first
  * (which one counts as second alternating), the spread a path that adds nothing would show on this
- * machine at that moment. Its requests are not in the direct row's other figures. With a `profiler`, the blocks of
+ * machine at that moment. Of the direct row's other figures, its requests count in the failures only. With a `profiler`, the blocks of
  * this gateway's paths are profiled into one file (warm-up iterations included), whose path goes
  * to `profiles`. `cpuUsage` receives the gateway's CPU time per request over its blocks, ms.
  * @throws Error when a warm-up request fails.
