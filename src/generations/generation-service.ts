@@ -21,6 +21,7 @@ import {
 import type { ProviderRegistry, ResolvedModel } from '../providers/provider-registry.js';
 import type { EventLog } from './event-log.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
+import { GenerationAbort } from './generation-abort.js';
 import { nextEventLoopIteration } from './next-event-loop-iteration.js';
 import { followEvents, type FollowControl, type FollowSource } from './event-follower.js';
 import { newGenerationId } from './generation-ids.js';
@@ -60,7 +61,7 @@ export type { ChatGenerationRecord, GenerationRecord, GenerationStatus, ImageGen
 
 interface RunningGeneration {
   record: GenerationRecord;
-  controller: AbortController;
+  controller: GenerationAbort;
   /** Settles when the terminal event has been appended and published. */
   finished: Promise<void>;
   /** Stops listening for cancellation requests from other instances. */
@@ -134,7 +135,7 @@ interface EmissionState {
 type AbortRace = <T>(promise: Promise<T>) => Promise<T>;
 
 /** The body of a generation: runs the provider and returns the terminal success event. */
-type GenerationWork = (signal: AbortSignal, race: AbortRace) => Promise<UnnumberedGenerationEvent>;
+type GenerationWork = (signal: GenerationAbort, race: AbortRace) => Promise<UnnumberedGenerationEvent>;
 
 /** How long a cancellation of a generation running on another instance waits for its terminal event, ms. */
 const REMOTE_CANCEL_WAIT_MS = 10_000;
@@ -370,9 +371,9 @@ export class GenerationService {
     }
     this.records.set(record.id, record);
     this.observe((observer) => observer.generationStarted?.(record, {}));
-    const controller = new AbortController();
+    const controller = new GenerationAbort();
     const stopListening = this.listenForCancellation(record, controller);
-    const finished = this.run(record, controller.signal, work);
+    const finished = this.run(record, controller, work);
     this.running.set(record.id, { record, controller, finished, stopListening });
     await finished;
   }
@@ -682,7 +683,7 @@ export class GenerationService {
   private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork, origin: GenerationOrigin): Promise<void> {
     this.records.set(record.id, record);
     this.observe((observer) => observer.generationStarted?.(record, origin));
-    const controller = new AbortController();
+    const controller = new GenerationAbort();
     // Scaled out, the owner lease is sent first, on the connection that then appends event 1: whoever
     // sees the generation sees its lease, and no round trip is added.
     const { leases } = this.options;
@@ -691,7 +692,7 @@ export class GenerationService {
     // upstream request leaves before the subscriber's work for event 1 (time to first token).
     const startedEmitted = this.emit(record, started);
     const stopListening = this.listenForCancellation(record, controller);
-    const finished = this.run(record, controller.signal, work);
+    const finished = this.run(record, controller, work);
     this.running.set(record.id, { record, controller, finished, stopListening });
     await startedEmitted;
     await leased;
@@ -699,7 +700,7 @@ export class GenerationService {
   }
 
   /** Runs the work and ends the generation with exactly one terminal event: completed, failed or cancelled. */
-  private async run(record: GenerationRecord, signal: AbortSignal, work: GenerationWork): Promise<void> {
+  private async run(record: GenerationRecord, signal: GenerationAbort, work: GenerationWork): Promise<void> {
     // Each step settles with its promise or with the abort, whichever comes first. (Promise.race against
     // one never-settling "aborted" promise would keep a reaction per step until the generation ends.)
     const pending = new Set<(reason: unknown) => void>();
@@ -761,7 +762,7 @@ export class GenerationService {
   private async withFallback<P extends Provider>(
     record: GenerationRecord,
     candidates: Array<ResolvedModel<P>>,
-    signal: AbortSignal,
+    signal: GenerationAbort,
     attempt: (candidate: ResolvedModel<P>, attemptNumber: number, markContent: () => void) => Promise<UnnumberedGenerationEvent>,
   ): Promise<UnnumberedGenerationEvent> {
     const breaker = this.options.registry.breaker;
@@ -810,7 +811,7 @@ export class GenerationService {
     request: ChatRequest,
     attemptNumber: number,
     markContent: () => void,
-    signal: AbortSignal,
+    signal: GenerationAbort,
     race: AbortRace,
     newMessages: ChatMessage[],
   ): Promise<UnnumberedGenerationEvent> {
@@ -826,7 +827,7 @@ export class GenerationService {
       this.emit(record, { type: 'chat-token-delta', text }),
     );
     try {
-      const streamOptions = { signal, deltaIntervalMs: this.options.deltaCoalesceMs ?? 0 };
+      const streamOptions = signal.streamOptions(this.options.deltaCoalesceMs ?? 0);
       for await (const part of racedParts(provider.streamChat(request, streamOptions), race)) {
         if (part.type === 'text-delta') {
           if (part.text.length === 0) continue;
@@ -906,7 +907,7 @@ export class GenerationService {
     responseFormat: ImageResponseFormat,
     attemptNumber: number,
     markContent: () => void,
-    signal: AbortSignal,
+    signal: GenerationAbort,
     race: AbortRace,
   ): Promise<UnnumberedGenerationEvent> {
     const { imageStore } = this.options;
@@ -917,7 +918,7 @@ export class GenerationService {
       await this.emit(record, { type: 'image-generation-started', provider: provider.id, model });
     }
     const collected: Array<{ image: ProviderImage; checked: CheckedImage }> = [];
-    for await (const part of racedParts(provider.generateImages(request, { signal }), race)) {
+    for await (const part of racedParts(provider.generateImages(request, signal.streamOptions()), race)) {
       if (part.type === 'progress') {
         await this.emit(record, {
           type: 'image-generation-progress',
@@ -930,7 +931,7 @@ export class GenerationService {
         const { image } = part;
         let checked: CheckedImage;
         if (image.data) checked = await imageStore.check(image.data, `the image from ${provider.id}`);
-        else if (image.url) checked = await race(imageStore.download(image.url, signal));
+        else if (image.url) checked = await race(imageStore.download(image.url, signal.toAbortSignal()));
         else throw new ProviderError({ code: 'UPSTREAM_BAD_RESPONSE', provider: provider.id, message: 'an image came with neither bytes nor a URL' });
         collected.push({ image, checked });
       }
@@ -985,7 +986,7 @@ export class GenerationService {
   }
 
   /** Listens for cancellation requests of this generation from other instances. */
-  private listenForCancellation(record: GenerationRecord, controller: AbortController): () => void {
+  private listenForCancellation(record: GenerationRecord, controller: GenerationAbort): () => void {
     if (!this.options.sharedRecords) return () => {};
     const requests = this.options.pubSub.subscribe('generation:cancel', record.id)[Symbol.asyncIterator]();
     void (async () => {

@@ -60,9 +60,26 @@ export type ChatStreamPart =
   | { type: 'text-delta'; text: string }
   | { type: 'finish'; finishReason: FinishReason; usage?: Usage };
 
+/**
+ * The part of `AbortSignal` that following an abort needs: `aborted`, `reason`, `throwIfAborted()`
+ * and the `'abort'` event (dispatched once). undici's `request` accepts such an object as its
+ * `signal`; `fetch` and `AbortSignal.any` need a real `AbortSignal`.
+ */
+export type AbortSignalLike = Pick<AbortSignal, 'aborted' | 'reason' | 'throwIfAborted' | 'addEventListener' | 'removeEventListener'>;
+
 /** Options every streaming call takes. Aborting `signal` must stop the work promptly. */
 export interface StreamOptions {
+  /**
+   * The caller's abort as a real `AbortSignal`, for `fetch`, `AbortSignal.any` and libraries. The
+   * generation service makes it only when a provider reads it (see `generation-abort.ts`).
+   */
   signal: AbortSignal;
+  /**
+   * The same abort without an `AbortSignal` (set by the generation service): a provider that only
+   * listens for it, or hands it to undici's `request`, should prefer this to `signal`, which costs
+   * every generation an `AbortSignal` that outlives a young-generation collection. Absent: use `signal`.
+   */
+  abort?: AbortSignalLike;
   /**
    * The consumer sends deltas at most this often (ms; its coalescing window, `DELTA_COALESCE_MS`).
    * A provider that produces tokens in-process (llama-cpp) may hand over its text at the same pace

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OpenAICompatibleUpstreamConfig } from '../../src/config.js';
+import { GenerationAbort } from '../../src/generations/generation-abort.js';
 import { createOpenAICompatibleProvider } from '../../src/providers/openai-compatible/openai-compatible-provider.js';
 import { ProviderError, type ChatRequest, type ChatStreamPart } from '../../src/providers/provider.js';
 import {
@@ -409,6 +410,32 @@ describe('streamChat', () => {
     expect(thrown).toBe(reason);
     expect(thrown).not.toBeInstanceOf(ProviderError);
     expect(received).toHaveLength(3);
+    await upstream.waitForClientClose();
+    expect(await upstream.chatRequests()[0]!.ended).toBe('client-closed');
+  });
+
+  it('follows `abort` when given, without reading `signal` (the generation service makes that only on read)', async () => {
+    const provider = createOpenAICompatibleProvider(upstreamConfig(upstream.baseURL));
+    const abort = new GenerationAbort();
+    const options = {
+      abort,
+      get signal(): AbortSignal {
+        throw new Error('signal was read');
+      },
+    };
+    const reason = new Error('cancelled');
+    const received: ChatStreamPart[] = [];
+    let thrown: unknown;
+    try {
+      for await (const part of provider.streamChat(chatRequest('endless?gapMs=5'), options)) {
+        received.push(part);
+        if (received.length === 2) abort.abort(reason);
+      }
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBe(reason);
+    expect(received).toHaveLength(2);
     await upstream.waitForClientClose();
     expect(await upstream.chatRequests()[0]!.ended).toBe('client-closed');
   });

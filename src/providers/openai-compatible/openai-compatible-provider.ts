@@ -33,6 +33,7 @@ import {
   type ChatProvider,
   type ChatRequest,
   type ChatStreamPart,
+  type AbortSignalLike,
   type FinishReason,
   type ImageRequest,
   type ImageStreamPart,
@@ -208,7 +209,7 @@ function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string 
  *   (`reason: "GET <url> failed: <why>"`) when unreachable, on a timeout, on 401/403/5xx, or on
  *   404 when no models (chat or image) are configured; a 404 with configured models counts as
  *   available (many servers do not implement `/models`). Never throws.
- * - `streamChat(request, { signal })` streams `POST {baseURL}/chat/completions` (`stream: true`,
+ * - `streamChat(request, { signal, abort })` streams `POST {baseURL}/chat/completions` (`stream: true`,
  *   `stream_options.include_usage: true`) as `text-delta` parts — one per network read, holding
  *   all text that read carried, except that the first text goes out as soon as its event is parsed
  *   (the rest of that read follows as the next part) — followed by exactly one `finish` part with
@@ -220,11 +221,12 @@ function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string 
  *   `UPSTREAM_BAD_REQUEST` (other 4xx), `UPSTREAM_ERROR` (5xx, an in-band `error` chunk, or the
  *   upstream cannot be reached), `UPSTREAM_BAD_RESPONSE` (malformed JSON or a chunk of the wrong
  *   shape), `UPSTREAM_CONNECTION_LOST` (the body broke or ended before `[DONE]` and before any
- *   `finish_reason`). When `signal` aborts, the upstream request is aborted (its connection
- *   closes) and the iterator throws `signal.reason`, never a ProviderError. Error messages never
+ *   `finish_reason`). When the caller's abort fires — `abort` when given (the generation
+ *   service's, which makes `signal` only if read), else `signal` — the upstream request is aborted
+ *   (its connection closes) and the iterator throws its `reason`, never a ProviderError. Error messages never
  *   contain `config.apiKey`. `request.apiKey`, when given, is sent instead of `config.apiKey` and
  *   is redacted from error messages the same way (chat and images).
- * - `generateImages(request, { signal })` exists only when `config.imageModels` is non-empty
+ * - `generateImages(request, { signal, abort })` exists only when `config.imageModels` is non-empty
  *   (otherwise the property is absent). It sends `POST {baseURL}/images/generations` with
  *   `{ model, prompt, n, size: "WxH", seed?, negative_prompt? }` (`size` in pixels from
  *   {@link resolveImageSize} with {@link OPENAI_IMAGE_SIZE_RULES}: default 1024x1024, 16:9 →
@@ -237,8 +239,8 @@ function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string 
  *   `streamChat` for HTTP statuses, timeouts and unreachable upstreams, `UPSTREAM_ERROR` for a 2xx
  *   reply holding only `{"error":…}`, `UPSTREAM_BAD_RESPONSE` for a reply that is not JSON, has
  *   no images, an image with neither field, invalid base64 or is too large, and
- *   `UPSTREAM_CONNECTION_LOST` when the body breaks. Aborting `signal` aborts the request (its
- *   connection closes) and the iterator throws `signal.reason`.
+ *   `UPSTREAM_CONNECTION_LOST` when the body breaks. The caller's abort (as for chat) aborts the
+ *   request (its connection closes) and the iterator throws its `reason`.
  *
  * @param config the upstream: `baseURL` without a trailing `/`, optional `apiKey`, `models`,
  *   `imageModels`, `headers`, and the timeouts `connectTimeoutMs` and `idleTimeoutMs` in ms.
@@ -346,13 +348,13 @@ export function createOpenAICompatibleProvider(
   // ---- one request (chat or images) ----------------------------------------------------------
 
   /**
-   * Starts one request of {@link streamChat} or {@link generateImages}: the caller's `signal`
+   * Starts one request of {@link streamChat} or {@link generateImages}: the caller's abort (`signal`)
    * combined with our own aborts (timeouts, early exit), a timeout on the response headers and an
    * idle timeout on body reads. Throws `signal.reason` when the caller already aborted. Every
    * method throws `signal.reason` (never a ProviderError) once the caller aborted; `close` must
    * run in a `finally`.
    */
-  const startExchange = (signal: AbortSignal) => {
+  const startExchange = (signal: AbortSignalLike) => {
     signal.throwIfAborted();
     // One abort for the request: our own (timeouts, early exit) and, forwarded, the caller's (a
     // listener removed by `close`: cheaper per request than `AbortSignal.any`). undici's `request`
@@ -541,8 +543,8 @@ export function createOpenAICompatibleProvider(
     return JSON.stringify(body);
   };
 
-  async function* streamChat(request: ChatRequest, { signal }: StreamOptions): AsyncGenerator<ChatStreamPart> {
-    const exchange = startExchange(signal);
+  async function* streamChat(request: ChatRequest, options: StreamOptions): AsyncGenerator<ChatStreamPart> {
+    const exchange = startExchange(options.abort ?? options.signal);
     let body: Readable | undefined;
 
     try {
@@ -754,8 +756,8 @@ export function createOpenAICompatibleProvider(
   /** Image endpoints answer only once the image exists, so they get the longer image timeout. */
   const imageTimeoutMs = Math.max(config.connectTimeoutMs, config.imageTimeoutMs ?? 0);
 
-  async function* generateImages(request: ImageRequest, { signal }: StreamOptions): AsyncGenerator<ImageStreamPart> {
-    const exchange = startExchange(signal);
+  async function* generateImages(request: ImageRequest, options: StreamOptions): AsyncGenerator<ImageStreamPart> {
+    const exchange = startExchange(options.abort ?? options.signal);
 
     try {
       const response = await exchange.send(
