@@ -29,11 +29,11 @@ import { resolveImageSize, type ImageSizeRules } from '../image-size.js';
 import { RequestAbort } from './request-abort.js';
 import {
   ProviderError,
+  type AbortSignalLike,
   type Availability,
   type ChatProvider,
   type ChatRequest,
   type ChatStreamPart,
-  type AbortSignalLike,
   type FinishReason,
   type ImageRequest,
   type ImageStreamPart,
@@ -223,8 +223,8 @@ function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string 
  *   shape), `UPSTREAM_CONNECTION_LOST` (the body broke or ended before `[DONE]` and before any
  *   `finish_reason`). When the caller's abort fires — `abort` when given (the generation
  *   service's, which makes `signal` only if read), else `signal` — the upstream request is aborted
- *   (its connection closes) and the iterator throws its `reason`, never a ProviderError. Error messages never
- *   contain `config.apiKey`. `request.apiKey`, when given, is sent instead of `config.apiKey` and
+ *   (its connection closes) and the iterator throws its `reason`, never a ProviderError. Error
+ *   messages never contain `config.apiKey`. `request.apiKey`, when given, is sent instead of `config.apiKey` and
  *   is redacted from error messages the same way (chat and images).
  * - `generateImages(request, { signal, abort })` exists only when `config.imageModels` is non-empty
  *   (otherwise the property is absent). It sends `POST {baseURL}/images/generations` with
