@@ -1,4 +1,7 @@
-/** The generation's abort (src/generations/generation-abort.ts) and how providers receive it from the service. */
+/**
+ * The generation's abort (src/generations/generation-abort.ts): its stream options, and how providers
+ * receive it from the service. The abort itself: test/providers/abort-handle.test.ts.
+ */
 import { describe, expect, it } from 'vitest';
 import { GenerationAbort } from '../../src/generations/generation-abort.js';
 import { GenerationCancellation } from '../../src/generations/generation-service.js';
@@ -6,57 +9,6 @@ import type { ChatProvider, StreamOptions } from '../../src/providers/provider.j
 import { createInMemoryService } from '../helpers/in-memory-service.js';
 
 describe('GenerationAbort', () => {
-  it('aborts once: sets aborted and reason, dispatches one abort event, ignores later calls', () => {
-    const abort = new GenerationAbort();
-    const seen: unknown[] = [];
-    abort.addEventListener('abort', () => seen.push(abort.reason));
-    expect(abort.aborted).toBe(false);
-    expect(() => abort.throwIfAborted()).not.toThrow();
-    const reason = new Error('first');
-    abort.abort(reason);
-    abort.abort(new Error('second'));
-    expect(abort.aborted).toBe(true);
-    expect(abort.reason).toBe(reason);
-    expect(seen).toEqual([reason]);
-    expect(() => abort.throwIfAborted()).toThrow(reason);
-  });
-
-  it('defaults the reason to an AbortError, as AbortController does', () => {
-    const abort = new GenerationAbort();
-    abort.abort();
-    expect(abort.reason).toBeInstanceOf(DOMException);
-    expect((abort.reason as DOMException).name).toBe('AbortError');
-  });
-
-  it('a removed listener is not called', () => {
-    const abort = new GenerationAbort();
-    let calls = 0;
-    const listener = () => (calls += 1);
-    abort.addEventListener('abort', listener, { once: true });
-    abort.removeEventListener('abort', listener);
-    abort.abort();
-    expect(calls).toBe(0);
-  });
-
-  it('toAbortSignal gives one real AbortSignal that follows the abort, whether made before or after it', () => {
-    const before = new GenerationAbort();
-    const signal = before.toAbortSignal();
-    expect(signal).toBeInstanceOf(AbortSignal);
-    expect(before.toAbortSignal()).toBe(signal);
-    const combined = AbortSignal.any([signal]); // accepted where only a real AbortSignal is
-    expect(signal.aborted).toBe(false);
-    const reason = new Error('stop');
-    before.abort(reason);
-    expect(signal.aborted).toBe(true);
-    expect(signal.reason).toBe(reason);
-    expect(combined.reason).toBe(reason);
-
-    const after = new GenerationAbort();
-    after.abort(reason);
-    expect(after.toAbortSignal().aborted).toBe(true);
-    expect(after.toAbortSignal().reason).toBe(reason);
-  });
-
   it('streamOptions carries the abort, the delta interval, and a signal made from it when read', () => {
     const abort = new GenerationAbort();
     const options = abort.streamOptions(25);

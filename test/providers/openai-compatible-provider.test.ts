@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OpenAICompatibleUpstreamConfig } from '../../src/config.js';
-import { GenerationAbort } from '../../src/generations/generation-abort.js';
+import { AbortHandle } from '../../src/providers/abort-handle.js';
 import { createOpenAICompatibleProvider } from '../../src/providers/openai-compatible/openai-compatible-provider.js';
 import { ProviderError, type ChatRequest, type ChatStreamPart } from '../../src/providers/provider.js';
 import {
@@ -416,7 +416,7 @@ describe('streamChat', () => {
 
   it('follows `abort` when given, without reading `signal` (the generation service makes that only on read)', async () => {
     const provider = createOpenAICompatibleProvider(upstreamConfig(upstream.baseURL));
-    const abort = new GenerationAbort();
+    const abort = new AbortHandle();
     const options = {
       abort,
       get signal(): AbortSignal {

@@ -15,6 +15,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { request as sendRequest } from 'undici';
 import { z } from 'zod';
 import type { OpenAICompatibleUpstreamConfig } from '../../config.js';
+import { AbortHandle } from '../abort-handle.js';
 import { cacheAvailability, probeTimeoutFor, probeUnavailability, reuseWhileFresh, sendProbe } from '../cached-availability.js';
 import {
   BodyTooLargeError,
@@ -26,7 +27,6 @@ import {
   type HttpFailure,
 } from '../http-errors.js';
 import { resolveImageSize, type ImageSizeRules } from '../image-size.js';
-import { RequestAbort } from './request-abort.js';
 import {
   ProviderError,
   type AbortSignalLike,
@@ -358,8 +358,8 @@ export function createOpenAICompatibleProvider(
     signal.throwIfAborted();
     // One abort for the request: our own (timeouts, early exit) and, forwarded, the caller's (a
     // listener removed by `close`: cheaper per request than `AbortSignal.any`). undici's `request`
-    // takes it as it is; `fetch` gets its `AbortSignal`, made only then (see request-abort.ts).
-    const requestAbort = new RequestAbort();
+    // takes it as it is; `fetch` gets its `AbortSignal`, made only then (see abort-handle.ts).
+    const requestAbort = new AbortHandle();
     const forwardAbort = (): void => requestAbort.abort(signal.reason);
     signal.addEventListener('abort', forwardAbort, { once: true });
     let timedOut: 'connect' | 'idle' | undefined;
@@ -431,7 +431,7 @@ export function createOpenAICompatibleProvider(
        *   status with `statusCode` and `retryAfterMs` (`upstream <id> answered <status>: <upstream message>`).
        */
       async send(url: string, init: RequestInit, options: { timeoutMs: number; expected: string }): Promise<Response> {
-        const response = await awaitHeaders(options, () => fetchImplementation(url, { ...init, signal: requestAbort.signal }));
+        const response = await awaitHeaders(options, () => fetchImplementation(url, { ...init, signal: requestAbort.toAbortSignal() }));
         armIdleTimer();
         if (!response.ok) await failWith(response);
         return response;
