@@ -6,6 +6,9 @@
  * → stdout: {"ready":true,"port":40125,"url":"http://127.0.0.1:40125"}
  * ```
  *
+ * The benchmark runs it compiled by esbuild, with no loader (`compileEntry` in
+ * `bench/child-processes.ts`), as `npm start` runs the gateway; by hand, tsx works too.
+ *
  * The gateway gets its own process (and event loop) so that the benchmark client's work — JSON
  * parsing, timers, bookkeeping of 50 concurrent streams — is not charged to the gateway, and the
  * gateway's to the client. Only the settings of `BENCH_GATEWAY_SETTINGS` (environment-variable
@@ -16,7 +19,7 @@
  * - `{"command":"profile-start"}` → `{"profileStarted":true}`: starts the V8 CPU profiler in this process.
  * - `{"command":"profile-stop","path":"…"}` → `{"profileWritten":"…"}`: stops it and writes the
  *   `.cpuprofile`. With `--enable-source-maps`, positions in TypeScript files are mapped back to
- *   the original lines (tsx hands Node whitespace-minified code with inline source maps).
+ *   the original lines (dist/ and this file, compiled, come with source maps).
  *
  * - `{"command":"gc"}` → `{"gc":true,"heapUsedBytes":…}`: two full garbage collections (the
  *   process must run with `--expose-gc`, else `"gc":false`), so that a resident-memory reading that

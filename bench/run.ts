@@ -9,8 +9,8 @@
  * ```
  *
  * ## Processes
- * The gateway runs in its own process (`bench/gateway-process.ts`, on the JavaScript `npm run build`
- * compiles into dist/, as `npm start` runs it), not in this one: in-process it
+ * The gateway runs in its own process (`bench/gateway-process.ts`, compiled and run with no loader,
+ * on the JavaScript `npm run build` writes into dist/, as `npm start` runs it), not in this one: in-process it
  * would share one event loop with the benchmark client, so the client's JSON parsing and
  * bookkeeping of 50 concurrent streams would be charged to the gateway (and the gateway's to the
  * client's timings). The fake upstream (`bench/fake-upstream.ts`), the Portkey gateway
@@ -314,6 +314,8 @@ async function startGateway(name: string, settings: Record<string, string>, prof
   const start = await startTypeScriptProcess(name, 'bench/gateway-process.ts', {
     environment: { BENCH_GATEWAY_SETTINGS: JSON.stringify(settings) },
     nodeArguments: [...startScriptNodeFlags(), '--expose-gc', ...(profile ? ['--enable-source-maps'] : [])],
+    // Plain Node with no loader, as `npm start` runs the gateway (see compileEntry in child-processes.ts).
+    compile: true,
     readyTimeoutMs: 30_000,
   });
   return { handle: start.handle, url: String(start.ready.url) };
