@@ -129,7 +129,7 @@ async function compileEntryOnce(file: string): Promise<string> {
  * Spawns `node [nodeArguments] --import tsx <file>` in the repository root (or, with `compile`,
  * `node [nodeArguments] <file compiled by esbuild>`: see {@link compileEntry}) and waits for its
  * first JSON line (`{"ready":true,…}`), which it returns with the handle.
- * @param file path relative to the repository root, e.g. `bench/fake-upstream.ts`.
+ * @param file path relative to the repository root, e.g. `bench/fake-upstream-process.ts`.
  * @param options.environment variables added to this process's environment.
  * @param options.nodeArguments extra Node flags, e.g. `--cpu-prof`.
  * @param options.compile run the compiled file without a loader (for files that import no

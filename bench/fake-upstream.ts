@@ -1,11 +1,7 @@
 /**
- * The benchmark's own fake OpenAI-compatible upstream, run as a separate process so that its
- * CPU time is not charged to the client or to the gateway:
- *
- * ```
- * node --import tsx bench/fake-upstream.ts
- * → stdout: {"ready":true,"port":40123,"baseURL":"http://127.0.0.1:40123/v1"}
- * ```
+ * The benchmark's own fake OpenAI-compatible upstream. It runs as a separate process
+ * (`bench/fake-upstream-process.ts`) so that its CPU time is not charged to the client or to the
+ * gateway.
  *
  * It speaks the chat-completions streaming format of `../shared/reference/protocols.md` §1–§2:
  * `POST /v1/chat/completions` with `stream: true` answers `text/event-stream`, one
@@ -22,28 +18,15 @@
  * 4. Defaults: 64 tokens, no delay before the first token, no gap: the chunks are written back
  *    to back, each in its own `write` call.
  *
- * `hold=1` holds the stream after the role chunk until the parent says `release` (below), then
- * goes on as usual (first-token delay, tokens, gaps): the benchmark opens many streams, measures
- * them open and idle, then lets all of them flow at once.
- *
- * ## Commands (one JSON object per stdin line, each answered by one stdout line carrying the command's `id`)
- * - `{"command":"wait-held","count":N,"timeoutMs":T}` → `{"held":K,"reached":true|false}` once
- *   K ≥ N streams are held, or after T ms with what is held then.
- * - `{"command":"release"}` → `{"released":K}`: the K held streams go on.
- * - `{"command":"collect-garbage"}` → `{"collected":true|false}`: a young-generation collection in
- *   this process (`false` when it runs without `--expose-gc`). The benchmark asks for one between
- *   its concurrency-1 iterations, so that this stand-in's own pauses stay out of measured requests.
- * A held stream whose client goes away stops being counted.
+ * `hold=1` holds the stream after the role chunk until released ({@link BenchUpstream.release};
+ * the process's `release` command), then goes on as usual (first-token delay, tokens, gaps): the
+ * benchmark opens many streams, measures them open and idle, then lets all of them flow at once. A held stream whose client goes away stops being counted.
  *
  * Tokens are {@link benchTokens}: all different, so a lost, duplicated or reordered token changes
- * the text. Listens on 127.0.0.1 only (`BENCH_UPSTREAM_PORT`, default 0 = any free port).
- * Exits when its stdin closes (the parent went away), on SIGTERM and on SIGINT.
+ * the text. Listens on 127.0.0.1 only.
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
-import { exposedGc } from './exposed-gc.js';
 
 /** The model id the fake serves (any model name is accepted in requests). */
 export const BENCH_MODEL = 'bench';
@@ -72,7 +55,7 @@ export function benchTokens(count: number): string[] {
 }
 
 /** Reads a non-negative number from a query parameter or variable; undefined when absent or invalid. */
-function readNumber(value: string | null | undefined): number | undefined {
+export function readNumber(value: string | null | undefined): number | undefined {
   if (value === null || value === undefined || value.trim() === '') return undefined;
   const number = Number(value);
   return Number.isFinite(number) && number >= 0 ? number : undefined;
@@ -91,8 +74,8 @@ function shapeFromParameters(parameters: URLSearchParams): Partial<StreamShape> 
   return shape;
 }
 
-/** The environment's stream shape over the defaults. */
-function shapeFromEnvironment(environment: Record<string, string | undefined>): StreamShape {
+/** The environment's stream shape over the defaults (`BENCH_UPSTREAM_*`, see the file's comment). */
+export function shapeFromEnvironment(environment: Record<string, string | undefined>): StreamShape {
   return {
     tokens: Math.floor(readNumber(environment.BENCH_UPSTREAM_TOKENS) ?? DEFAULT_STREAM_SHAPE.tokens),
     firstTokenDelayMs: readNumber(environment.BENCH_UPSTREAM_FIRST_TOKEN_DELAY_MS) ?? DEFAULT_STREAM_SHAPE.firstTokenDelayMs,
@@ -299,56 +282,4 @@ export async function startBenchUpstream(options: { port?: number; defaults?: St
         server.closeAllConnections();
       }),
   };
-}
-
-/** Process entry point: starts the upstream, prints its port as one JSON line, exits with its parent. */
-async function main(): Promise<void> {
-  const upstream = await startBenchUpstream({
-    port: Math.floor(readNumber(process.env.BENCH_UPSTREAM_PORT) ?? 0),
-    defaults: shapeFromEnvironment(process.env),
-  });
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    // Bounded: the process leaves after 2 s even if a connection does not close.
-    setTimeout(() => process.exit(0), 2_000).unref();
-    void upstream.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  const answer = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`);
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    if (line.trim() === '') return;
-    let message: { id?: unknown; command?: string; count?: number; timeoutMs?: number };
-    try {
-      message = JSON.parse(line) as typeof message;
-    } catch {
-      answer({ error: 'not JSON' });
-      return;
-    }
-    const id = message.id;
-    if (message.command === 'wait-held') {
-      const count = message.count ?? 0;
-      void upstream.waitHeld(count, message.timeoutMs ?? 10_000).then((heldNow) => answer({ id, held: heldNow, reached: heldNow >= count }));
-    } else if (message.command === 'release') {
-      answer({ id, released: upstream.release() });
-    } else if (message.command === 'collect-garbage') {
-      exposedGc?.({ type: 'minor' });
-      answer({ id, collected: exposedGc !== undefined });
-    } else {
-      answer({ id, error: `unknown command ${JSON.stringify(message)}` });
-    }
-  });
-  lines.on('close', stop);
-  process.stdin.on('error', stop);
-  process.stdout.write(`${JSON.stringify({ ready: true, port: upstream.port, baseURL: upstream.baseURL })}\n`);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((error: unknown) => {
-    console.error('[fake-upstream] failed to start:', error);
-    process.exit(1);
-  });
 }

@@ -417,7 +417,7 @@ export function formatMarkdown(result: BenchResult): string {
   lines.push(`- Machine: Node ${environment.node} on ${environment.platform}; CPU: ${environment.cpuModel}, ${environment.cores} cores (available parallelism ${environment.availableParallelism}); ${environment.totalMemoryGiB.toFixed(1)} GiB RAM`);
   lines.push(`- Settings: ${Object.entries(result.settings).map(([key, value]) => `${key}=${value}`).join(', ')}`);
   lines.push(
-    `- Run time: ${result.durationSeconds.toFixed(1)} s. Processes: benchmark client, gateway (\`bench/gateway-process.ts\`${result.settings.idleFreshGateway === true ? ', a fresh one for each idle-subscription variant' : ''}), fake upstream (\`bench/fake-upstream.ts\`)${result.portkey.measured ? ', Portkey (`bench/portkey-process.ts`)' : ''}${result.llama ? ', raw llama.cpp (`bench/llama-raw-process.ts`)' : ''}.`,
+    `- Run time: ${result.durationSeconds.toFixed(1)} s. Processes: benchmark client, gateway (\`bench/gateway-process.ts\`${result.settings.idleFreshGateway === true ? ', a fresh one for each idle-subscription variant' : ''}), fake upstream (\`bench/fake-upstream-process.ts\`)${result.portkey.measured ? ', Portkey (`bench/portkey-process.ts`)' : ''}${result.llama ? ', raw llama.cpp (`bench/llama-raw-process.ts`)' : ''}.`,
   );
   const portkey = result.portkey;
   lines.push(

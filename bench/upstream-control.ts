@@ -1,5 +1,5 @@
 /**
- * Commands to the fake upstream process (`bench/fake-upstream.ts`, "Commands"): wait until streams
+ * Commands to the fake upstream process (`bench/fake-upstream-process.ts`, "Commands"): wait until streams
  * are held, release them, collect its young generation. Answers are matched to commands by id, so
  * a release can be sent while a wait is pending.
  */
