@@ -80,8 +80,13 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** Where {@link compileEntry} writes compiled entry files (ignored by git). */
-const COMPILED_DIRECTORY = join(REPOSITORY_ROOT, 'bench', '.compiled');
+/**
+ * Where {@link compileEntry} writes compiled entry files: beside the gateway's build (ignored by
+ * git). Not under bench/: packages the compiled files import are looked up from there, and
+ * bench/node_modules (Portkey's install) has other versions of some (zod 3, where the gateway's
+ * code, bundled into the raw llama.cpp process, needs zod 4).
+ */
+const COMPILED_DIRECTORY = join(REPOSITORY_ROOT, 'dist', 'bench');
 
 /** Compilations by entry file: each file is compiled once per benchmark run, however many processes run it. */
 const compilations = new Map<string, Promise<string>>();
@@ -89,14 +94,15 @@ const compilations = new Map<string, Promise<string>>();
 /**
  * Compiles the TypeScript entry `file` (relative to the repository root) into one JavaScript
  * module with esbuild: the files it imports by relative path are bundled in, packages and `node:`
- * modules stay imports, and `import.meta.url` keeps the source file's URL, so paths it resolves
- * from there (e.g. `../dist/app.js`) are the same as under tsx. The process then runs on plain
+ * modules stay imports (resolved by Node from dist/bench/, so from the repository's node_modules,
+ * as for the gateway's sources), and `import.meta.url` keeps the source file's URL, so paths it
+ * resolves from there (e.g. `../dist/app.js`) are the same as under tsx. The process then runs on plain
  * Node with no loader. Why: in Node 20, tsx's module hooks run on a thread of their own and every
  * module the process loads afterwards — the gateway's dist/ and its dependencies — is resolved and
  * loaded through a round trip to it: the gateway process took 2.4–2.6 s to start under tsx and
  * 1.5–1.7 s compiled on this machine, and kept the loader's thread beside the measured gateway.
  * Compiles each file once per run (later calls share the result).
- * @returns the compiled file's absolute path (`bench/.compiled/<file's name>.mjs`).
+ * @returns the compiled file's absolute path (`dist/bench/<file's name>.mjs`).
  * @throws Error from esbuild when the file does not compile.
  */
 function compileEntry(file: string): Promise<string> {
