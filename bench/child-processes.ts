@@ -1,9 +1,8 @@
 /**
- * Child processes of the benchmark (fake upstream, gateway, raw llama.cpp): spawned with the same
- * Node binary, with the tsx loader or compiled by esbuild first (the gateway), talking JSON lines
- * on stdout, always killed when the benchmark
- * ends — normally, on an error, on SIGINT/SIGTERM, or when the parent dies (each child also exits
- * when its stdin closes).
+ * Child processes of the benchmark (fake upstream, gateway, raw llama.cpp): compiled by esbuild and
+ * spawned with the same Node binary and no loader, talking JSON lines on stdout, always killed
+ * when the benchmark ends — normally, on an error, on SIGINT/SIGTERM, or when the parent dies (each
+ * child also exits when its stdin closes).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -96,11 +95,12 @@ const compilations = new Map<string, Promise<string>>();
  * module with esbuild: the files it imports by relative path are bundled in, packages and `node:`
  * modules stay imports (resolved by Node from dist/bench/, so from the repository's node_modules,
  * as for the gateway's sources), and `import.meta.url` keeps the source file's URL, so paths it
- * resolves from there (e.g. `../dist/app.js`) are the same as under tsx. The process then runs on plain
- * Node with no loader. Why: in Node 20, tsx's module hooks run on a thread of their own and every
- * module the process loads afterwards — the gateway's dist/ and its dependencies — is resolved and
- * loaded through a round trip to it: the gateway process took 2.4–2.6 s to start under tsx and
- * 1.5–1.7 s compiled on this machine, and kept the loader's thread beside the measured gateway.
+ * resolves from there (e.g. `../dist/app.js`) are the same as for the source. The process then
+ * runs on plain Node with no loader. Why not tsx: in Node 20, tsx's module hooks run on a thread
+ * of their own and every module the process loads — the gateway's dist/ and its dependencies — is
+ * resolved and loaded through a round trip to it: the gateway process took 2.4–2.6 s to start
+ * under tsx and 1.5–1.7 s compiled on this machine, and kept the loader's thread beside the
+ * measured gateway.
  * Compiles each file once per run (later calls share the result).
  * @returns the compiled file's absolute path (`dist/bench/<file's name>.mjs`).
  * @throws Error from esbuild when the file does not compile.
@@ -132,25 +132,24 @@ async function compileEntryOnce(file: string): Promise<string> {
 }
 
 /**
- * Spawns `node [nodeArguments] --import tsx <file>` in the repository root (or, with `compile`,
- * `node [nodeArguments] <file compiled by esbuild>`: see {@link compileEntry}) and waits for its
- * first JSON line (`{"ready":true,…}`), which it returns with the handle.
- * @param file path relative to the repository root, e.g. `bench/fake-upstream-process.ts`.
+ * Compiles `file` ({@link compileEntry}), spawns `node [nodeArguments] <compiled file>` in the
+ * repository root and waits for its first JSON line (`{"ready":true,…}`), which it returns with
+ * the handle.
+ * @param file path relative to the repository root, e.g. `bench/fake-upstream-process.ts`; it may
+ *   import TypeScript by relative path only (that is bundled), packages as they are.
  * @param options.environment variables added to this process's environment.
  * @param options.nodeArguments extra Node flags, e.g. `--cpu-prof`.
- * @param options.compile run the compiled file without a loader (for files that import no
- *   TypeScript at run time other than by relative path).
  * @param options.readyTimeoutMs how long the child may take to print its first line.
  * @throws Error when the file does not compile, the process exits or prints no ready line in time.
  */
 export async function startTypeScriptProcess(
   name: string,
   file: string,
-  options: { environment?: Record<string, string>; nodeArguments?: string[]; compile?: boolean; readyTimeoutMs: number },
+  options: { environment?: Record<string, string>; nodeArguments?: string[]; readyTimeoutMs: number },
 ): Promise<{ handle: ManagedProcess; ready: Record<string, unknown> }> {
   installExitHandlers();
-  const entry = options.compile ? [await compileEntry(file)] : ['--import', import.meta.resolve('tsx'), file];
-  const child = spawn(process.execPath, [...(options.nodeArguments ?? []), ...entry], {
+  const compiled = await compileEntry(file);
+  const child = spawn(process.execPath, [...(options.nodeArguments ?? []), compiled], {
     cwd: REPOSITORY_ROOT,
     env: { ...process.env, ...options.environment },
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -307,7 +306,7 @@ export function machineCpu(): MachineCpu {
 
 /**
  * CPU time (user + system) used so far by process `rootProcessId` and all its living descendants
- * (children, and their helpers such as tsx's esbuild service), including what their finished and
+ * (children, and their helpers such as esbuild's service), including what their finished and
  * reaped children used (node-llama-cpp tests its binaries in short-lived child processes), ms,
  * from Linux `/proc`; NaN where unavailable.
  */

@@ -331,8 +331,6 @@ async function startGateway(name: string, settings: Record<string, string>, prof
   const start = await startTypeScriptProcess(name, 'bench/gateway-process.ts', {
     environment: { BENCH_GATEWAY_SETTINGS: JSON.stringify(settings) },
     nodeArguments: [...startScriptNodeFlags(), '--expose-gc', ...(profile ? ['--enable-source-maps'] : [])],
-    // Plain Node with no loader, as `npm start` runs the gateway (see compileEntry in child-processes.ts).
-    compile: true,
     readyTimeoutMs: 30_000,
   });
   return { handle: start.handle, url: String(start.ready.url) };
@@ -480,7 +478,6 @@ async function main(): Promise<number> {
       environment: { BENCH_UPSTREAM_TOKENS: String(options.tokens) },
       // For its `collect-garbage` command (between concurrency-1 iterations).
       nodeArguments: ['--expose-gc'],
-      compile: true,
       readyTimeoutMs: 20_000,
     });
     children.push(upstreamStart.handle);
@@ -515,7 +512,6 @@ async function main(): Promise<number> {
     const rawStart = options.llama
       ? startTypeScriptProcess('llama-raw', 'bench/llama-raw-process.ts', {
           environment: { BENCH_GATEWAY_SETTINGS: JSON.stringify(gatewaySettings), BENCH_LLAMA_MODEL: options.llamaModel },
-          compile: true, // as the gateway runs: no loader
           readyTimeoutMs: 60_000,
         }).then(async ({ handle }) => {
           children.push(handle);
