@@ -548,8 +548,9 @@ export function createOpenAICompatibleProvider(
     let body: Readable | undefined;
 
     try {
-      // The request is sent now (on a kept-alive connection undici writes it before `stream` first
-      // awaits); the reader below is set up while the upstream works on it.
+      // The request is dispatched now: on a new connection undici writes it once connected, on a
+      // reused keep-alive one in this turn's check phase (its idle-socket validation, see the
+      // generation service's launch); the reader below is set up meanwhile.
       const reply = exchange.stream(
         chatURL,
         {
