@@ -190,7 +190,8 @@ export class GenerationService {
 
   /**
    * Validates a chat request, resolves provider and model, and starts the generation in the background.
-   * Returns at once with the RUNNING record; event 1 (`chat-completion-started`) is already in the log.
+   * Returns with the RUNNING record one event-loop turn later (after the turn's check phase, where
+   * undici writes a request on a reused connection; see `launch`); event 1 (`chat-completion-started`) is already in the log.
    * `origin` (the HTTP request's id) goes to the observers only.
    * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
    */
@@ -235,7 +236,8 @@ export class GenerationService {
 
   /**
    * Validates an image request, resolves provider and model, and starts the generation in the background.
-   * Returns at once with the RUNNING record; event 1 (`image-generation-started`) is already in the log.
+   * Returns with the RUNNING record one event-loop turn later (after the turn's check phase, where
+   * undici writes a request on a reused connection; see `launch`); event 1 (`image-generation-started`) is already in the log.
    * `origin` as for `startChat`.
    * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
    */
@@ -681,7 +683,8 @@ export class GenerationService {
 
   /**
    * Records the generation, appends its first event, and runs `work` in the background. Resolves
-   * one event-loop turn later (a `setImmediate`), once the provider's first I/O has gone out.
+   * one event-loop turn later (a `setImmediate`), after the check phase where undici writes a
+   * provider's request on a reused keep-alive connection.
    */
   private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork, origin: GenerationOrigin): Promise<void> {
     this.records.set(record.id, record);
