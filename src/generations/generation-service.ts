@@ -191,7 +191,8 @@ export class GenerationService {
   /**
    * Validates a chat request, resolves provider and model, and starts the generation in the background.
    * Returns with the RUNNING record one event-loop turn later (after the turn's check phase, where
-   * undici writes a request on a reused connection; see `launch`); event 1 (`chat-completion-started`) is already in the log.
+   * undici writes a request on a reused connection; see `launch`); event 1
+   * (`chat-completion-started`) is already in the log.
    * `origin` (the HTTP request's id) goes to the observers only.
    * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
    */
@@ -237,7 +238,8 @@ export class GenerationService {
   /**
    * Validates an image request, resolves provider and model, and starts the generation in the background.
    * Returns with the RUNNING record one event-loop turn later (after the turn's check phase, where
-   * undici writes a request on a reused connection; see `launch`); event 1 (`image-generation-started`) is already in the log.
+   * undici writes a request on a reused connection; see `launch`); event 1
+   * (`image-generation-started`) is already in the log.
    * `origin` as for `startChat`.
    * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
    */
