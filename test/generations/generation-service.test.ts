@@ -7,14 +7,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
 import type { ChatProvider } from '../../src/providers/provider.js';
-import { createInMemoryService } from '../helpers/in-memory-service.js';
+import { createInMemoryService, drain } from '../helpers/in-memory-service.js';
 import { scriptedProvider } from '../helpers/scripted-provider.js';
-
-async function drain(events: AsyncIterable<GenerationEvent>): Promise<GenerationEvent[]> {
-  const all: GenerationEvent[] = [];
-  for await (const event of events) all.push(event);
-  return all;
-}
 
 const input = { messages: [{ role: 'user' as const, content: 'go' }] };
 

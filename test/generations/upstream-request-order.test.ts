@@ -8,16 +8,9 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { GenerationEvent } from '../../src/generations/generation-events.js';
 import { createOpenAICompatibleProvider } from '../../src/providers/openai-compatible/openai-compatible-provider.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
-import { createInMemoryService } from '../helpers/in-memory-service.js';
-
-async function drain(events: AsyncIterable<GenerationEvent>): Promise<GenerationEvent[]> {
-  const all: GenerationEvent[] = [];
-  for await (const event of events) all.push(event);
-  return all;
-}
+import { createInMemoryService, drain } from '../helpers/in-memory-service.js';
 
 let upstream: FakeOpenAIUpstream;
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryConversationStore } from '../../src/conversations/conversation-store.js';
 import { MemoryEventLog } from '../../src/generations/event-log.js';
+import type { GenerationEvent } from '../../src/generations/generation-events.js';
 import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
 import { ImageStore } from '../../src/images/image-store.js';
@@ -32,4 +33,11 @@ export function createInMemoryService(
     ...(options.observer && { observer: options.observer }),
   });
   return { service, eventLog };
+}
+
+/** Reads a subscription to its end: every event, in order. */
+export async function drain(events: AsyncIterable<GenerationEvent>): Promise<GenerationEvent[]> {
+  const all: GenerationEvent[] = [];
+  for await (const event of events) all.push(event);
+  return all;
 }
