@@ -6,7 +6,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
@@ -33,6 +32,7 @@ import type { GatewayContext } from './schema/builder.js';
 import { createRestApi } from './rest/rest-api.js';
 import { schema } from './schema/index.js';
 import { createWebPage } from './web/web-page.js';
+import { createGraphiQLRenderer } from './web/graphiql-renderer.js';
 import { batchWrites } from './transport/batched-writes.js';
 import { acknowledgeQueuedSends } from './transport/queued-sends.js';
 import { createSecurity } from './security/security.js';
@@ -216,7 +216,8 @@ export async function createApp(config: Config, options: { providers?: Provider[
     graphiql: config.graphiql
       ? { title: 'GraphQL AI gateway', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_DEFAULT_QUERY }
       : false,
-    renderGraphiQL,
+    // Loaded on the first GraphiQL request and rendered once (src/web/graphiql-renderer.ts).
+    renderGraphiQL: createGraphiQLRenderer(),
     logging: operations.yogaLogger,
   });
 

@@ -29,6 +29,10 @@ describe('HTTP', () => {
     expect(html).not.toMatch(/https?:\/\/(unpkg\.com|cdn\.jsdelivr\.net)/);
     expect(html).toContain('subscription Story');
     expect(html).toMatch(/"subscriptionsProtocol":"WS"/);
+    // Rendered once: a second request gets the same page, with its length.
+    const again = await fetch(started.graphqlUrl, { headers: { accept: 'text/html' } });
+    expect(again.headers.get('content-length')).toBe(String(Buffer.byteLength(html)));
+    expect(await again.text()).toBe(html);
   });
 
   it('runs queries over GET and POST', async () => {

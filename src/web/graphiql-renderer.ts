@@ -1,0 +1,39 @@
+/**
+ * GraphiQL's page for Yoga's `renderGraphiQL` option, from `@graphql-yoga/render-graphiql`, which
+ * inlines GraphiQL's assets so that the page works with no network (Yoga's default loads them from
+ * a CDN: ../shared/guide/pitfalls.md). That module is one 9 MB JavaScript file holding the assets
+ * as strings: loading it took 0.37 s and 32 MB of heap here (Node 20), a third of the gateway's
+ * module loading, and rendering the 9 MB page 10–27 ms of the event loop per request, plus its
+ * encoding to bytes. So it is loaded on the first GraphiQL request, not at start, and each page is
+ * rendered and encoded once.
+ */
+import type { GraphiQLOptions } from 'graphql-yoga';
+
+/**
+ * Renders GraphiQL's HTML page for `options` (what Yoga passes: our `graphiql` options as a new
+ * object per request), as UTF-8 bytes (about 9 MB).
+ * @throws (the returned promise rejects) when `@graphql-yoga/render-graphiql` cannot be loaded;
+ *   Yoga then answers that request 500 and the next request tries again.
+ */
+export type GraphiQLRenderer = (options: GraphiQLOptions) => Promise<Uint8Array<ArrayBuffer>>;
+
+/**
+ * Returns a {@link GraphiQLRenderer} that loads `@graphql-yoga/render-graphiql` on its first call
+ * and keeps the last page it rendered, keyed by the options' JSON (one page per gateway: its
+ * options do not change per request).
+ */
+export function createGraphiQLRenderer(): GraphiQLRenderer {
+  let last: { key: string; page: Promise<Uint8Array<ArrayBuffer>> } | undefined;
+  return (options) => {
+    const key = JSON.stringify(options);
+    if (last?.key === key) return last.page;
+    const page = import('@graphql-yoga/render-graphiql').then((module) => Buffer.from(module.renderGraphiQL(options)));
+    const entry = { key, page };
+    last = entry;
+    // A failed load is not kept: the next request tries again.
+    page.catch(() => {
+      if (last === entry) last = undefined;
+    });
+    return page;
+  };
+}
