@@ -56,6 +56,13 @@ export interface SequentialPathResult {
    */
   addedFirstTokenP50: number;
   addedFirstTokenP99: number;
+  /**
+   * `direct` only, when the byte relay ran: a direct request through the relay minus a direct
+   * request beside it, paired per iteration (`bench/tcp-relay-process.ts`): the two extra process
+   * hops of any middle process, without its work.
+   */
+  relayAddedFirstTokenP50?: number;
+  relayAddedFirstTokenP99?: number;
   /** Text-carrying messages per stream, median (how much the gateway coalesced). */
   messagesPerStreamP50: number;
   failures: FailureCounts;
@@ -288,6 +295,8 @@ const signed = (value: number, digits: number) => {
 const ADDED_NOISE_FLOOR_MS = 0.5;
 /** Direct's cell addition in the added-time rows: direct beside direct, e.g. `; beside itself +0.02 ms` (empty when not measured). */
 const besideItself = (value: number | undefined) => (value !== undefined && Number.isFinite(value) ? `; beside itself ${signed(value, 2)} ms` : '');
+/** Direct's cell addition in the added-time rows: through the byte relay beside direct, e.g. `; through a byte relay +0.14 ms` (empty when not measured). */
+const throughRelay = (value: number | undefined) => (value !== undefined && Number.isFinite(value) ? `; through a byte relay ${signed(value, 2)} ms` : '');
 const ratio = (value: number, reference: number) => (Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? `×${formatNumber(value / reference, 2)}` : '');
 
 /** What one subscription of each idle variant includes, one line each. */
@@ -350,8 +359,8 @@ function summaryTable(result: BenchResult): string[] {
   lines.push(`|---|${paths.map(() => '---:').join('|')}|`);
   if (result.sequential) {
     const direct = find(result.sequential, 'direct');
-    lines.push(row('added time to first token p50, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP50 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP50)}` }));
-    lines.push(row('added time to first token p99, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP99 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP99)}` }));
+    lines.push(row('added time to first token p50, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP50 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP50)}${throughRelay(direct?.relayAddedFirstTokenP50)}` }));
+    lines.push(row('added time to first token p99, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP99 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP99)}${throughRelay(direct?.relayAddedFirstTokenP99)}` }));
   }
   if (result.tokenGaps) {
     const direct = find(result.tokenGaps, 'direct');
@@ -452,7 +461,7 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('## Summary');
     lines.push('');
     lines.push(
-      'Direct is the baseline. Rows "added …" give each path minus direct (direct shows its own value and, "beside itself", one direct request minus another: the noise floor at concurrency 1). Other rows give the value, then in brackets the difference to direct. `×` is the ratio to Portkey\'s figure (below 1 is better for times, memory and CPU; above 1 is better for rates and streams), left out where Portkey\'s added time is under 0.5 ms (noise) or the path\'s is negative. `≥`: the ramp stopped without a failed level. "Middle process": this gateway, or Portkey.',
+      'Direct is the baseline. Rows "added …" give each path minus direct (direct shows its own value; "beside itself", one direct request minus another: the noise floor at concurrency 1; "through a byte relay", a direct request through a process that only relays bytes minus one beside it: the floor of any middle process). Other rows give the value, then in brackets the difference to direct. `×` is the ratio to Portkey\'s figure (below 1 is better for times, memory and CPU; above 1 is better for rates and streams), left out where Portkey\'s added time is under 0.5 ms (noise) or the path\'s is negative. `≥`: the ramp stopped without a failed level. "Middle process": this gateway, or Portkey.',
     );
     lines.push('');
     lines.push(...summary);
@@ -465,7 +474,7 @@ export function formatMarkdown(result: BenchResult): string {
     const portkeyNote = portkeyRequests !== undefined && portkeyRequests !== requests ? ` (Portkey ${portkeyRequests})` : '';
     lines.push(`## Upstream path, concurrency 1 (${requests} requests per path${portkeyNote}, each alternated with direct)`);
     lines.push('');
-    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. Each path runs a block of iterations alternating it with a direct request (the order switching every iteration); "added TTFT" is paired per iteration (path minus the direct request beside it); the direct row gathers the direct requests of all blocks, and its "added TTFT" comes from a last block pairing direct with direct (one minus the other): what a path that adds nothing shows on this machine at that moment, the noise floor of the other rows' added figures. Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations per block; between iterations, untimed, the client and the fake upstream collect their young generations (their own pauses stay out of measured requests; the gateway and Portkey are left alone)${result.settings.clientCollectsGarbage ? '' : ' — not the client in this run: it ran without --expose-gc'}.`);
+    lines.push(`Fake upstream: ${result.settings.upstreamTokens} tokens, no delay. Times in ms, measured by the client from the request to the first text / to the end of the stream. Each path runs a block of iterations alternating it with a direct request (the order switching every iteration); "added TTFT" is paired per iteration (path minus the direct request beside it); the direct row gathers the direct requests of all blocks, and its "added TTFT" comes from a last block pairing direct with direct (one minus the other): what a path that adds nothing shows on this machine at that moment, the noise floor of the other rows' added figures${result.sequential?.some((entry) => entry.relayAddedFirstTokenP99 !== undefined) ? '; "through a byte relay" comes from one more block, a direct request through a process that only relays bytes (`bench/tcp-relay-process.ts`) beside a direct one: what the two extra process hops of any gateway add here, without its work' : ''}. Measured after a warm-up at full concurrency and ${result.settings.warmupIterations} untimed iterations per block; between iterations, untimed, the client and the fake upstream collect their young generations (their own pauses stay out of measured requests; the gateway and Portkey are left alone)${result.settings.clientCollectsGarbage ? '' : ' — not the client in this run: it ran without --expose-gc'}.`);
     lines.push('');
     lines.push('| path | TTFT p50 | TTFT p99 | total p50 | total p99 | added TTFT p50 | added TTFT p99 | text messages per stream | errors / wrong text |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');

@@ -15,7 +15,8 @@
  * bookkeeping of 50 concurrent streams would be charged to the gateway (and the gateway's to the
  * client's timings). The fake upstream (`bench/fake-upstream-process.ts`), the Portkey gateway
  * (`bench/portkey-process.ts`, installed into `bench/node_modules` on first use) and raw llama.cpp
- * (`bench/llama-raw-process.ts`) have their own processes too. On this 2-core machine they still
+ * (`bench/llama-raw-process.ts`) have their own processes too, and so does the byte relay of the
+ * concurrency-1 phase (`bench/tcp-relay-process.ts`). On this 2-core machine they still
  * share the cores; the direct baseline pays for client and upstream only, so the difference to
  * direct is what a gateway costs, and the ratio to Portkey compares it with a known one.
  *
@@ -30,7 +31,9 @@
  *    after it on this machine), then untimed iterations at concurrency 1.
  * 2. Concurrency 1, 64 tokens, no delay: each path in a block of iterations alternating it with a
  *    direct request; time to first token and total p50/p99; added TTFT paired per iteration; a
- *    last block pairs direct with direct (the noise floor of that pairing on this machine).
+ *    last block pairs direct with direct (the noise floor of that pairing on this machine), and
+ *    one more pairs direct through a process that only relays bytes (`bench/tcp-relay-process.ts`)
+ *    with direct: the two extra process hops of any gateway, without its work.
  *    Between iterations (untimed) this client and the fake upstream collect their young
  *    generations (`npm run bench` runs the client with `--expose-gc`), so that their pauses do not
  *    land inside measured requests; the gateway and Portkey are left alone.
@@ -488,6 +491,14 @@ async function main(): Promise<number> {
       { id: BENCH_PROVIDER, label: 'Bench fake upstream', baseURL: upstreamBaseURL, models: upstreamModels, connectTimeoutMs: 30_000, idleTimeoutMs: 120_000 },
     ]);
     if (options.mode === 'profile') mkdirSync(profileDirectory, { recursive: true });
+    // The byte relay (the hops of a middle process without its work) starts while the gateway starts.
+    const relayStart = startTypeScriptProcess('tcp-relay', 'bench/tcp-relay-process.ts', {
+      environment: { BENCH_RELAY_TARGET: `127.0.0.1:${String(upstreamStart.ready.port)}` },
+      readyTimeoutMs: 20_000,
+    }).catch((error: unknown) => {
+      log(`byte relay not measured: ${(error as Error).message}`);
+      return undefined;
+    });
 
     // Portkey installs (first run only) and starts while the gateway starts.
     const portkeyStart: Promise<PortkeyGateway | undefined> = options.portkey
@@ -536,6 +547,11 @@ async function main(): Promise<number> {
       gatewayProcessId: gateway.handle.child.pid,
       upstreamProcessId: upstreamStart.handle.child.pid,
     };
+    const relay = await relayStart;
+    if (relay) {
+      children.push(relay.handle);
+      targets.relayBaseURL = String(relay.ready.baseURL);
+    }
     const portkey = await portkeyStart;
     if (portkey) {
       targets.portkeyBaseURL = portkey.baseURL;
@@ -874,6 +890,9 @@ function addTargets(result: BenchResult, options: BenchOptions): void {
     const references = [
       ...(direct && Number.isFinite(direct.addedFirstTokenP99)
         ? [`direct beside direct: ${formatNumber(direct.addedFirstTokenP50, 2)} ms p50, ${formatNumber(direct.addedFirstTokenP99, 2)} ms p99`]
+        : []),
+      ...(direct?.relayAddedFirstTokenP99 !== undefined && Number.isFinite(direct.relayAddedFirstTokenP99)
+        ? [`a process that only relays bytes: ${formatNumber(direct.relayAddedFirstTokenP50 ?? Number.NaN, 2)} ms p50, ${formatNumber(direct.relayAddedFirstTokenP99, 2)} ms p99`]
         : []),
       ...(portkey ? [`Portkey: ${formatNumber(portkey.addedFirstTokenP50, 1)} ms p50`] : []),
     ];

@@ -13,6 +13,8 @@ export interface PathTargets {
   upstreamBaseURL: string;
   /** This gateway, `http://127.0.0.1:<port>`. */
   gatewayURL: string;
+  /** The byte relay in front of the fake upstream (`bench/tcp-relay-process.ts`), `http://127.0.0.1:<port>/v1`, when it runs. */
+  relayBaseURL?: string;
   /** Portkey, `http://127.0.0.1:<port>/v1`, when it takes part. */
   portkeyBaseURL?: string;
   gatewayProcessId: number | undefined;

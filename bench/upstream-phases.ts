@@ -81,7 +81,10 @@ function middleCpu(path: UpstreamPath, cpu: CpuSnapshot): number {
  * The direct row gathers the direct requests of every block. A last block pairs direct with
  * direct (an A/A test): the direct row's "added" figures are the second request minus the first
  * (which one counts as second alternating), the spread a path that adds nothing would show on this
- * machine at that moment. Of the direct row's other figures, its requests count in the failures only. With a `profiler`, the blocks of
+ * machine at that moment. With `targets.relayBaseURL`, a last block pairs direct with direct
+ * through the byte relay (`bench/tcp-relay-process.ts`, order alternating): the direct row's
+ * `relayAdded…` figures, what the two extra process hops of any middle process add here. Of the
+ * direct row's other figures, the requests of both blocks count in the failures only. With a `profiler`, the blocks of
  * this gateway's paths are profiled into one file (warm-up iterations included), whose path goes
  * to `profiles`. `cpuUsage` receives the gateway's CPU time per request over its blocks, ms.
  * @throws Error when a warm-up request fails.
@@ -104,10 +107,10 @@ export async function measureSequential(
    * One request on `path`: in a warm-up iteration undefined (throws when it failed), otherwise the
    * result when clean, undefined when it failed or its text was wrong (counted in the path's tally).
    */
-  const request = async (path: UpstreamPath, warmup: boolean): Promise<StreamResult | undefined> => {
-    const result = await runPath(path, targets, client, options.model, streamOptions);
+  const request = async (path: UpstreamPath, warmup: boolean, through: PathTargets = targets): Promise<StreamResult | undefined> => {
+    const result = await runPath(path, through, client, options.model, streamOptions);
     if (warmup) {
-      if (result.error !== undefined) throw new Error(`warm-up request on ${path} failed: ${result.error}`);
+      if (result.error !== undefined) throw new Error(`warm-up request on ${path}${through === targets ? '' : ' through the relay'} failed: ${result.error}`);
       return undefined;
     }
     return tallies.get(path)!.check(result, options.expectedText) ? result : undefined;
@@ -149,6 +152,20 @@ export async function measureSequential(
       await options.betweenIterations?.();
     }
   }
+  // Direct through the byte relay beside direct: the cost of a middle process's two extra hops alone.
+  const relayBesideDirect: number[] = [];
+  if (targets.relayBaseURL !== undefined && paths.includes('direct')) {
+    const throughRelay: PathTargets = { ...targets, upstreamBaseURL: targets.relayBaseURL };
+    for (let iteration = 0; iteration < options.warmupIterations + options.iterations; iteration++) {
+      const warmup = iteration < options.warmupIterations;
+      const relayFirst = iteration % 2 === 1;
+      const first = await request('direct', warmup, relayFirst ? throughRelay : targets);
+      const second = await request('direct', warmup, relayFirst ? targets : throughRelay);
+      const [relayed, direct] = relayFirst ? [first, second] : [second, first];
+      if (relayed && direct) relayBesideDirect.push(relayed.firstTokenMs - direct.firstTokenMs);
+      await options.betweenIterations?.();
+    }
+  }
   const gatewayRequests = options.iterations * gatewayBlocks.length;
   if (cpuUsage && gatewayRequests > 0) cpuUsage.gatewayCpuMsPerGatewayRequest = gatewayCpuMs / gatewayRequests;
   return paths.map((path) => {
@@ -168,6 +185,10 @@ export async function measureSequential(
       totalP99: quantile(clean.map((result) => result.totalMs), 0.99),
       addedFirstTokenP50: quantile(path === 'direct' ? directBesideDirect : added, 0.5),
       addedFirstTokenP99: quantile(path === 'direct' ? directBesideDirect : added, 0.99),
+      ...(path === 'direct' && relayBesideDirect.length > 0 && {
+        relayAddedFirstTokenP50: quantile(relayBesideDirect, 0.5),
+        relayAddedFirstTokenP99: quantile(relayBesideDirect, 0.99),
+      }),
       messagesPerStreamP50: median(clean.map((result) => result.textMessages)),
       failures: tallies.get(path)!.counts,
     };
