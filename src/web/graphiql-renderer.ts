@@ -12,22 +12,50 @@ import type { GraphiQLOptions } from 'graphql-yoga';
 /**
  * Renders GraphiQL's HTML page for `options` (what Yoga passes: our `graphiql` options as a new
  * object per request), as UTF-8 bytes (about 9 MB).
- * @throws (the returned promise rejects) when `@graphql-yoga/render-graphiql` cannot be loaded;
- *   Yoga then answers that request 500 and the next request tries again.
+ * @throws {@link GraphiQLUnavailableError} (the returned promise rejects) when
+ *   `@graphql-yoga/render-graphiql` cannot be loaded; the next call tries again.
  */
 export type GraphiQLRenderer = (options: GraphiQLOptions) => Promise<Uint8Array<ArrayBuffer>>;
 
+/** The part of `@graphql-yoga/render-graphiql` used here. */
+export interface GraphiQLModule {
+  renderGraphiQL(options: GraphiQLOptions): string;
+}
+
 /**
- * Returns a {@link GraphiQLRenderer} that loads `@graphql-yoga/render-graphiql` on its first call
- * and keeps the last page it rendered, keyed by the options' JSON (one page per gateway: its
- * options do not change per request).
+ * GraphiQL's module could not be loaded. Yoga's server adapter answers an error thrown while
+ * rendering with its `status` and, as the body, its `stack` (or message): so `status` is 503 and
+ * the stack is the one-line message, e.g. `GraphiQL is unavailable: cannot load
+ * @graphql-yoga/render-graphiql (Cannot find package …)`, with no file paths.
  */
-export function createGraphiQLRenderer(): GraphiQLRenderer {
+export class GraphiQLUnavailableError extends Error {
+  /** The HTTP status Yoga's server adapter answers with. */
+  readonly status = 503;
+
+  constructor(cause: unknown) {
+    super(`GraphiQL is unavailable: cannot load @graphql-yoga/render-graphiql (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+    this.name = 'GraphiQLUnavailableError';
+    this.stack = this.message;
+  }
+}
+
+/**
+ * Returns a {@link GraphiQLRenderer} that loads GraphiQL's module on its first call and keeps the
+ * last page it rendered, keyed by the options' JSON (one page per gateway: its options do not
+ * change per request).
+ * @param load loads the module; `import('@graphql-yoga/render-graphiql')` unless given.
+ */
+export function createGraphiQLRenderer(load: () => Promise<GraphiQLModule> = () => import('@graphql-yoga/render-graphiql')): GraphiQLRenderer {
   let last: { key: string; page: Promise<Uint8Array<ArrayBuffer>> } | undefined;
   return (options) => {
     const key = JSON.stringify(options);
     if (last?.key === key) return last.page;
-    const page = import('@graphql-yoga/render-graphiql').then((module) => Buffer.from(module.renderGraphiQL(options)));
+    const page = load().then(
+      (module) => Buffer.from(module.renderGraphiQL(options)),
+      (error: unknown) => {
+        throw new GraphiQLUnavailableError(error);
+      },
+    );
     const entry = { key, page };
     last = entry;
     // A failed load is not kept: the next request tries again.
