@@ -293,10 +293,11 @@ const signed = (value: number, digits: number) => {
 };
 /** Added times (ms) of Portkey's below this (or negative) are noise: no ratio to them is shown (nor of a negative added time of a path). */
 const ADDED_NOISE_FLOOR_MS = 0.5;
-/** Direct's cell addition in the added-time rows: direct beside direct, e.g. `; beside itself +0.02 ms` (empty when not measured). */
-const besideItself = (value: number | undefined) => (value !== undefined && Number.isFinite(value) ? `; beside itself ${signed(value, 2)} ms` : '');
-/** Direct's cell addition in the added-time rows: through the byte relay beside direct, e.g. `; through a byte relay +0.14 ms` (empty when not measured). */
-const throughRelay = (value: number | undefined) => (value !== undefined && Number.isFinite(value) ? `; through a byte relay ${signed(value, 2)} ms` : '');
+/**
+ * One addition to direct's cell in the added-time rows, e.g. `; beside itself +0.02 ms` (direct
+ * beside direct) or `; through a byte relay +0.14 ms` (empty when not measured).
+ */
+const directAddition = (label: string, value: number | undefined) => (value !== undefined && Number.isFinite(value) ? `; ${label} ${signed(value, 2)} ms` : '');
 const ratio = (value: number, reference: number) => (Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? `×${formatNumber(value / reference, 2)}` : '');
 
 /** What one subscription of each idle variant includes, one line each. */
@@ -359,8 +360,8 @@ function summaryTable(result: BenchResult): string[] {
   lines.push(`|---|${paths.map(() => '---:').join('|')}|`);
   if (result.sequential) {
     const direct = find(result.sequential, 'direct');
-    lines.push(row('added time to first token p50, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP50 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP50)}${throughRelay(direct?.relayAddedFirstTokenP50)}` }));
-    lines.push(row('added time to first token p99, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP99 ?? Number.NaN)} ms${besideItself(direct?.addedFirstTokenP99)}${throughRelay(direct?.relayAddedFirstTokenP99)}` }));
+    lines.push(row('added time to first token p50, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP50 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP50 ?? Number.NaN)} ms${directAddition('beside itself', direct?.addedFirstTokenP50)}${directAddition('through a byte relay', direct?.relayAddedFirstTokenP50)}` }));
+    lines.push(row('added time to first token p99, concurrency 1', { value: (path) => find(result.sequential, path)?.addedFirstTokenP99 ?? Number.NaN, digits: 2, unit: ' ms', added: true, baseline: () => `TTFT ${milliseconds(direct?.firstTokenP99 ?? Number.NaN)} ms${directAddition('beside itself', direct?.addedFirstTokenP99)}${directAddition('through a byte relay', direct?.relayAddedFirstTokenP99)}` }));
   }
   if (result.tokenGaps) {
     const direct = find(result.tokenGaps, 'direct');

@@ -15,7 +15,7 @@
  * other side ends or fails is closed. Exits when its stdin closes (the parent went away), on
  * SIGTERM and on SIGINT.
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 
 /** Parses `BENCH_RELAY_TARGET`; throws Error naming it when it is not `host:port`. */
 function readTarget(value: string | undefined): { host: string; port: number } {
@@ -27,13 +27,8 @@ function readTarget(value: string | undefined): { host: string; port: number } {
 /** Starts the relay, prints its address as one JSON line, exits with its parent. */
 function main(): void {
   const target = readTarget(process.env.BENCH_RELAY_TARGET);
-  const sockets = new Set<Socket>();
   const server = createServer({ noDelay: true }, (client) => {
     const upstream = connect({ ...target, noDelay: true });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-    }
     client.pipe(upstream);
     upstream.pipe(client);
     const close = () => {
@@ -43,11 +38,8 @@ function main(): void {
     client.once('error', close).once('close', close);
     upstream.once('error', close).once('close', close);
   });
-  const stop = () => {
-    server.close();
-    for (const socket of sockets) socket.destroy();
-    process.exit(0);
-  };
+  // Exiting closes the listening socket and every connection.
+  const stop = () => process.exit(0);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.stdin.on('end', stop).on('error', stop).resume();

@@ -139,33 +139,30 @@ export async function measureSequential(
     if (gateway) gatewayCpuMs += cpuDifference(cpuBefore, cpuSnapshot(targets)).gateway;
     if (gateway && profiler && measured === gatewayBlocks.at(-1)) profiles?.set('concurrency 1', await profiler.stop('gateway-c1'));
   }
+  /**
+   * A block of direct requests sent to `through`'s upstream URL beside direct ones, the order
+   * switching every iteration: per clean pair, the one through `through` minus the plain one, ms.
+   * With `through` = `targets` (direct beside direct) that is the second minus the first on even
+   * iterations and the first minus the second on odd ones.
+   */
+  const besideDirect = async (through: PathTargets): Promise<number[]> => {
+    const added: number[] = [];
+    for (let iteration = 0; iteration < options.warmupIterations + options.iterations; iteration++) {
+      const warmup = iteration < options.warmupIterations;
+      const throughFirst = iteration % 2 === 1;
+      const first = await request('direct', warmup, throughFirst ? through : targets);
+      const second = await request('direct', warmup, throughFirst ? targets : through);
+      const [measured, direct] = throughFirst ? [first, second] : [second, first];
+      if (measured && direct) added.push(measured.firstTokenMs - direct.firstTokenMs);
+      await options.betweenIterations?.();
+    }
+    return added;
+  };
   // Direct beside direct: the same pairing with nothing in between, for the noise floor.
-  const directBesideDirect: number[] = [];
-  if (paths.includes('direct')) {
-    for (let iteration = 0; iteration < options.warmupIterations + options.iterations; iteration++) {
-      const warmup = iteration < options.warmupIterations;
-      const first = await request('direct', warmup);
-      const second = await request('direct', warmup);
-      if (first && second) {
-        directBesideDirect.push(iteration % 2 === 0 ? second.firstTokenMs - first.firstTokenMs : first.firstTokenMs - second.firstTokenMs);
-      }
-      await options.betweenIterations?.();
-    }
-  }
+  const directBesideDirect = paths.includes('direct') ? await besideDirect(targets) : [];
   // Direct through the byte relay beside direct: the cost of a middle process's two extra hops alone.
-  const relayBesideDirect: number[] = [];
-  if (targets.relayBaseURL !== undefined && paths.includes('direct')) {
-    const throughRelay: PathTargets = { ...targets, upstreamBaseURL: targets.relayBaseURL };
-    for (let iteration = 0; iteration < options.warmupIterations + options.iterations; iteration++) {
-      const warmup = iteration < options.warmupIterations;
-      const relayFirst = iteration % 2 === 1;
-      const first = await request('direct', warmup, relayFirst ? throughRelay : targets);
-      const second = await request('direct', warmup, relayFirst ? targets : throughRelay);
-      const [relayed, direct] = relayFirst ? [first, second] : [second, first];
-      if (relayed && direct) relayBesideDirect.push(relayed.firstTokenMs - direct.firstTokenMs);
-      await options.betweenIterations?.();
-    }
-  }
+  const relayBesideDirect =
+    targets.relayBaseURL !== undefined && paths.includes('direct') ? await besideDirect({ ...targets, upstreamBaseURL: targets.relayBaseURL }) : [];
   const gatewayRequests = options.iterations * gatewayBlocks.length;
   if (cpuUsage && gatewayRequests > 0) cpuUsage.gatewayCpuMsPerGatewayRequest = gatewayCpuMs / gatewayRequests;
   return paths.map((path) => {
