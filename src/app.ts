@@ -183,6 +183,11 @@ export async function createApp(config: Config, options: { providers?: Provider[
     retentionMs: config.generationRetentionMs,
     maxRetained: config.generationRetentionMax,
     deltaCoalesceMs: config.deltaCoalesceMs,
+    tokenLimits: {
+      maxTokensLimit: config.maxTokensLimit,
+      ...(config.defaultMaxTokens !== undefined && { defaultMaxTokens: config.defaultMaxTokens }),
+    },
+    generationTimeoutMs: config.generationTimeoutMs,
     observer: operations.observer,
     logger: operations.logger,
     ...(queue && config.role === 'api' && { queue }),

@@ -121,6 +121,20 @@ export interface Config {
   generationRetentionMax: number;
   /** Shortest time between two token deltas of one generation, ms; faster text is grouped (0 = every delta at once). */
   deltaCoalesceMs: number;
+  /**
+   * Token limit of chat requests that set none, for every provider; undefined = none (a local model
+   * then stops when its context is full, an upstream applies its own default).
+   */
+  defaultMaxTokens?: number;
+  /** Largest token limit a chat request may ask for, tokens; more is refused with BAD_USER_INPUT. */
+  maxTokensLimit: number;
+  /** Longest time one generation may run, ms; it then ends FAILED with code GENERATION_TIMEOUT. */
+  generationTimeoutMs: number;
+  /**
+   * Origins whose browser pages may call this server (CORS): exact origins (`https://app.example.com`),
+   * or `*` for any origin (then without credentials). Empty = same origin only (no CORS headers).
+   */
+  corsOrigins: string[];
   upstreams: OpenAICompatibleUpstreamConfig[];
   /** Default time an upstream has to send response headers, ms. */
   upstreamConnectTimeoutMs: number;
@@ -298,6 +312,20 @@ const environmentSchema = z.object({
     .min(0, 'DELTA_COALESCE_MS must be 0 or more')
     .max(1000, 'DELTA_COALESCE_MS must be at most 1000')
     .default(16),
+  DEFAULT_MAX_TOKENS: wholeNumber('DEFAULT_MAX_TOKENS').default(0),
+  MAX_TOKENS_LIMIT: positiveInteger('MAX_TOKENS_LIMIT').default(131_072),
+  GENERATION_TIMEOUT_MS: positiveInteger('GENERATION_TIMEOUT_MS').default(600_000),
+  CORS_ORIGINS: commaList.pipe(
+    z.array(
+      z.union([
+        z.literal('*'),
+        z.url({ error: 'CORS_ORIGINS must list origins like https://app.example.com, or *', protocol: /^https?$/ }).refine(
+          (origin) => new URL(origin).origin === origin.replace(/\/+$/, ''),
+          'CORS_ORIGINS must list origins (scheme, host and port, no path), or *',
+        ),
+      ]),
+    ),
+  ).default([]),
   UPSTREAM_CONNECT_TIMEOUT_MS: positiveInteger('UPSTREAM_CONNECT_TIMEOUT_MS').default(10_000),
   UPSTREAM_IDLE_TIMEOUT_MS: positiveInteger('UPSTREAM_IDLE_TIMEOUT_MS').default(30_000),
   OPENAI_COMPATIBLE_UPSTREAMS: jsonArray('OPENAI_COMPATIBLE_UPSTREAMS', upstreamSchema),
@@ -513,6 +541,10 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     seen.add(upstream.id);
   }
 
+  if (values.DEFAULT_MAX_TOKENS > values.MAX_TOKENS_LIMIT) {
+    throw new ConfigError(`Invalid configuration: DEFAULT_MAX_TOKENS: must be at most MAX_TOKENS_LIMIT (${values.MAX_TOKENS_LIMIT}) (got ${values.DEFAULT_MAX_TOKENS})`);
+  }
+
   if (values.ROLE !== 'all' && values.REDIS_URL === undefined) {
     throw new ConfigError(`Invalid configuration: ROLE: ${values.ROLE} needs REDIS_URL (the queue and the event streams live in Redis)`);
   }
@@ -554,6 +586,10 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     generationRetentionMs: values.GENERATION_RETENTION_MS,
     generationRetentionMax: values.GENERATION_RETENTION_MAX,
     deltaCoalesceMs: values.DELTA_COALESCE_MS,
+    ...(values.DEFAULT_MAX_TOKENS > 0 && { defaultMaxTokens: values.DEFAULT_MAX_TOKENS }),
+    maxTokensLimit: values.MAX_TOKENS_LIMIT,
+    generationTimeoutMs: values.GENERATION_TIMEOUT_MS,
+    corsOrigins: values.CORS_ORIGINS.map((origin) => origin.replace(/\/+$/, '')),
     upstreams,
     upstreamConnectTimeoutMs: connectTimeoutMs,
     upstreamIdleTimeoutMs: idleTimeoutMs,

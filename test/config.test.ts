@@ -25,7 +25,11 @@ describe('loadConfig', () => {
       generationRetentionMs: 3_600_000,
       upstreams: [],
       graphiql: true,
+      maxTokensLimit: 131_072,
+      generationTimeoutMs: 600_000,
+      corsOrigins: [],
     });
+    expect(config.defaultMaxTokens).toBeUndefined();
     expect(config.llamaThreads).toBeGreaterThan(0);
   });
 
@@ -39,6 +43,9 @@ describe('loadConfig', () => {
     [{ OPENAI_COMPATIBLE_UPSTREAMS: '[{"id":"llama-cpp","baseURL":"http://127.0.0.1:1/v1"}]' }, /"llama-cpp" is used twice/],
     [{ OPENAI_COMPATIBLE_UPSTREAMS: '[{"id":"x","baseURL":"http://127.0.0.1:1/v1","apiKeyEnv":"NO_SUCH_VARIABLE"}]' }, /NO_SUCH_VARIABLE is not set/],
     [{ GRAPHIQL: 'maybe' }, /^Invalid configuration: GRAPHIQL: /],
+    [{ MAX_TOKENS_LIMIT: '0' }, /^Invalid configuration: MAX_TOKENS_LIMIT: .*greater than 0/],
+    [{ DEFAULT_MAX_TOKENS: '9000', MAX_TOKENS_LIMIT: '8192' }, /^Invalid configuration: DEFAULT_MAX_TOKENS: must be at most MAX_TOKENS_LIMIT \(8192\) \(got 9000\)$/],
+    [{ GENERATION_TIMEOUT_MS: '-1' }, /^Invalid configuration: GENERATION_TIMEOUT_MS: /],
     [{ CONFIG_FILE: '/no/such/file.json' }, /^CONFIG_FILE: cannot read \/no\/such\/file\.json/],
   ])('rejects %o with one line naming the setting', (environment, message) => {
     let error: unknown;

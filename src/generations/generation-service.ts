@@ -82,6 +82,12 @@ export class GenerationCancellation extends Error {
   override readonly name = 'GenerationCancellation';
 }
 
+/** The abort reason of a generation that ran past `generationTimeoutMs`: it ends FAILED with code `GENERATION_TIMEOUT`. */
+export class GenerationTimeout extends Error {
+  override readonly name = 'GenerationTimeout';
+  readonly code = 'GENERATION_TIMEOUT';
+}
+
 /** Dependencies and settings of the service. */
 export interface GenerationServiceOptions {
   registry: ProviderRegistry;
@@ -109,6 +115,19 @@ export interface GenerationServiceOptions {
   conversationLimits?: Pick<ConversationLimits, 'maxMessages' | 'maxCharacters'>;
   /** Shortest time between two `chat-token-delta` events of one generation, ms (see `DeltaCoalescer`); default 0. */
   deltaCoalesceMs?: number;
+  /**
+   * Token limits of chat requests (`MAX_TOKENS_LIMIT`, `DEFAULT_MAX_TOKENS`): a request's `maxTokens`
+   * above `maxTokensLimit` is refused (`BAD_USER_INPUT`); a request without one gets
+   * `defaultMaxTokens` when set (otherwise the provider's own bound applies: a local model stops when
+   * its context is full, an upstream uses its own default). Units: tokens. Default: no limits.
+   */
+  tokenLimits?: { maxTokensLimit?: number; defaultMaxTokens?: number };
+  /**
+   * Longest time one generation may run, from its start (a wait for a free model sequence or a
+   * worker included) to its end, ms (`GENERATION_TIMEOUT_MS`); past it the generation ends FAILED
+   * with code `GENERATION_TIMEOUT`, keeping the text that streamed. Default: no limit.
+   */
+  generationTimeoutMs?: number;
   /** Told about generations and subscribers (metrics, logs); see `GenerationObserver`. */
   observer?: GenerationObserver;
   /** Where unexpected failures are logged; default: a JSON logger on standard output. */
@@ -199,6 +218,7 @@ export class GenerationService {
   async startChat(input: ChatCompletionInput, origin: GenerationOrigin = {}): Promise<ChatGenerationRecord> {
     this.assertRunning();
     const values = parseInput(chatCompletionInputSchema, input);
+    const maxTokens = this.maxTokensOf(values.maxTokens);
     // A per-request provider key goes to one provider only: no fallback may hand it to another upstream.
     const candidates = (await this.options.registry.chatCandidates(values)).slice(0, values.apiKey ? 1 : undefined);
     const conversationId = values.conversationId ?? undefined;
@@ -206,9 +226,10 @@ export class GenerationService {
     const request: ChatRequest = {
       model: candidates[0]!.model,
       messages,
+      ...(messages.length > newMessages.length && { historyLength: messages.length - newMessages.length }),
       ...(values.temperature != null && { temperature: values.temperature }),
       ...(values.topP != null && { topP: values.topP }),
-      ...(values.maxTokens != null && { maxTokens: values.maxTokens }),
+      ...(maxTokens !== undefined && { maxTokens }),
       ...(values.stop != null && values.stop.length > 0 && { stop: values.stop }),
       ...(values.seed != null && { seed: values.seed }),
       ...(values.apiKey && { apiKey: values.apiKey }),
@@ -280,6 +301,19 @@ export class GenerationService {
     }
     await this.launch(record, started, this.imageWork(record, candidates, request, responseFormat), origin);
     return record;
+  }
+
+  /**
+   * The token limit a chat request runs with: its own (at most `maxTokensLimit`), else `defaultMaxTokens`, else none.
+   * @throws GatewayError `BAD_USER_INPUT` naming the limit when the request asks for more than `maxTokensLimit`.
+   */
+  private maxTokensOf(requested: number | null | undefined): number | undefined {
+    const { maxTokensLimit, defaultMaxTokens } = this.options.tokenLimits ?? {};
+    if (requested == null) return defaultMaxTokens;
+    if (maxTokensLimit !== undefined && requested > maxTokensLimit) {
+      throw new GatewayError('BAD_USER_INPUT', `maxTokens: must be at most ${maxTokensLimit} (MAX_TOKENS_LIMIT of this server)`);
+    }
+    return requested;
   }
 
   private chatWork(
@@ -725,6 +759,11 @@ export class GenerationService {
       pending.clear();
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    const { generationTimeoutMs } = this.options;
+    const timeout =
+      generationTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => signal.abort(new GenerationTimeout(`The generation ran longer than ${generationTimeoutMs} ms (GENERATION_TIMEOUT_MS) and was stopped.`)), generationTimeoutMs);
     const race: AbortRace = (promise) =>
       new Promise((resolve, reject) => {
         if (signal.aborted) {
@@ -754,6 +793,9 @@ export class GenerationService {
         // Aborted by `emit`: the event log could not store an event (the terminal event follows the last stored one).
         record.error = { code: signal.reason.code, message: signal.reason.message, provider: record.provider };
         await this.finish(record, 'failed', { type: 'generation-failed', error: record.error });
+      } else if (signal.reason instanceof GenerationTimeout) {
+        record.error = { code: signal.reason.code, message: signal.reason.message, provider: record.provider };
+        await this.finish(record, 'failed', { type: 'generation-failed', error: record.error });
       } else if (signal.aborted) {
         const reason = signal.reason instanceof GenerationCancellation ? signal.reason.message : 'cancelled';
         await this.finish(record, 'cancelled', { type: 'generation-cancelled', reason });
@@ -763,6 +805,7 @@ export class GenerationService {
         await this.finish(record, 'failed', { type: 'generation-failed', error: generationError });
       }
     } finally {
+      clearTimeout(timeout);
       signal.removeEventListener('abort', onAbort);
     }
   }

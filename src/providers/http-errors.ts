@@ -17,7 +17,7 @@ export const ERROR_MESSAGE_LIMIT_CHARS = 1_000;
  * FastAPI's `{"detail":"…"}` (or a structured `detail`, shown as JSON).
  */
 const errorBodySchema = z.looseObject({
-  error: z.union([z.string(), z.looseObject({ message: z.string().nullish() })]).nullish(),
+  error: z.union([z.string(), z.looseObject({ message: z.string().nullish(), code: z.unknown().optional() })]).nullish(),
   message: z.string().nullish(),
   detail: z.unknown().optional(),
 });
@@ -83,6 +83,24 @@ export function extractErrorMessage(bodyText: string): string {
     }
   }
   return shortenMessage((message ?? trimmed).trim());
+}
+
+/**
+ * The gateway's code for an upstream error body that names a condition of its own: OpenAI's
+ * `error.code` `context_length_exceeded` (https://platform.openai.com/docs/guides/error-codes),
+ * which OpenAI-compatible servers send with status 400, is `CONTEXT_LENGTH_EXCEEDED`. Undefined for
+ * every other body. Never throws.
+ */
+export function codeForErrorBody(bodyText: string): ProviderErrorCode | undefined {
+  const trimmed = bodyText.trim();
+  if (!trimmed.startsWith('{')) return undefined;
+  try {
+    const parsed = errorBodySchema.safeParse(JSON.parse(trimmed));
+    const error = parsed.success ? parsed.data.error : undefined;
+    return typeof error === 'object' && error?.code === 'context_length_exceeded' ? 'CONTEXT_LENGTH_EXCEEDED' : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -152,13 +170,14 @@ export interface HttpFailure {
 
 /**
  * Reads a non-2xx reply: at most {@link ERROR_BODY_LIMIT_BYTES} bytes of its body (then the body
- * is released), its status mapped by {@link codeForStatus}, and its `Retry-After`. Never throws.
+ * is released), its code ({@link codeForErrorBody}, else the status mapped by {@link codeForStatus}),
+ * and its `Retry-After`. Never throws.
  */
 export async function readHttpFailure(response: Response): Promise<HttpFailure> {
   const bodyText = await readBoundedText(response.body, ERROR_BODY_LIMIT_BYTES);
   const retryAfterMs = parseRetryAfterMs(response.headers);
   return {
-    code: codeForStatus(response.status),
+    code: (response.status === 400 && codeForErrorBody(bodyText)) || codeForStatus(response.status),
     statusCode: response.status,
     ...(retryAfterMs !== undefined && { retryAfterMs }),
     upstreamMessage: extractErrorMessage(bodyText) || response.statusText,

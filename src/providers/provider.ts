@@ -37,6 +37,13 @@ export interface Usage {
 export interface ChatRequest {
   model: string;
   messages: ChatMessage[];
+  /**
+   * How many of the first `messages` are a conversation's history that the gateway keeps (the
+   * caller sent only the rest). A provider whose context cannot hold every message may leave out
+   * the oldest of these, whole turns at a time (system messages stay); the caller's own messages are
+   * never left out. Absent = 0.
+   */
+  historyLength?: number;
   /** Sampling temperature, 0..2. */
   temperature?: number;
   /** Nucleus sampling probability mass, 0..1 (exclusive of 0). */
@@ -197,6 +204,9 @@ export type ImageProvider = Provider & Required<Pick<Provider, 'generateImages'>
  * - `UPSTREAM_CONNECTION_LOST`: the connection closed before the stream finished.
  * - `PROVIDER_UNAVAILABLE`: the provider cannot run (no model file, upstream unreachable).
  * - `PROVIDER_ERROR`: any other failure inside a provider.
+ * - `CONTEXT_LENGTH_EXCEEDED`: the messages do not fit the model's context (a local model measures
+ *   them before it starts; an OpenAI-compatible upstream says so with the error code
+ *   `context_length_exceeded`, https://platform.openai.com/docs/guides/error-codes).
  */
 export type ProviderErrorCode =
   | 'UPSTREAM_ERROR'
@@ -209,7 +219,8 @@ export type ProviderErrorCode =
   | 'UPSTREAM_BAD_RESPONSE'
   | 'UPSTREAM_CONNECTION_LOST'
   | 'PROVIDER_UNAVAILABLE'
-  | 'PROVIDER_ERROR';
+  | 'PROVIDER_ERROR'
+  | 'CONTEXT_LENGTH_EXCEEDED';
 
 /** A provider failure with a stable code. Messages never contain API keys. */
 export class ProviderError extends Error {

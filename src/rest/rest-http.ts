@@ -21,7 +21,7 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /**
  * The HTTP status for a gateway, provider or image error code:
- * - 400 `BAD_USER_INPUT`
+ * - 400 `BAD_USER_INPUT`, `CONTEXT_LENGTH_EXCEEDED` (the messages do not fit the model's context)
  * - 401 `UNAUTHORIZED`, 403 `FORBIDDEN`
  * - 404 `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, `GENERATION_NOT_FOUND`, `UPSTREAM_NOT_FOUND`, `ROUTE_NOT_FOUND`
  * - 405 `METHOD_NOT_ALLOWED`, 413 `REQUEST_TOO_LARGE`
@@ -32,13 +32,14 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * - 503 `PROVIDER_UNAVAILABLE`, `GENERATION_CANCELLED` (cancelled by someone other than this client,
  *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down),
  *   `EVENT_LOG_UNAVAILABLE` (Redis unreachable)
- * - 504 `UPSTREAM_TIMEOUT`
+ * - 504 `UPSTREAM_TIMEOUT`, `GENERATION_TIMEOUT` (the generation ran past `GENERATION_TIMEOUT_MS`)
  * - 500 anything else: `EVENTS_EXPIRED` (events the reply needs are gone from the log; a retry starts
  *   a new generation), `INTERNAL_ERROR` and codes this table does not know yet.
  */
 export function httpStatusForCode(code: string): number {
   switch (code) {
     case 'BAD_USER_INPUT':
+    case 'CONTEXT_LENGTH_EXCEEDED':
       return 400;
     case 'UNAUTHORIZED':
       return 401;
@@ -73,6 +74,7 @@ export function httpStatusForCode(code: string): number {
     case 'EVENT_LOG_UNAVAILABLE': // Redis unreachable: retrying later helps (OpenAI clients retry 5xx by themselves)
       return 503;
     case 'UPSTREAM_TIMEOUT':
+    case 'GENERATION_TIMEOUT':
       return 504;
     default:
       return 500;
@@ -164,9 +166,19 @@ export function restErrorFromGatewayError(error: GatewayError): RestError {
 
 /**
  * A failed generation's error as a REST error. A `retryAfterMs` on the error (not part of the
- * shape today) becomes `Retry-After` in whole seconds, rounded up.
+ * shape today) becomes `Retry-After` in whole seconds, rounded up. `CONTEXT_LENGTH_EXCEEDED` is
+ * answered as OpenAI answers it (400, `code: "context_length_exceeded"`, `param: "messages"`,
+ * https://platform.openai.com/docs/guides/error-codes), the code clients branch on to shorten a
+ * conversation or move to a model with a larger context.
  */
 export function restErrorFromGenerationError(error: GenerationErrorShape): RestError {
+  if (error.code === 'CONTEXT_LENGTH_EXCEEDED') {
+    return new RestError('context_length_exceeded', error.message, {
+      status: 400,
+      param: 'messages',
+      ...(error.provider !== undefined && { provider: error.provider }),
+    });
+  }
   const retryAfterMs = (error as GenerationErrorShape & { retryAfterMs?: unknown }).retryAfterMs;
   return new RestError(error.code, error.message, {
     ...(error.provider !== undefined && { provider: error.provider }),

@@ -69,7 +69,10 @@ const ChatCompletionInput = builder.inputType('ChatCompletionInput', {
     }),
     temperature: t.float({ description: 'Sampling temperature, 0..2.' }),
     topP: t.float({ description: 'Nucleus sampling mass, greater than 0 and at most 1.' }),
-    maxTokens: t.int({ description: 'Upper bound on generated tokens, at least 1.' }),
+    maxTokens: t.int({
+      description:
+        "Upper bound on generated tokens, 1 to the server's MAX_TOKENS_LIMIT. Unset: the server's DEFAULT_MAX_TOKENS when configured, else the provider's own bound (a local model stops when its context is full).",
+    }),
     stop: t.stringList({ description: 'Up to 16 strings that end the generation.' }),
     seed: t.int({ description: 'Seed for reproducible sampling, where the provider supports it.' }),
     apiKey: t.string({

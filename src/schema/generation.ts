@@ -45,7 +45,7 @@ export const GenerationStatus = builder.enumType('GenerationStatus', {
 
 export const GenerationError = builder.objectRef<GenerationErrorShape>('GenerationError').implement({
   description:
-    'Why a generation failed: a stable code (e.g. UPSTREAM_TIMEOUT, RATE_LIMITED; scaled out also WORKER_LOST or INSTANCE_LOST when the worker or instance running it died) and the message.',
+    'Why a generation failed: a stable code (e.g. UPSTREAM_TIMEOUT, RATE_LIMITED, CONTEXT_LENGTH_EXCEEDED when the messages do not fit the model\'s context, GENERATION_TIMEOUT when it ran past the server\'s GENERATION_TIMEOUT_MS; scaled out also WORKER_LOST or INSTANCE_LOST when the worker or instance running it died) and the message.',
   fields: (t) => ({
     code: t.exposeString('code'),
     message: t.exposeString('message'),

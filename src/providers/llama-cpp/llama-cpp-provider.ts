@@ -4,13 +4,21 @@
  * Models are the `.gguf` files of one folder; a model's id is its file name without the
  * extension. Each model is loaded once, on first use, with one context holding
  * `sequences` context sequences, so that many generations run at once (batched by
- * llama.cpp); more requests wait for a free sequence. The thread count is always explicit
- * (`../shared/guide/pitfalls.md`, "llama.cpp threads").
+ * llama.cpp); more requests wait for a free sequence. The thread count is always explicit:
+ * left to itself, llama.cpp starts a thread per core for every evaluation, which oversubscribes a
+ * small machine.
+ *
+ * Every generation ends: node-llama-cpp would shift the context when it fills and go on (a model
+ * that rarely emits end-of-text then never stops), so the prompt is measured in tokens first — one
+ * that leaves no room in a sequence's context is refused with `CONTEXT_LENGTH_EXCEEDED`, never cut
+ * — and generation stops when the context is full (finish reason `length`), as llama.cpp's own
+ * server does since it turned context shift off by default
+ * (https://github.com/ggml-org/llama.cpp/tree/master/tools/server, `--context-shift`).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 
 /**
  * node-llama-cpp, imported on first use: loading it costs about 40 MB of memory, which a gateway
@@ -48,9 +56,16 @@ interface LoadedModel {
   model: LlamaModel;
   context: LlamaContext;
   pool: SequencePool<LlamaContextSequence>;
-  /** Whether the GGUF file carries a chat template (then the chat path is used). */
-  hasChatTemplate: boolean;
+  /** The chat wrapper resolved from the GGUF file's chat template; absent = no template (the plain completion path is used). */
+  chatWrapper?: ChatWrapper;
+  /** Tokens one sequence holds: the prompt and everything generated must fit in it. */
+  contextSize: number;
 }
+
+/** What a generation evaluates: a rendered chat (chat path) or the plain prompt's tokens, and how many tokens that is. */
+type PreparedPrompt =
+  | { kind: 'chat'; history: ChatHistoryItem[]; tokenCount: number }
+  | { kind: 'completion'; tokens: Token[]; tokenCount: number };
 
 /** The provider id. */
 export const LLAMA_CPP_PROVIDER_ID = 'llama-cpp';
@@ -90,6 +105,60 @@ function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
 }
 
 /**
+ * What `messages` become for `model`, measured in tokens: with a chat template, the chat history
+ * the template renders (counted as node-llama-cpp's `LlamaChat` renders it, generation prompt
+ * included); without one, the tokens of the plain prompt (see {@link buildPlainPrompt}) plus the
+ * beginning-of-text token llama.cpp puts in front.
+ */
+function prepare(model: LoadedModel, messages: ChatMessage[]): PreparedPrompt {
+  if (model.chatWrapper) {
+    const history = toChatHistory(messages);
+    const { contextText } = model.chatWrapper.generateContextState({ chatHistory: history });
+    return { kind: 'chat', history, tokenCount: contextText.tokenize(model.model.tokenizer).length };
+  }
+  const tokens = model.model.tokenize(buildPlainPrompt(messages), false, 'trimLeadingSpace');
+  return { kind: 'completion', tokens, tokenCount: tokens.length + 1 };
+}
+
+/**
+ * The prompt of a request, with room left in the context for the reply: when the messages leave
+ * fewer than `replyTokens` tokens of the context free, the oldest turns of the kept conversation
+ * (`request.historyLength`; a turn is a user message and the replies after it; system messages stay)
+ * are left out, oldest first, until they do or no history is left. The caller's own messages are
+ * never left out: whether what remains fits at all is the caller's to check.
+ * @param replyTokens tokens to keep free for the reply.
+ */
+function fitPrompt(model: LoadedModel, request: ChatRequest, replyTokens: number): PreparedPrompt {
+  let messages = request.messages;
+  let historyLength = Math.min(request.historyLength ?? 0, messages.length);
+  let prompt = prepare(model, messages);
+  const excess = (): number => prompt.tokenCount + 1 + replyTokens - model.contextSize;
+  while (excess() > 0 && historyLength > 0) {
+    // Leaves out whole turns until their tokens (counted without the template's markers) cover the excess, then measures again.
+    let needed = excess();
+    const kept: ChatMessage[] = [];
+    let index = 0;
+    for (; index < historyLength; index += 1) {
+      const message = messages[index]!;
+      const turnEnded = needed <= 0 && message.role === 'user';
+      if (message.role === 'system' || turnEnded) {
+        if (turnEnded) break;
+        kept.push(message);
+        continue;
+      }
+      needed -= model.model.tokenize(message.content).length + 1;
+    }
+    // Every history message was left out or kept: nothing more can go after this pass.
+    const remainingHistory = messages.slice(index, historyLength);
+    messages = [...kept, ...remainingHistory, ...messages.slice(historyLength)];
+    historyLength = kept.length + remainingHistory.length;
+    prompt = prepare(model, messages);
+    if (remainingHistory.length === 0) break;
+  }
+  return prompt;
+}
+
+/**
  * Creates the provider. Nothing is loaded until the first generation.
  * `streamChat` throws ProviderError `UPSTREAM_NOT_FOUND` for a model with no file,
  * `PROVIDER_UNAVAILABLE` when llama.cpp or the model cannot load, `PROVIDER_ERROR` when inference fails.
@@ -101,6 +170,12 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
   /** The sequence pools of the loaded models, for `queueDepth`. */
   const pools = new Set<SequencePool<LlamaContextSequence>>();
   let closed = false;
+  /** Aborted by `close`: ends every running generation and every wait for a sequence. */
+  const closing = new AbortController();
+  /** Each running generation's inference (settles, never rejects, once llama.cpp has stopped evaluating for it). */
+  const inference = new Set<Promise<void>>();
+  const closedError = (): ProviderError =>
+    new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: LLAMA_CPP_PROVIDER_ID, message: 'llama-cpp is closed' });
 
   let modelFiles: { files: Promise<Map<string, string>>; readAt: number } | undefined;
 
@@ -148,11 +223,13 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         const sequences = Array.from({ length: options.sequences }, () => context.getSequence());
         const pool = new SequencePool(sequences);
         pools.add(pool);
+        const { resolveChatWrapper } = await importNodeLlamaCpp();
         return {
           model,
           context,
           pool,
-          hasChatTemplate: Boolean(model.fileInfo.metadata.tokenizer?.chat_template),
+          ...(model.fileInfo.metadata.tokenizer?.chat_template && { chatWrapper: resolveChatWrapper(model) }),
+          contextSize: context.contextSize,
         };
       })();
       // A failed load is not cached, so a fixed file can be retried.
@@ -189,7 +266,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
     },
 
     async *streamChat(request: ChatRequest, { signal, deltaIntervalMs = 0 }: StreamOptions): AsyncGenerator<ChatStreamPart> {
-      if (closed) throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: LLAMA_CPP_PROVIDER_ID, message: 'llama-cpp is closed' });
+      if (closed) throw closedError();
       const path = (await listModelFiles()).get(request.model);
       if (!path) {
         throw new ProviderError({
@@ -209,12 +286,24 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           cause: error,
         });
       }
+      // A reply without a limit of its own keeps a quarter of the context when older turns can make room for it.
+      const prompt = fitPrompt(model, request, Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, Math.floor(model.contextSize / 4)));
+      // One token of room at least: node-llama-cpp would otherwise cut the prompt (plain path) or
+      // drop messages from its start (chat path) without a word.
+      const room = model.contextSize - prompt.tokenCount - 1;
+      if (room < 1) {
+        throw new ProviderError({
+          code: 'CONTEXT_LENGTH_EXCEEDED',
+          provider: LLAMA_CPP_PROVIDER_ID,
+          message: `This model's context holds ${model.contextSize} tokens, and the messages take ${prompt.tokenCount}. Shorten the messages (or raise LLAMA_CONTEXT_SIZE, up to what the model was trained on).`,
+        });
+      }
       // Loaded with the model already; taken before the sequence, so no await sits between acquiring it and the `finally` that releases it.
       const { LlamaChat, LlamaCompletion } = await importNodeLlamaCpp();
-      const sequence = await model.pool.acquire(signal);
-      // Aborts inference when the caller aborts, and when the consumer stops iterating early.
+      const sequence = await model.pool.acquire(AbortSignal.any([signal, closing.signal]));
+      // Aborts inference when the caller aborts, when the consumer stops iterating early, and when the provider closes.
       const stopController = new AbortController();
-      const generationSignal = AbortSignal.any([signal, stopController.signal]);
+      const generationSignal = AbortSignal.any([signal, stopController.signal, closing.signal]);
       const pending: string[] = [];
       let wake: (() => void) | undefined;
       let outcome: { stopReason: string } | { error: unknown } | undefined;
@@ -243,24 +332,26 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         onToken: (tokens: readonly unknown[]) => {
           completionTokens += tokens.length;
         },
-        ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }),
+        // The generation stops when the context is full, whatever the request allows.
+        maxTokens: Math.min(request.maxTokens ?? room, room),
         ...(request.temperature !== undefined && { temperature: request.temperature }),
         ...(request.topP !== undefined && { topP: request.topP }),
         ...(request.seed !== undefined && { seed: request.seed }),
         ...(request.stop !== undefined && { customStopTriggers: request.stop }),
       };
       const generation = (async () => {
-        if (model.hasChatTemplate) {
-          const chat = new LlamaChat({ contextSequence: sequence });
+        if (prompt.kind === 'chat') {
+          const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: model.chatWrapper! });
           try {
-            return (await chat.generateResponse(toChatHistory(request.messages), generationOptions)).metadata.stopReason;
+            return (await chat.generateResponse(prompt.history, generationOptions)).metadata.stopReason;
           } finally {
             chat.dispose({ disposeSequence: false });
           }
         }
         const completion = new LlamaCompletion({ contextSequence: sequence });
         try {
-          const result = await completion.generateCompletionWithMeta(buildPlainPrompt(request.messages), generationOptions);
+          // No context shift, and a shift size of one token so the prompt (which fits, see above) is never cut to make room for one.
+          const result = await completion.generateCompletionWithMeta(prompt.tokens, { ...generationOptions, disableContextShift: true, contextShiftSize: 1 });
           return result.metadata.stopReason;
         } finally {
           completion.dispose({ disposeSequence: false });
@@ -275,6 +366,8 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           wakeConsumer();
         },
       );
+      // `close` waits for inference to stop before it disposes the context it runs on.
+      inference.add(generation);
       try {
         for (;;) {
           if (pending.length > 0) {
@@ -290,6 +383,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         }
         if ('error' in outcome) {
           if (signal.aborted) throw signal.reason;
+          if (closing.signal.aborted) throw closedError();
           throw new ProviderError({
             code: 'PROVIDER_ERROR',
             provider: LLAMA_CPP_PROVIDER_ID,
@@ -307,7 +401,9 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         clearTimeout(wakeTimer);
         stopController.abort();
         await generation;
-        await model.pool.release(sequence, () => sequence.clearHistory());
+        inference.delete(generation);
+        // Once closing, the context may be gone: the sequence goes with it.
+        if (!closing.signal.aborted) await model.pool.release(sequence, () => sequence.clearHistory());
       }
     },
 
@@ -319,6 +415,11 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
 
     async close(): Promise<void> {
       closed = true;
+      // Stops every running and waiting generation, and waits until llama.cpp has stopped evaluating
+      // for them: disposing a context while an evaluation is in flight makes node-llama-cpp throw
+      // (`DisposedError`) where nothing can catch it.
+      closing.abort(closedError());
+      await Promise.all(inference);
       pools.clear();
       const models = await Promise.allSettled(loaded.values());
       loaded.clear();
