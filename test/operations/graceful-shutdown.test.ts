@@ -22,7 +22,7 @@ import {
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { graphqlRequest } from '../helpers/graphql-clients.js';
 import { collectChatStream, dataLines, postJson } from '../helpers/rest-clients.js';
-import { startApp, type StartedApp } from '../helpers/start-app.js';
+import { SHARED_MODELS_DIR, startApp, type StartedApp } from '../helpers/start-app.js';
 
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -231,6 +231,46 @@ describe('the gateway process', () => {
       expect(messages).toContain('SIGTERM received, shutting down');
       expect(messages).toContain('stopped');
       expect(gateway.logs.find((entry) => entry.msg === 'generation completed')).toMatchObject({ status: 'completed', provider: 'fake' });
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+
+  // node-llama-cpp threw an uncaught DisposedError when the context was disposed under a running
+  // evaluation (9 of 37 trials before the fix): "stopped" was never logged and the exit was 1.
+  it.each([1, 2, 3])('with eight local generations running or waiting, SIGTERM cancels them and exits 0 (trial %i)', async () => {
+    const gateway = await spawnGateway({
+      MODELS_DIR: SHARED_MODELS_DIR,
+      LLAMA_THREADS: '1',
+      LLAMA_CONTEXT_SIZE: '2048',
+      LLAMA_SEQUENCES: '4',
+      SHUTDOWN_GRACE_MS: '0',
+    });
+    try {
+      // Without max_tokens each runs until its context is full: far longer than this test.
+      const streams = Array.from({ length: 8 }, async () => {
+        const response = await postJson(gateway.url, '/v1/chat/completions', {
+          model: 'llama-cpp:stories260K',
+          messages: [{ role: 'user', content: 'Once upon a time' }],
+          stream: true,
+        });
+        const lines = dataLines(response);
+        await lines.next();
+        return lines;
+      });
+      // The four that hold a sequence answer with their first text; the other four wait for one.
+      await new Promise<void>((resolve) => {
+        let answered = 0;
+        for (const stream of streams) void stream.then(() => (answered += 1) === 4 && resolve(), () => {});
+      });
+      gateway.child.kill('SIGTERM');
+      expect(await gateway.exited).toEqual({ code: 0, signal: null });
+      const messages = gateway.logs.map((entry) => entry.msg);
+      expect(messages).toContain('stopped');
+      expect(gateway.logs.filter((entry) => entry.level === 'error' || entry.level === 'fatal')).toEqual([]);
+      const ended = gateway.logs.filter((entry) => entry.msg === 'generation cancelled' || entry.msg === 'generation completed' || entry.msg === 'generation failed');
+      expect(ended).toHaveLength(8);
+      await Promise.allSettled(streams);
     } finally {
       gateway.child.kill('SIGKILL');
     }
