@@ -35,6 +35,7 @@ import { createWebPage } from './web/web-page.js';
 import { createGraphiQLRenderer } from './web/graphiql-renderer.js';
 import { batchWrites } from './transport/batched-writes.js';
 import { acknowledgeQueuedSends } from './transport/queued-sends.js';
+import { limitUnacknowledgedSocket, UNACKNOWLEDGED_SOCKET_LIMIT_BYTES } from './transport/limit-unacknowledged-socket.js';
 import { createSecurity } from './security/security.js';
 import { RedisRateLimitStore } from './security/rate-limiter.js';
 import { createOperations } from './operations/operations.js';
@@ -256,9 +257,18 @@ export async function createApp(config: Config, options: { providers?: Provider[
 
   // What a connection sends in one loop turn (SSE events, WebSocket messages) leaves in one write (see batched-writes.ts).
   server.on('connection', batchWrites);
-  const webSocketServer = new WebSocketServer({ server, path: GRAPHQL_PATH, verifyClient: operations.verifyWebSocketClient });
+  // A frame over MAX_REQUEST_BODY_BYTES closes its socket with 1009 (ws's own default would be 100 MiB).
+  const webSocketServer = new WebSocketServer({
+    server,
+    path: GRAPHQL_PATH,
+    verifyClient: operations.verifyWebSocketClient,
+    maxPayload: config.security.maxRequestBodyBytes,
+  });
   // Registered before useServer's listener: graphql-ws then sends a subscription's ready messages in one turn (see queued-sends.ts).
   webSocketServer.on('connection', (socket) => acknowledgeQueuedSends(socket));
+  // Until graphql-ws acknowledges a socket (key accepted) it may send 64 KiB (or the body limit); refused, it is dropped (limit-unacknowledged-socket.ts).
+  const unacknowledgedLimitBytes = Math.min(UNACKNOWLEDGED_SOCKET_LIMIT_BYTES, config.security.maxRequestBodyBytes);
+  webSocketServer.on('connection', (socket, request) => limitUnacknowledgedSocket(socket, request, unacknowledgedLimitBytes));
   const webSockets = useServer(
     {
       execute: (args: any) => args.rootValue.execute(args),
