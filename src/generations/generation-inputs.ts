@@ -42,12 +42,14 @@ const side = (name: string) =>
     .nullish();
 
 /**
- * Where a start came from, for observers (the log line `generation started` names it): the id of
+ * Where a start came from: for observers (the log line `generation started` names it), the id of
  * the HTTP request that started the generation (`x-request-id`), absent for graphql-ws operations
- * and starts from code.
+ * and starts from code; and who started it.
  */
 export interface GenerationOrigin {
   requestId?: string;
+  /** The caller that starts it (`Caller.id`): kept as the record's `owner`, so the caller can list its generations. */
+  callerId?: string;
 }
 
 /** How images come back: stored and served by this service (`url`), or inline (`b64_json`). */

@@ -13,6 +13,8 @@ interface GenerationRecordBase {
   model: string;
   createdAt: Date;
   finishedAt?: Date;
+  /** Who started it: the caller's id (`key:…` by API key, `ip:…` without authentication; never a key). Absent for starts from code. */
+  owner?: string;
   error?: GenerationErrorShape;
   /** Sequence of the last event appended. */
   lastSequence: number;

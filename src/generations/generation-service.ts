@@ -26,6 +26,7 @@ import { nextEventLoopIteration } from './next-event-loop-iteration.js';
 import { followEvents, type FollowControl, type FollowSource } from './event-follower.js';
 import { newGenerationId } from './generation-ids.js';
 import { GatewayError } from './gateway-error.js';
+import { listRecords, type GenerationFilter, type GenerationPage } from './generation-listing.js';
 import {
   isTerminalEvent,
   type GeneratedImage,
@@ -245,6 +246,7 @@ export class GenerationService {
       text: '',
       lastSequence: 0,
       ...(conversationId !== undefined && { conversationId }),
+      ...(origin.callerId !== undefined && { owner: origin.callerId }),
     };
     const started: UnnumberedGenerationEvent = { type: 'chat-completion-started', provider: first.provider.id, model: first.model };
     if (this.options.queue && !values.apiKey) {
@@ -291,6 +293,7 @@ export class GenerationService {
       prompt: values.prompt,
       images: [],
       lastSequence: 0,
+      ...(origin.callerId !== undefined && { owner: origin.callerId }),
     };
     const responseFormat = values.responseFormat ?? 'url';
     const started: UnnumberedGenerationEvent = { type: 'image-generation-started', provider: provider.id, model };
@@ -542,6 +545,34 @@ export class GenerationService {
     } catch (error) {
       throw new GatewayError('EVENT_LOG_UNAVAILABLE', `Generation "${generationId}" cannot be looked up: the shared state is unreachable (${(error as Error).message}).`);
     }
+  }
+
+  /**
+   * One page of generations, newest first (see generation-listing.ts). Scaled out, every instance's
+   * (the shared index in Redis; a chat still running elsewhere has its text rebuilt from the shared
+   * log, as `find` does); else the running and retained generations of this instance.
+   * @throws GatewayError `BAD_USER_INPUT` for a bad page size or cursor; `EVENT_LOG_UNAVAILABLE` when
+   *   the shared state cannot be reached.
+   */
+  async listGenerations(filter: GenerationFilter): Promise<GenerationPage> {
+    const { sharedRecords } = this.options;
+    if (!sharedRecords) return listRecords(this.records.values(), filter);
+    let page: GenerationPage;
+    try {
+      page = await sharedRecords.list(filter);
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      throw new GatewayError('EVENT_LOG_UNAVAILABLE', `Generations cannot be listed: the shared state is unreachable (${(error as Error).message}).`);
+    }
+    const records = await Promise.all(
+      page.records.map(async (shared) => {
+        const local = this.records.get(shared.id);
+        if (local) return local;
+        const { lease: _lease, ...record } = shared as SharedGenerationRecord;
+        return isFinalStatus(record.status) || record.kind !== 'chat' ? (record as GenerationRecord) : ((await this.find(record.id)) ?? (record as GenerationRecord));
+      }),
+    );
+    return { records, hasNextPage: page.hasNextPage };
   }
 
   /**

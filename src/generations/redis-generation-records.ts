@@ -5,12 +5,30 @@
  * and kept for the retention time. The running instance's own copy stays authoritative while it runs.
  * A generation run under an owner lease (see generation-leases.ts) is saved with `lease` while it
  * runs, so other instances know that a missing lease means its instance is gone.
+ *
+ * Two sorted sets list them newest first (score: `createdAt` in ms, member: the id, so equal scores
+ * order by id as the listing does): `gateway:generations:all` and one per caller,
+ * `gateway:generations:owner:{owner}`. Members older than the retention time are dropped whenever
+ * one is added, and each set expires with its newest member's record.
  */
 import type { Redis } from 'ioredis';
+import { isAfter, matchesFilter, pageSizeOf, positionOf, type GenerationFilter, type GenerationPage } from './generation-listing.js';
 import type { GenerationRecord } from './generation-records.js';
 
 /** Key prefix of the records. */
 export const GENERATION_RECORD_PREFIX = 'gateway:generation:';
+
+/** Key of the sorted set of every kept generation. */
+export const GENERATION_INDEX_KEY = 'gateway:generations:all';
+
+/** Key prefix of the sorted sets of each caller's kept generations. */
+export const GENERATION_OWNER_INDEX_PREFIX = 'gateway:generations:owner:';
+
+/** Index entries read per round trip while a listing looks for a page of matching records. */
+const LIST_BATCH = 200;
+
+/** Index entries a listing reads at most before it answers with what it found (a filter that matches few of many). */
+const LIST_SCAN_LIMIT = 10_000;
 
 /** A record as shared: with the owner lease it runs under, when it runs under one. */
 export type SharedGenerationRecord = GenerationRecord & {
@@ -25,6 +43,11 @@ export interface SharedGenerationRecords {
   /** The record as last saved (dates revived), or undefined. */
   load(generationId: string): Promise<SharedGenerationRecord | undefined>;
   delete(generationId: string): Promise<void>;
+  /**
+   * One page of the kept records, newest first (see generation-listing.ts).
+   * @throws GatewayError `BAD_USER_INPUT` for a bad page size or cursor; the Redis error when it is unreachable.
+   */
+  list(filter: GenerationFilter): Promise<GenerationPage>;
 }
 
 /** Shared records in Redis. */
@@ -37,21 +60,70 @@ export class RedisGenerationRecords implements SharedGenerationRecords {
 
   async save(record: GenerationRecord, lease?: SharedGenerationRecord['lease']): Promise<void> {
     const { lease: _previous, ...saved } = record as SharedGenerationRecord;
-    await this.redis.set(GENERATION_RECORD_PREFIX + record.id, JSON.stringify(lease ? { ...saved, lease } : saved), 'PX', this.retentionMs);
+    const createdAtMs = record.createdAt.getTime();
+    const indexes = [GENERATION_INDEX_KEY, ...(record.owner === undefined ? [] : [GENERATION_OWNER_INDEX_PREFIX + record.owner])];
+    // One round trip: the record and its index entries (ZADD of a member already there only rewrites its score).
+    const pipeline = this.redis.multi().set(GENERATION_RECORD_PREFIX + record.id, JSON.stringify(lease ? { ...saved, lease } : saved), 'PX', this.retentionMs);
+    for (const index of indexes) {
+      pipeline
+        .zadd(index, createdAtMs, record.id)
+        .zremrangebyscore(index, '-inf', `(${Date.now() - this.retentionMs}`)
+        .pexpire(index, this.retentionMs);
+    }
+    await pipeline.exec();
+  }
+
+  async list(filter: GenerationFilter): Promise<GenerationPage> {
+    const first = pageSizeOf(filter);
+    const cursor = filter.after === undefined ? undefined : positionOf(filter.after);
+    const index = filter.owner === undefined ? GENERATION_INDEX_KEY : GENERATION_OWNER_INDEX_PREFIX + filter.owner;
+    const found: GenerationRecord[] = [];
+    let max = cursor === undefined ? '+inf' : String(cursor.createdAtMs);
+    let skip = 0;
+    for (let scanned = 0; scanned < LIST_SCAN_LIMIT; ) {
+      const entries = await this.redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', skip, LIST_BATCH);
+      if (entries.length === 0) break;
+      const positions: Array<{ id: string; createdAtMs: number }> = [];
+      for (let at = 0; at < entries.length; at += 2) positions.push({ id: entries[at]!, createdAtMs: Number(entries[at + 1]) });
+      scanned += positions.length;
+      const wanted = positions.filter((position) => isAfter(position, cursor));
+      const records = wanted.length === 0 ? [] : await this.redis.mget(wanted.map((position) => GENERATION_RECORD_PREFIX + position.id));
+      for (const text of records) {
+        // A record past its retention time can outlive its index entry by a moment: skipped.
+        if (!text) continue;
+        const record = revive(JSON.parse(text) as SerializedRecord);
+        if (!matchesFilter(record, filter)) continue;
+        found.push(record);
+        if (found.length > first) return { records: found.slice(0, first), hasNextPage: true };
+      }
+      if (positions.length < LIST_BATCH) break;
+      // The next batch: entries after the last one read (same score: skip those already read).
+      const last = positions.at(-1)!;
+      skip = positions.filter((position) => position.createdAtMs === last.createdAtMs).length + (String(last.createdAtMs) === max ? skip : 0);
+      max = String(last.createdAtMs);
+    }
+    return { records: found, hasNextPage: false };
   }
 
   async load(generationId: string): Promise<SharedGenerationRecord | undefined> {
     const text = await this.redis.get(GENERATION_RECORD_PREFIX + generationId);
     if (!text) return undefined;
-    const record = JSON.parse(text) as SharedGenerationRecord & { createdAt: string; finishedAt?: string };
-    return {
-      ...record,
-      createdAt: new Date(record.createdAt),
-      ...(record.finishedAt !== undefined && { finishedAt: new Date(record.finishedAt) }),
-    } as SharedGenerationRecord;
+    return revive(JSON.parse(text) as SerializedRecord);
   }
 
   async delete(generationId: string): Promise<void> {
     await this.redis.del(GENERATION_RECORD_PREFIX + generationId);
   }
+}
+
+/** A record as JSON holds it: dates as ISO strings. */
+type SerializedRecord = SharedGenerationRecord & { createdAt: string; finishedAt?: string };
+
+/** The record with its dates revived. */
+function revive(record: SerializedRecord): SharedGenerationRecord {
+  return {
+    ...record,
+    createdAt: new Date(record.createdAt),
+    ...(record.finishedAt !== undefined && { finishedAt: new Date(record.finishedAt) }),
+  } as SharedGenerationRecord;
 }

@@ -135,8 +135,9 @@ const ChatCompletionEvent = builder.unionType('ChatCompletionEvent', {
 builder.mutationField('startChatCompletion', (t) =>
   t.field({
     type: ChatGeneration,
+    nullable: true,
     description:
-      'Starts a chat generation and returns at once (status RUNNING). Follow it with chatCompletionEvents. Errors: BAD_USER_INPUT, MODEL_NOT_FOUND, PROVIDER_NOT_FOUND.',
+      'Starts a chat generation and returns at once (status RUNNING). Follow it with chatCompletionEvents. Null, with an error at its path, when refused: BAD_USER_INPUT, MODEL_NOT_FOUND, PROVIDER_NOT_FOUND, RATE_LIMITED (each start of a mutation is admitted or refused on its own).',
     args: { input: t.arg({ type: ChatCompletionInput, required: true }) },
     resolve: (_root, { input }, { generations }) => generations.startChat(input),
   }),

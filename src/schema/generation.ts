@@ -11,6 +11,7 @@ import type {
   ProviderAttemptFailedEvent,
 } from '../generations/generation-events.js';
 import type { GenerationRecord } from '../generations/generation-records.js';
+import { cursorOf, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../generations/generation-listing.js';
 import { builder } from './builder.js';
 import './scalars.js';
 
@@ -110,6 +111,66 @@ builder.queryField('generation', (t) =>
     description: 'A generation by id; null when unknown or past its retention time.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, { generations }) => generations.find(id),
+  }),
+);
+
+export const GenerationKind = builder.enumType('GenerationKind', {
+  description: 'What a generation makes: CHAT (text) or IMAGE.',
+  values: { CHAT: { value: 'chat' }, IMAGE: { value: 'image' } } as const,
+});
+
+/** A page of `generations` and the records on it. */
+interface GenerationConnectionShape {
+  records: GenerationRecord[];
+  hasNextPage: boolean;
+}
+
+export const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
+  description: 'Where a page of a list ends (the Relay cursor connection specification).',
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage', { description: 'Whether more items follow: ask again with after: endCursor.' }),
+    endCursor: t.exposeString('endCursor', { nullable: true, description: 'The cursor of the last item of this page; null when the page is empty.' }),
+  }),
+});
+
+export const GenerationEdge = builder.objectRef<GenerationRecord>('GenerationEdge').implement({
+  description: 'A generation in a list, with its cursor.',
+  fields: (t) => ({
+    cursor: t.string({ resolve: (record) => cursorOf(record) }),
+    node: t.field({ type: Generation, resolve: (record) => record }),
+  }),
+});
+
+export const GenerationConnection = builder.objectRef<GenerationConnectionShape>('GenerationConnection').implement({
+  description: 'A page of generations, newest first.',
+  fields: (t) => ({
+    edges: t.field({ type: [GenerationEdge], resolve: (page) => page.records }),
+    nodes: t.field({ type: [Generation], description: 'The generations of the edges, for clients that need no cursors.', resolve: (page) => page.records }),
+    pageInfo: t.field({
+      type: PageInfo,
+      resolve: (page) => ({ hasNextPage: page.hasNextPage, endCursor: page.records.length > 0 ? cursorOf(page.records.at(-1)!) : null }),
+    }),
+  }),
+});
+
+builder.queryField('generations', (t) =>
+  t.field({
+    type: GenerationConnection,
+    description:
+      `The caller's generations (every generation when the server runs without API keys), running and retained (GENERATION_RETENTION_MS), newest first, so running work can always be found and cancelled. first: 1 to ${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}; after: the endCursor of the previous page. Errors: BAD_USER_INPUT.`,
+    args: {
+      status: t.arg({ type: GenerationStatus }),
+      kind: t.arg({ type: GenerationKind }),
+      first: t.arg.int(),
+      after: t.arg.string(),
+    },
+    resolve: (_root, { status, kind, first, after }, { generations }) =>
+      generations.listGenerations({
+        ...(status != null && { status }),
+        ...(kind != null && { kind }),
+        ...(first != null && { first }),
+        ...(after != null && { after }),
+      }),
   }),
 );
 

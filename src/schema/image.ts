@@ -116,8 +116,9 @@ const ImageGenerationEvent = builder.unionType('ImageGenerationEvent', {
 builder.mutationField('startImageGeneration', (t) =>
   t.field({
     type: ImageGeneration,
+    nullable: true,
     description:
-      'Starts an image generation and returns at once (status RUNNING). Follow it with imageGenerationEvents. Errors: BAD_USER_INPUT, MODEL_NOT_FOUND, PROVIDER_NOT_FOUND.',
+      'Starts an image generation and returns at once (status RUNNING). Follow it with imageGenerationEvents. Null, with an error at its path, when refused: BAD_USER_INPUT, MODEL_NOT_FOUND, PROVIDER_NOT_FOUND, RATE_LIMITED (each start of a mutation is admitted or refused on its own).',
     args: { input: t.arg({ type: ImageGenerationInput, required: true }) },
     resolve: (_root, { input }, { generations }) => generations.startImages(input),
   }),

@@ -30,8 +30,8 @@ export interface GenerationAdmissionOptions {
   inputLimits: InputLimits;
 }
 
-/** The start methods a caller's view replaces. */
-type GuardedMethods = Pick<GenerationService, 'startChat' | 'startImages' | 'startChatStream' | 'startImageStream'>;
+/** The methods a caller's view replaces: the starts, and the listing (a caller lists its own generations). */
+type GuardedMethods = Pick<GenerationService, 'startChat' | 'startImages' | 'startChatStream' | 'startImageStream' | 'listGenerations'>;
 
 /** Admits generation starts per caller. One instance per app: its limits are shared by every transport. */
 export class GenerationAdmission {
@@ -44,14 +44,24 @@ export class GenerationAdmission {
    * 2. the running cap → SecurityError `RATE_LIMITED` ("too many running generations", no `Retry-After`);
    * 3. the rate limit → SecurityError `RATE_LIMITED` with `retryAfterSeconds` (refused starts are not counted);
    * then start the generation, which holds a running slot until it ends (its record's status is
-   * final, or its owning event stream ended). A start that throws frees its slot at once.
-   * @param caller undefined = an unauthenticated caller while keys are required: every start is refused
-   *   with SecurityError `UNAUTHORIZED` (a safety net; the HTTP and WebSocket checks refuse such callers first).
+   * final, or its owning event stream ended), owned by the caller. A start that throws frees its slot at once.
+   * `listGenerations` lists the caller's own generations, or everyone's when `seesEveryCaller`.
+   * @param caller undefined = an unauthenticated caller while keys are required: every start (and
+   *   listing) is refused with SecurityError `UNAUTHORIZED` (a safety net; the HTTP and WebSocket
+   *   checks refuse such callers first).
    * @param origin passed to every start (the HTTP request's id, for the generation log lines).
+   * @param seesEveryCaller whether the caller lists every generation (authentication is off: callers
+   *   are told apart by address only, so none is the owner of anything).
    */
-  forCaller(service: GenerationService, caller: Caller | undefined, origin: GenerationOrigin = {}): GenerationService {
+  forCaller(service: GenerationService, caller: Caller | undefined, origin: GenerationOrigin = {}, seesEveryCaller = false): GenerationService {
     const { inputLimits } = this.options;
+    if (caller) origin = { ...origin, callerId: caller.id };
     const guarded: GuardedMethods = {
+      listGenerations: async (filter) => {
+        if (!caller) throw new SecurityError('UNAUTHORIZED', 'Authentication required: send an API key.');
+        const { owner: _owner, ...rest } = filter;
+        return service.listGenerations(seesEveryCaller ? rest : { ...rest, owner: caller.id });
+      },
       startChat: async (input: ChatCompletionInput) => {
         assertChatInputWithinLimits(input, inputLimits);
         return this.admitRecord(caller, () => service.startChat(input, origin));
@@ -82,11 +92,13 @@ export class GenerationAdmission {
   private async admit(caller: Caller | undefined): Promise<GenerationSlot> {
     const { rateLimiter, runningLimiter } = this.options;
     if (!caller) throw new SecurityError('UNAUTHORIZED', 'Authentication required: send an API key.');
+    // Without authentication callers are told apart by their address (see `Caller.id`).
+    const perCaller = caller.id.startsWith('key:') ? 'per API key' : 'per client address';
     const slot = runningLimiter.reserve(caller.id);
     if (!slot) {
       throw new SecurityError(
         'RATE_LIMITED',
-        `Too many running generations: at most ${runningLimiter.maxPerCaller} at once per API key; wait for one to end or cancel one.`,
+        `Too many running generations: at most ${runningLimiter.maxPerCaller} at once ${perCaller}; wait for one to end or cancel one.`,
       );
     }
     try {
@@ -95,7 +107,7 @@ export class GenerationAdmission {
         const retryAfterSeconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
         throw new SecurityError(
           'RATE_LIMITED',
-          `Rate limit exceeded: at most ${rateLimiter.maxPerWindow} generation starts per minute per API key; try again in ${retryAfterSeconds} s.`,
+          `Rate limit exceeded: at most ${rateLimiter.maxPerWindow} generation starts per minute ${perCaller}; try again in ${retryAfterSeconds} s.`,
           { retryAfterSeconds },
         );
       }

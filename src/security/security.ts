@@ -22,6 +22,7 @@ import { RestError, sendError } from '../rest/rest-http.js';
 import { Authenticator, clientAddressOf, type AuthenticationResult, type Caller } from './authentication.js';
 import { createGraphQLProtection } from './graphql-protection.js';
 import { GenerationAdmission } from './guarded-generations.js';
+import { usePartialSuccessStatus } from './partial-success-status.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RunningGenerationLimiter } from './running-generation-limiter.js';
 import { requestIdOf } from '../operations/request-context.js';
@@ -206,17 +207,21 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
   }
 
   return {
-    plugins: createGraphQLProtection({
-      limits: {
-        maxDepth: config.graphqlMaxDepth,
-        maxCost: config.graphqlMaxCost,
-        maxAliases: config.graphqlMaxAliases,
-        maxTokens: config.graphqlMaxTokens,
-        maxDirectives: config.graphqlMaxDirectives,
-      },
-      csrfPrevention: config.csrfPrevention,
-      introspection: config.introspection,
-    }),
+    plugins: [
+      ...createGraphQLProtection({
+        limits: {
+          maxDepth: config.graphqlMaxDepth,
+          maxCost: config.graphqlMaxCost,
+          maxAliases: config.graphqlMaxAliases,
+          maxTokens: config.graphqlMaxTokens,
+          maxDirectives: config.graphqlMaxDirectives,
+        },
+        csrfPrevention: config.csrfPrevention,
+        introspection: config.introspection,
+      }),
+      // Several aliased starts in one mutation: admitted ones answer 200 with their ids beside the refused ones' errors.
+      usePartialSuccessStatus() as Plugin<Record<string, unknown>>,
+    ],
     warnings,
 
     async handleHttp(request, response) {
@@ -269,7 +274,7 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       const caller =
         (request && callers.get(request)) ?? (authenticator.enabled ? undefined : { id: `ip:${clientAddressOf(request, config.trustedProxyHops)}` });
       const requestId = request && requestIdOf(request);
-      const guarded = admission.forCaller(dependencies.generations, caller, requestId === undefined ? {} : { requestId });
+      const guarded = admission.forCaller(dependencies.generations, caller, requestId === undefined ? {} : { requestId }, !authenticator.enabled);
       if (request) guardedServices.set(request, guarded);
       return guarded;
     },

@@ -42,7 +42,8 @@ describe('bad input', () => {
   ])('startChatCompletion with %s → %s, and no generation starts', async (_name, input, code, message) => {
     const sizeBefore = started.app.generations.size;
     const response = await graphqlRequest(started.graphqlUrl, START_CHAT_COMPLETION, { input });
-    expect(response.data).toBeNull();
+    expect(response.data).toEqual({ startChatCompletion: null });
+    expect(response.errors![0]!.path).toEqual(['startChatCompletion']);
     expect(response.errors).toHaveLength(1);
     expect(response.errors![0]!.extensions!.code).toBe(code);
     expect(response.errors![0]!.message).toMatch(message);
