@@ -3,6 +3,12 @@
  * when none is given) and passed down. Every line is one JSON object with `level`, `time`, `msg`
  * and the fields of the call (`requestId`, `generationId`, …). Secrets are redacted by pino itself,
  * whatever code logs them: see {@link REDACTED_PATHS}.
+ *
+ * Standard output is written asynchronously through one bounded buffer per process, so that a log
+ * reader that stops reading (a stalled log shipper, a pipe nobody drains) never stops the gateway
+ * from serving or from exiting: lines that do not fit are dropped and counted (one warning line
+ * gives the count once the reader catches up), and the synchronous flush pino makes at exit gives
+ * up after {@link STDOUT_FLUSH_TIMEOUT_MS}.
  */
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
 
@@ -39,15 +45,34 @@ export const REDACTED_PATHS: readonly string[] = [
   '*.password',
 ];
 
+/**
+ * Bytes of log lines held in memory while standard output does not take them (4 MiB). A line that
+ * would not fit is dropped, not waited for.
+ */
+export const STDOUT_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Milliseconds a synchronous flush of standard output (pino's at process exit, and after a `fatal`
+ * line) keeps retrying a reader that does not read; then the lines still held are dropped.
+ */
+export const STDOUT_FLUSH_TIMEOUT_MS = 1_000;
+
 /** Settings of {@link createLogger}. */
 export interface LoggerOptions {
   /** Least severe level written; default `info`. */
   level?: LogLevel;
-  /** Where the JSON lines go; default standard output. Tests pass an in-memory stream. */
+  /**
+   * Where the JSON lines go; default standard output, through the process's one bounded
+   * asynchronous buffer (see {@link STDOUT_BUFFER_BYTES}). Tests pass an in-memory stream.
+   */
   destination?: DestinationStream;
 }
 
-/** Creates the gateway's logger: JSON lines, ISO timestamps, secrets redacted, no pid/hostname noise. */
+/**
+ * Creates the gateway's logger: JSON lines, ISO timestamps, secrets redacted, no pid/hostname noise.
+ * Loggers without a `destination` share the process's standard output buffer; the first of them
+ * also writes the warning that counts lines dropped while standard output was not read.
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const settings = {
     level: options.level ?? 'info',
@@ -56,7 +81,65 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     redact: { paths: [...REDACTED_PATHS], censor: '[Redacted]' },
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  return options.destination ? pino(settings, options.destination) : pino(settings);
+  if (options.destination) return pino(settings, options.destination);
+  const output = standardOutput();
+  const logger = pino(settings, output.destination);
+  output.reporter ??= logger;
+  return logger;
+}
+
+/** The process's standard output as a pino destination, and what it dropped. */
+interface StandardOutput {
+  destination: ReturnType<typeof pino.destination>;
+  /** Lines dropped since the last warning about them. */
+  dropped: number;
+  /** The logger that writes that warning (the first one made on standard output). */
+  reporter?: Logger;
+}
+
+let sharedStandardOutput: StandardOutput | undefined;
+
+/**
+ * Standard output through sonic-boom (pino's destination), made once per process: one writer keeps
+ * lines whole and in order, and pino's exit handler (which holds it only weakly) finds it alive.
+ */
+function standardOutput(): StandardOutput {
+  if (sharedStandardOutput) return sharedStandardOutput;
+  // Set only while a synchronous flush runs: the time after which it stops retrying.
+  let flushGivesUpAt: number | undefined;
+  const destination = pino.destination({
+    dest: 1,
+    sync: false,
+    maxLength: STDOUT_BUFFER_BYTES,
+    // Asynchronous writes retry a full pipe (sonic-boom waits 100 ms on a timer, the event loop runs
+    // on) for as long as it stays full: the buffer bound drops what does not fit meanwhile. A
+    // synchronous flush blocks the thread between retries, so it stops when its time is up.
+    retryEAGAIN: () => flushGivesUpAt === undefined || performance.now() < flushGivesUpAt,
+  });
+  const output: StandardOutput = { destination, dropped: 0 };
+  destination.on('drop', () => {
+    output.dropped += 1;
+  });
+  // 'drain': everything held has been written, so the reader is reading again.
+  destination.on('drain', () => {
+    if (output.dropped === 0) return;
+    const droppedLines = output.dropped;
+    output.dropped = 0;
+    output.reporter?.warn({ droppedLines }, `standard output was not read: ${droppedLines} log lines were dropped`);
+  });
+  const flushSync = destination.flushSync.bind(destination);
+  destination.flushSync = () => {
+    flushGivesUpAt = performance.now() + STDOUT_FLUSH_TIMEOUT_MS;
+    try {
+      flushSync();
+    } catch {
+      // The reader did not take the rest in time (EAGAIN given up), or is gone: those lines are lost.
+    } finally {
+      flushGivesUpAt = undefined;
+    }
+  };
+  sharedStandardOutput = output;
+  return output;
 }
 
 /** The logger shape Yoga's `logging` option takes (as `@graphql-yoga/logger` declares it). */
