@@ -326,9 +326,21 @@ export async function createApp(config: Config, options: { providers?: Provider[
         if (config.role === 'worker') await queue.startWorkers((data) => generations.runJob(data));
       }
       return new Promise((resolve, reject) => {
-        server.once('error', reject);
+        // ws relays the HTTP server's 'error' events to the WebSocket server, where graphql-ws prints
+        // them with their stack: a failed listen (EADDRINUSE) is this promise's rejection alone.
+        const relays = server.rawListeners('error') as Array<(error: Error) => void>;
+        server.removeAllListeners('error');
+        const restoreRelays = (): void => {
+          for (const relay of relays) server.on('error', relay);
+        };
+        const failed = (error: Error): void => {
+          restoreRelays();
+          reject(error);
+        };
+        server.once('error', failed);
         server.listen(config.port, config.host, () => {
-          server.off('error', reject);
+          server.off('error', failed);
+          restoreRelays();
           const { port } = server.address() as AddressInfo;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
           if (config.publicBaseUrl === undefined) imageStore.setPublicBaseUrl(`http://localhost:${port}`);

@@ -1,9 +1,12 @@
 /**
  * The only file that listens: loadConfig → createApp → start. Logs are JSON lines on standard
- * output (pino, `LOG_LEVEL`). A failed start (invalid configuration, port taken, Redis unreachable)
- * writes one plain line naming the problem to standard error and exits with status 1.
- * SIGINT/SIGTERM shut down gracefully (`SHUTDOWN_GRACE_MS`, see `App.stop`) and exit 0; a second
- * signal exits at once with 1.
+ * output (pino, `LOG_LEVEL`), buffered: a reader that stops reading loses lines instead of holding
+ * up the server (see `operations/logger.ts`). A failed start (invalid configuration, port taken,
+ * Redis unreachable) writes one plain line naming the problem to standard error and exits with
+ * status 1. SIGINT/SIGTERM shut down gracefully (`SHUTDOWN_GRACE_MS`, see `App.stop`) and exit 0; a
+ * second signal exits at once with 1; a shutdown still running {@link SHUTDOWN_OVERRUN_MS} after
+ * the grace period (something it waits for never answers) writes one line to standard error and
+ * exits with 1.
  */
 // A server runs its libraries in production mode unless told otherwise: graphql-js, for one,
 // checks failed `instanceof` tests for a second copy of itself outside it, on every field of every
@@ -26,11 +29,17 @@ try {
   throw error;
 }
 
+/**
+ * Milliseconds a shutdown may run past `SHUTDOWN_GRACE_MS` (closing sockets, providers, Redis)
+ * before the process exits anyway, with status 1.
+ */
+const SHUTDOWN_OVERRUN_MS = 5_000;
+
 const logger = createLogger({ level: config.logLevel });
 const app = await createApp(config, { logger });
+let url: string;
 try {
-  const { url } = await app.start();
-  logger.info({ url, graphqlUrl: `${url}/graphql` }, `GraphQL AI gateway listening on ${url} — GraphiQL and graphql-ws at ${url}/graphql`);
+  ({ url } = await app.start());
 } catch (error) {
   const message = (error as Error).message;
   process.stderr.write(`${message.startsWith('Cannot reach Redis') ? message : `Cannot listen on ${config.host}:${config.port}: ${message}`}\n`);
@@ -46,6 +55,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     }
     stopping = true;
     logger.info({ signal, graceMs: config.shutdownGraceMs }, `${signal} received, shutting down`);
+    const deadlineMs = config.shutdownGraceMs + SHUTDOWN_OVERRUN_MS;
+    // Unref'd: it never keeps a process alive that has nothing else left to do.
+    setTimeout(() => {
+      // process.stderr does not wait for a pipe that is not read: the line is then lost, not waited for.
+      process.stderr.write(`Shutdown did not finish within ${deadlineMs} ms of ${signal}: exiting with status 1\n`);
+      process.exit(1);
+    }, deadlineMs).unref();
     app.stop({ graceMs: config.shutdownGraceMs }).then(
       () => process.exit(0),
       (error: unknown) => {
@@ -55,6 +71,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     );
   });
 }
+
+// After the signal handlers: whoever waits for this line to send a signal finds them in place.
+logger.info({ url, graphqlUrl: `${url}/graphql` }, `GraphQL AI gateway listening on ${url} — GraphiQL and graphql-ws at ${url}/graphql`);
 
 // After the signal handlers, so a signal during the availability probes still shuts down gracefully.
 for (const provider of await app.registry.catalog()) {
