@@ -34,9 +34,11 @@ import { schema } from './schema/index.js';
 import { createWebPage } from './web/web-page.js';
 import { createGraphiQLRenderer } from './web/graphiql-renderer.js';
 import { batchWrites } from './transport/batched-writes.js';
+import { createCrossOriginHandler } from './transport/cross-origin.js';
 import { acknowledgeQueuedSends } from './transport/queued-sends.js';
 import { limitUnacknowledgedSocket, UNACKNOWLEDGED_SOCKET_LIMIT_BYTES } from './transport/limit-unacknowledged-socket.js';
 import { createSecurity } from './security/security.js';
+import { withoutHttpExtension } from './security/partial-success-status.js';
 import { RedisRateLimitStore } from './security/rate-limiter.js';
 import { createOperations } from './operations/operations.js';
 import { createLogger, type Logger } from './operations/logger.js';
@@ -212,6 +214,9 @@ export async function createApp(config: Config, options: { providers?: Provider[
     context: ({ req }) => ({ ...context, generations: security.generationsFor(req) }),
     plugins: security.plugins,
     landingPage: false,
+    // CORS is answered for every route in one place (CORS_ORIGINS, src/transport/cross-origin.ts); Yoga's own
+    // default would allow any origin, with credentials.
+    cors: false,
     // The body limit is ours (MAX_REQUEST_BODY_BYTES, 413 REQUEST_TOO_LARGE): every GraphQL POST is read
     // and checked before Yoga sees it (security.ts). Yoga's own limit would pipe each body through a
     // TransformStream, whose stream pipeline keeps the request's objects through young-generation
@@ -239,7 +244,9 @@ export async function createApp(config: Config, options: { providers?: Provider[
     }),
     createWebPage(),
   ];
+  const crossOrigin = createCrossOriginHandler(config.corsOrigins);
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    if (await crossOrigin(request, response)) return; // a CORS preflight from an allowed origin (CORS_ORIGINS)
     if (await operations.route(request, response)) return; // /healthz, /metrics
     if (await security.handleHttp(request, response)) return; // refused: no or wrong API key, body too large
     for (const route of routes) {

@@ -320,7 +320,7 @@ const environmentSchema = z.object({
       z.union([
         z.literal('*'),
         z.url({ error: 'CORS_ORIGINS must list origins like https://app.example.com, or *', protocol: /^https?$/ }).refine(
-          (origin) => new URL(origin).origin === origin.replace(/\/+$/, ''),
+          (origin) => URL.canParse(origin) && new URL(origin).origin === origin.replace(/\/+$/, ''),
           'CORS_ORIGINS must list origins (scheme, host and port, no path), or *',
         ),
       ]),

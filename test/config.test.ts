@@ -46,6 +46,8 @@ describe('loadConfig', () => {
     [{ MAX_TOKENS_LIMIT: '0' }, /^Invalid configuration: MAX_TOKENS_LIMIT: .*greater than 0/],
     [{ DEFAULT_MAX_TOKENS: '9000', MAX_TOKENS_LIMIT: '8192' }, /^Invalid configuration: DEFAULT_MAX_TOKENS: must be at most MAX_TOKENS_LIMIT \(8192\) \(got 9000\)$/],
     [{ GENERATION_TIMEOUT_MS: '-1' }, /^Invalid configuration: GENERATION_TIMEOUT_MS: /],
+    [{ CORS_ORIGINS: 'https://app.example.com/path' }, /^Invalid configuration: CORS_ORIGINS\.0: CORS_ORIGINS must list origins \(scheme, host and port, no path\), or \*/],
+    [{ CORS_ORIGINS: 'app.example.com' }, /^Invalid configuration: CORS_ORIGINS\.0: /],
     [{ CONFIG_FILE: '/no/such/file.json' }, /^CONFIG_FILE: cannot read \/no\/such\/file\.json/],
   ])('rejects %o with one line naming the setting', (environment, message) => {
     let error: unknown;
