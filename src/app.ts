@@ -140,6 +140,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     ...(config.defaultChatModel !== undefined && { defaultChatModel: config.defaultChatModel }),
     ...(config.defaultImageModel !== undefined && { defaultImageModel: config.defaultImageModel }),
     aliases: config.modelAliases,
+    defaultAliases: config.defaultModelAliases,
     order: config.providerOrder,
     ...(breaker && { breaker }),
   });

@@ -144,8 +144,14 @@ export interface Config {
   graphiql: boolean;
   /** `provider:model` or a model id used when an image request names no model; empty = first available image model. */
   defaultImageModel?: string;
-  /** Alias → targets (`provider:model` or model ids), tried in order. */
+  /** Alias → targets (`provider:model` or model ids), tried in order: `MODEL_ALIASES`. */
   modelAliases: Record<string, string[]>;
+  /**
+   * The built-in aliases (gpt4free's `flux`, `flux-schnell`) that `MODEL_ALIASES` does not replace.
+   * Configuration beats them: a built-in alias is not used while a provider outside its targets
+   * serves a model of that very name (see `ProviderRegistryOptions.defaultAliases`).
+   */
+  defaultModelAliases: Record<string, string[]>;
   /** Provider ids tried first, in this order, when a request does not name providers. */
   providerOrder: string[];
   /** Whether failing providers are skipped for a cool-down (circuit breaker). */
@@ -595,7 +601,8 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     upstreamIdleTimeoutMs: idleTimeoutMs,
     graphiql: values.GRAPHIQL,
     ...(values.DEFAULT_IMAGE_MODEL !== undefined && { defaultImageModel: values.DEFAULT_IMAGE_MODEL }),
-    modelAliases: { ...DEFAULT_MODEL_ALIASES, ...values.MODEL_ALIASES },
+    modelAliases: values.MODEL_ALIASES ?? {},
+    defaultModelAliases: Object.fromEntries(Object.entries(DEFAULT_MODEL_ALIASES).filter(([name]) => !(name in (values.MODEL_ALIASES ?? {})))),
     providerOrder: values.PROVIDER_ORDER,
     breakerEnabled: values.BREAKER_ENABLED,
     breakerFailureThreshold: values.BREAKER_FAILURE_THRESHOLD,

@@ -45,6 +45,13 @@ export interface ProviderRegistryOptions {
   defaultImageModel?: string;
   /** Alias → targets (`provider:model` or model ids), e.g. `flux` → `['hf-space:flux-1-schnell', 'pollinations:flux']`. */
   aliases?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Built-in aliases, in the same form. Explicit configuration beats them: one is not used while a
+   * provider that none of its targets names serves a model of exactly the alias's name (an upstream
+   * configured with an image model `flux`, say), so a request for that name goes where the catalog
+   * says the model is.
+   */
+  defaultAliases?: Readonly<Record<string, readonly string[]>>;
   /** Provider ids tried first, in this order; the others follow in registration order. */
   order?: readonly string[];
   /** Failure counting per provider (in memory, or shared through Redis); its open circuits show as unavailable in the catalog. */
@@ -58,9 +65,13 @@ function serves(provider: Provider, capability: ModelCapability): boolean {
   );
 }
 
-/** Splits `"a b,c"` and `['d']` into `['a', 'b', 'c', 'd']`, without repeats. */
+/**
+ * Splits `"a b,c"` and `['d']` into `['a', 'b', 'c', 'd']`, without repeats. Provider ids are
+ * matched without regard to case (gpt4free's clients write them in CamelCase, `"Copilot"`; ids here
+ * are lower case), so they are lower-cased here.
+ */
 function providerIdsOf(request: ModelRequest): string[] {
-  const ids = [...(request.provider?.split(/[\s,]+/) ?? []), ...(request.providers ?? [])].map((id) => id.trim()).filter(Boolean);
+  const ids = [...(request.provider?.split(/[\s,]+/) ?? []), ...(request.providers ?? [])].map((id) => id.trim().toLowerCase()).filter(Boolean);
   return [...new Set(ids)];
 }
 
@@ -76,15 +87,16 @@ export class ProviderRegistry {
     providers: Provider[],
     private readonly options: ProviderRegistryOptions = {},
   ) {
-    const order = options.order ?? [];
+    const order = (options.order ?? []).map((id) => id.toLowerCase());
     const rank = (provider: Provider) => {
-      const index = order.indexOf(provider.id);
+      const index = order.indexOf(provider.id.toLowerCase());
       return index < 0 ? order.length : index;
     };
     const sorted = providers.map((provider, index) => ({ provider, index })).sort((a, b) => rank(a.provider) - rank(b.provider) || a.index - b.index);
     for (const { provider } of sorted) {
-      if (this.providers.has(provider.id)) throw new Error(`provider id "${provider.id}" is registered twice`);
-      this.providers.set(provider.id, provider);
+      const key = provider.id.toLowerCase();
+      if (this.providers.has(key)) throw new Error(`provider id "${provider.id}" is registered twice`);
+      this.providers.set(key, provider);
     }
     this.breaker = options.breaker;
   }
@@ -94,9 +106,9 @@ export class ProviderRegistry {
     return [...this.providers.values()];
   }
 
-  /** The provider with this id, or undefined. */
+  /** The provider with this id (any case: `Copilot`, `LLAMA-CPP`), or undefined. */
   get(id: string): Provider | undefined {
-    return this.providers.get(id);
+    return this.providers.get(id.toLowerCase());
   }
 
   /** The provider's availability: its own check, and then its circuit. Never throws. */
@@ -158,7 +170,7 @@ export class ProviderRegistry {
       const named = providerIds.map((id) => {
         const provider = this.providers.get(id);
         if (!provider) {
-          throw new GatewayError('PROVIDER_NOT_FOUND', `Unknown provider "${id}". Known providers: ${[...this.providers.keys()].join(', ') || 'none'}.`);
+          throw new GatewayError('PROVIDER_NOT_FOUND', `Unknown provider "${id}". Known providers: ${this.list().map((known) => known.id).join(', ') || 'none'}.`);
         }
         if (!serves(provider, capability)) throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${id}" does not serve ${capability} models.`);
         return provider;
@@ -195,13 +207,13 @@ export class ProviderRegistry {
     }
 
     const separator = model.indexOf(':');
-    const prefixed = separator > 0 ? this.providers.get(model.slice(0, separator)) : undefined;
+    const prefixed = separator > 0 ? this.get(model.slice(0, separator)) : undefined;
     if (prefixed) {
       if (!serves(prefixed, capability)) throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${prefixed.id}" does not serve ${capability} models.`);
       return [(await this.modelOn(capability, prefixed, model.slice(separator + 1) || undefined, true))!];
     }
 
-    const aliasTargets = this.options.aliases?.[model];
+    const aliasTargets = this.options.aliases?.[model] ?? (await this.defaultAliasTargets(capability, model));
     if (aliasTargets) {
       const found: ResolvedModel[] = [];
       for (const target of aliasTargets) {
@@ -223,9 +235,25 @@ export class ProviderRegistry {
     }
     if (found.length > 0) return found;
 
-    const asProvider = this.providers.get(model);
+    const asProvider = this.get(model);
     if (asProvider && serves(asProvider, capability)) return [(await this.modelOn(capability, asProvider, undefined, true))!];
-    throw new GatewayError('MODEL_NOT_FOUND', `Unknown ${capability} model "${model}". The models query lists the available ones.`);
+    throw new GatewayError('MODEL_NOT_FOUND', `Unknown ${capability} model "${model}". GET /v1/models (REST) and the models query (GraphQL) list the available ones.`);
+  }
+
+  /**
+   * The targets of the built-in alias `model`, unless a provider that none of them names serves a
+   * model of that name with the capability (then undefined: configuration beats built-ins).
+   */
+  private async defaultAliasTargets(capability: ModelCapability, model: string): Promise<readonly string[] | undefined> {
+    const targets = this.options.defaultAliases?.[model];
+    if (!targets) return undefined;
+    const named = new Set(targets.map((target) => (target.includes(':') ? target.slice(0, target.indexOf(':')).toLowerCase() : undefined)));
+    for (const provider of this.providers.values()) {
+      if (named.has(provider.id.toLowerCase()) || !serves(provider, capability)) continue;
+      const models = await provider.listModels();
+      if (models.some((candidate) => candidate.id === model && candidate.capabilities.includes(capability))) return undefined;
+    }
+    return targets;
   }
 
   /**
@@ -248,9 +276,9 @@ export class ProviderRegistry {
       if (required) throw new GatewayError('MODEL_NOT_FOUND', `Provider "${provider.id}" has no ${capability} model available.`);
       return undefined;
     }
-    const aliasTarget = this.options.aliases?.[model]
+    const aliasTarget = (this.options.aliases?.[model] ?? this.options.defaultAliases?.[model])
       ?.map((target) => target.split(':'))
-      .find(([prefix, id]) => prefix === provider.id && id && models.some((candidate) => candidate.id === id));
+      .find(([prefix, id]) => prefix?.toLowerCase() === provider.id.toLowerCase() && id && models.some((candidate) => candidate.id === id));
     if (aliasTarget) return { provider, model: aliasTarget[1]! };
     if (models.length === 0 || models.some((candidate) => candidate.id === model)) return { provider, model };
     if (required) {

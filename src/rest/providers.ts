@@ -51,7 +51,8 @@ export async function handleListProviders(dependencies: RestApiDependencies, res
  */
 export async function handleGetProvider(dependencies: RestApiDependencies, response: ServerResponse, providerId: string): Promise<void> {
   const { registry } = dependencies;
-  const provider = registry.get(providerId) && (await registry.catalog()).find((candidate) => candidate.id === providerId);
+  const registered = registry.get(providerId);
+  const provider = registered && (await registry.catalog()).find((candidate) => candidate.id === registered.id);
   if (provider) {
     sendJson(response, 200, toRestProvider(provider));
     return;
