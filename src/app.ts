@@ -298,10 +298,11 @@ export async function createApp(config: Config, options: { providers?: Provider[
         try {
           document = parse(payload.query);
         } catch (error) {
-          return [error instanceof GraphQLError ? error : createGraphQLError(String(error))];
+          return [error instanceof GraphQLError ? withoutHttpExtension(error) : createGraphQLError(String(error))];
         }
+        // Validation errors carry Yoga's `http` extension (status 400), which means nothing on a WebSocket.
         const errors = validate(envelopedSchema, document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return errors.map(withoutHttpExtension);
         return {
           schema: envelopedSchema,
           operationName: payload.operationName,

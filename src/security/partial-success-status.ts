@@ -18,8 +18,11 @@ function hasAnyValue(result: ExecutionResult): boolean {
   return result.data != null && Object.values(result.data).some((value) => value != null);
 }
 
-/** The error without Yoga's `http` extension (status and headers meant for the HTTP response). */
-function withoutHttpExtension(error: GraphQLError): GraphQLError {
+/**
+ * The error without Yoga's `http` extension (status and headers meant for an HTTP response, which
+ * Yoga strips itself over HTTP and SSE); the error itself when it has none.
+ */
+export function withoutHttpExtension(error: GraphQLError): GraphQLError {
   if (error.extensions.http === undefined) return error;
   const { http: _http, ...extensions } = error.extensions;
   return new GraphQLError(error.message, {

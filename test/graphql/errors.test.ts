@@ -91,4 +91,11 @@ describe('bad input', () => {
     expect(response.errors![0]!.message).toMatch(/ROBOT/);
   });
 
+  it('sends validation errors over graphql-ws without the HTTP extension (status 400 means nothing on a WebSocket)', async () => {
+    const aliases = Array.from({ length: 20 }, (_, index) => `a${index}: models { id }`).join(' ');
+    for (const query of ['{ noSuchField }', `{ ${aliases} }`]) {
+      const error = await collectWebSocket(client, query).catch((caught: unknown) => caught);
+      expect(error).toEqual([expect.objectContaining({ extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })]);
+    }
+  });
 });
