@@ -21,6 +21,7 @@ const messageSchema = z.looseObject({
   role: z.string(),
   /** A string, an array of parts, or null (an assistant message that only called tools). */
   content: z.union([z.string(), z.array(contentPartSchema), z.null()]).optional(),
+  tool_calls: z.array(z.unknown()).optional(),
 });
 
 /**
@@ -56,8 +57,9 @@ export type ChatCompletionRequest = z.output<typeof chatCompletionRequestSchema>
 
 /**
  * Maps a request's messages to chat messages: `developer` becomes `system`; array contents are
- * the join of their `text` parts; null content is empty.
- * @throws RestError 400 for `tool`/`function` messages (tool calling is not supported) and unknown roles.
+ * the join of their `text` parts; the null content of an assistant message with `tool_calls` is empty.
+ * @throws RestError 400 for `tool`/`function` messages (tool calling is not supported), unknown
+ *   roles, and a null or missing content anywhere else.
  */
 export function toChatMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
   return messages.map((message, index) => {
@@ -71,6 +73,11 @@ export function toChatMessages(messages: ChatCompletionRequest['messages']): Cha
       throw new RestError('BAD_USER_INPUT', `${param}: ${why}`, { param });
     }
     const content = message.content;
+    // OpenAI allows a null content only on an assistant message that called tools.
+    if (content == null && !(role === 'assistant' && Array.isArray(message.tool_calls))) {
+      const param = `messages[${index}].content`;
+      throw new RestError('BAD_USER_INPUT', `${param}: content must be a string or an array of content parts (it is null only on an assistant message with tool_calls)`, { param });
+    }
     const text =
       typeof content === 'string'
         ? content
