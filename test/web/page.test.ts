@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGradioSpace, type FakeGradioSpace } from '../helpers/fake-gradio-space.js';
-import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
+import { startFakeOpenAIUpstream, unusedBaseURL, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -41,7 +41,12 @@ beforeAll(async () => {
   started = await startApp({
     HF_SPACES_ENABLED: 'true',
     HF_FLUX_SCHNELL_URL: space.baseURL,
-    OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: ['endless?gapMs=20'] }]),
+    OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([
+      { id: 'fake', baseURL: upstream.baseURL, models: ['endless?gapMs=20'] },
+      // Nothing listens there: unavailable, and tried first, so its model comes first in the picker.
+      { id: 'down', baseURL: await unusedBaseURL(), models: ['down-model'] },
+    ]),
+    PROVIDER_ORDER: 'down',
     LLAMA_CONTEXT_SIZE: '1024',
   });
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
@@ -200,6 +205,17 @@ describe('the web page', () => {
       body: JSON.stringify({ query: '{ models { id } }' }),
     });
     expect(graphql.status).toBe(200);
+  });
+
+  it('marks the models of unavailable providers and picks an available model by default', async () => {
+    const { page } = await openPage();
+    const options = await page
+      .getByTestId('chat-model')
+      .locator('option')
+      .evaluateAll((elements) => elements.map((option: any) => ({ value: option.value as string, text: option.textContent as string })));
+    expect(options[0]).toEqual({ value: 'down:down-model', text: expect.stringMatching(/^down-model — down \(unavailable: .+\)$/) });
+    expect(options.find((option) => option.value === CHAT_MODEL)!.text).toBe('stories260K — llama-cpp');
+    expect(await page.getByTestId('chat-model').inputValue()).toBe(CHAT_MODEL);
   });
 
   it('loads with no failed requests, no console errors, nothing from outside 127.0.0.1, and fills the model pickers', async () => {
