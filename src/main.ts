@@ -6,7 +6,7 @@
  * status 1. SIGINT/SIGTERM shut down gracefully (`SHUTDOWN_GRACE_MS`, see `App.stop`) and exit 0; a
  * second signal exits at once with 1; a shutdown still running {@link SHUTDOWN_OVERRUN_MS} after
  * the grace period (something it waits for never answers) writes one line to standard error and
- * exits with 1.
+ * exits with 1, or is killed when even that cannot run (see `operations/last-resort-exit.ts`).
  */
 // A server runs its libraries in production mode unless told otherwise: graphql-js, for one,
 // checks failed `instanceof` tests for a second copy of itself outside it, on every field of every
@@ -16,6 +16,7 @@ process.env.NODE_ENV ??= 'production';
 const { createApp } = await import('./app.js');
 const { ConfigError, loadConfig } = await import('./config.js');
 const { createLogger } = await import('./operations/logger.js');
+const { armLastResortExit } = await import('./operations/last-resort-exit.js');
 
 let config;
 try {
@@ -56,12 +57,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     stopping = true;
     logger.info({ signal, graceMs: config.shutdownGraceMs }, `${signal} received, shutting down`);
     const deadlineMs = config.shutdownGraceMs + SHUTDOWN_OVERRUN_MS;
-    // Unref'd: it never keeps a process alive that has nothing else left to do.
-    setTimeout(() => {
-      // process.stderr does not wait for a pipe that is not read: the line is then lost, not waited for.
-      process.stderr.write(`Shutdown did not finish within ${deadlineMs} ms of ${signal}: exiting with status 1\n`);
-      process.exit(1);
-    }, deadlineMs).unref();
+    armLastResortExit(deadlineMs, `Shutdown did not finish within ${deadlineMs} ms of ${signal}: exiting with status 1`);
     app.stop({ graceMs: config.shutdownGraceMs }).then(
       () => process.exit(0),
       (error: unknown) => {
