@@ -4,12 +4,8 @@
  * end with GenerationCancelled "server shutting down", new work is refused, `/healthz` says 503
  * while draining, WebSockets close with 1001, and the process exits 0 (1 on a second signal).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -19,12 +15,12 @@ import {
   expectWellFormedChatEvents,
   type ChatEvent,
 } from '../helpers/chat-operations.js';
+import { emptyModelsDir, spawnGateway, type ExitStatus } from '../helpers/app-process.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { graphqlRequest } from '../helpers/graphql-clients.js';
 import { collectChatStream, dataLines, postJson } from '../helpers/rest-clients.js';
 import { SHARED_MODELS_DIR, startApp, type StartedApp } from '../helpers/start-app.js';
 
-const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 
 /** 20 tokens, 25 ms apart: about half a second of streaming. */
 const SLOW_MODEL = 'stream?tokens=20&gapMs=25';
@@ -162,32 +158,12 @@ interface GatewayProcess {
   child: ChildProcess;
   url: string;
   logs: Array<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ExitStatus>;
 }
 
-async function spawnGateway(environment: Record<string, string>): Promise<GatewayProcess> {
-  const { REDIS_URL: _redis, CONFIG_FILE: _file, OPENAI_API_KEY: _key, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPOSITORY,
-    env: {
-      ...inherited,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      MODELS_DIR: mkdtempSync(join(tmpdir(), 'gateway-no-models-')),
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-process-data-')),
-      HF_SPACES_ENABLED: 'false',
-      POLLINATIONS_ENABLED: 'false',
-      LOG_LEVEL: 'info',
-      ...environment,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+async function startGatewayProcess(environment: Record<string, string>): Promise<GatewayProcess> {
+  const { child, exited, stderr } = spawnGateway({ MODELS_DIR: emptyModelsDir(), ...environment });
   const logs: Array<Record<string, unknown>> = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += String(chunk)));
   const url = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
@@ -195,14 +171,14 @@ async function spawnGateway(environment: Record<string, string>): Promise<Gatewa
       logs.push(entry);
       if (typeof entry.url === 'string') resolve(entry.url);
     });
-    void exited.then(({ code }) => reject(new Error(`the gateway exited with ${code} before listening: ${stderr}`)));
+    void exited.then(({ code }) => reject(new Error(`the gateway exited with ${code} before listening: ${stderr()}`)));
   });
   return { child, url, logs, exited };
 }
 
 describe('the gateway process', () => {
   it('on SIGTERM finishes the running stream, then exits 0', async () => {
-    const gateway = await spawnGateway({
+    const gateway = await startGatewayProcess({
       OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: [SLOW_MODEL] }]),
       SHUTDOWN_GRACE_MS: '15000',
     });
@@ -239,7 +215,7 @@ describe('the gateway process', () => {
   // node-llama-cpp threw an uncaught DisposedError when the context was disposed under a running
   // evaluation (9 of 37 trials before the fix): "stopped" was never logged and the exit was 1.
   it.each([1, 2, 3])('with eight local generations running or waiting, SIGTERM cancels them and exits 0 (trial %i)', async () => {
-    const gateway = await spawnGateway({
+    const gateway = await startGatewayProcess({
       MODELS_DIR: SHARED_MODELS_DIR,
       LLAMA_THREADS: '1',
       LLAMA_CONTEXT_SIZE: '2048',
@@ -277,7 +253,7 @@ describe('the gateway process', () => {
   });
 
   it('exits at once with 1 on a second signal', async () => {
-    const gateway = await spawnGateway({
+    const gateway = await startGatewayProcess({
       OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: [ENDLESS_MODEL] }]),
       SHUTDOWN_GRACE_MS: '60000',
     });

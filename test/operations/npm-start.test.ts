@@ -5,13 +5,10 @@
  * exits 1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAppProcess, type AppProcess } from '../helpers/app-process.js';
+import { emptyModelsDir, spawnGateway, startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { testAppDefaults } from '../helpers/start-app.js';
 
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
@@ -48,7 +45,7 @@ describe('npm start', () => {
         env: {
           ...process.env,
           ...testAppDefaults(),
-          MODELS_DIR: mkdtempSync(join(tmpdir(), 'gateway-no-models-')),
+          MODELS_DIR: emptyModelsDir(),
           LOG_LEVEL: 'info',
           SHUTDOWN_GRACE_MS: '1000',
         },
@@ -81,21 +78,12 @@ describe('npm start', () => {
 
 describe('a gateway started on a port already taken', () => {
   it('writes one line to standard error and exits 1', async () => {
-    const noModels = mkdtempSync(join(tmpdir(), 'gateway-no-models-'));
-    const first = await startAppProcess({ MODELS_DIR: noModels });
+    const first = await startAppProcess({ MODELS_DIR: emptyModelsDir() });
     gateways.push(first);
     const { port } = new URL(first.graphqlUrl);
 
-    const second = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: REPOSITORY,
-      env: { ...process.env, ...testAppDefaults(), LOG_LEVEL: 'info', PORT: port },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const exited = exitOf(second);
-    let stderr = '';
-    second.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-
+    const { exited, stderr } = spawnGateway({ PORT: port });
     expect(await exited).toEqual({ code: 1, signal: null });
-    expect(stderr).toBe(`Cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+    expect(stderr()).toBe(`Cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
   });
 });

@@ -4,17 +4,11 @@
  * process (`node --import tsx src/main.ts`) keeps answering, drops the log lines its bounded buffer
  * cannot hold (and says how many once it is read again), and exits 0 soon after SIGTERM.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { testAppDefaults } from '../helpers/start-app.js';
+import { emptyModelsDir, exitWithin, spawnGateway, type ExitStatus } from '../helpers/app-process.js';
 import { STDOUT_BUFFER_BYTES, STDOUT_FLUSH_TIMEOUT_MS } from '../../src/operations/logger.js';
-
-const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Each request to it logs one `request completed` line of about 8.3 KB (the path is logged). */
 const LONG_PATH = `/unread-${'x'.repeat(8_000)}`;
@@ -34,7 +28,7 @@ interface UnreadGateway {
   child: ChildProcess;
   url: string;
   /** Settles with the exit status once the process has exited. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ExitStatus>;
   /** Everything written to standard error so far. */
   stderr(): string;
 }
@@ -44,24 +38,9 @@ interface UnreadGateway {
  * the pipe stays open, and fills once the gateway has logged about its capacity.
  */
 async function startUnreadGateway(): Promise<UnreadGateway> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPOSITORY,
-    env: {
-      ...process.env,
-      ...testAppDefaults(),
-      // No model: nothing but the test's requests logs once the gateway listens.
-      MODELS_DIR: mkdtempSync(join(tmpdir(), 'gateway-no-models-')),
-      LOG_LEVEL: 'info',
-      SHUTDOWN_GRACE_MS: '1000',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // No model: nothing but the test's requests logs once the gateway listens.
+  const { child, exited, stderr } = spawnGateway({ MODELS_DIR: emptyModelsDir(), SHUTDOWN_GRACE_MS: '1000' });
   children.push(child);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     let buffered = '';
     const onData = (chunk: Buffer) => {
@@ -73,9 +52,9 @@ async function startUnreadGateway(): Promise<UnreadGateway> {
       resolve((JSON.parse(listening) as { url: string }).url);
     };
     child.stdout!.on('data', onData);
-    void exited.then(({ code }) => reject(new Error(`the gateway exited with ${code} before listening: ${stderr}`)));
+    void exited.then(({ code }) => reject(new Error(`the gateway exited with ${code} before listening: ${stderr()}`)));
   });
-  return { child, url, exited, stderr: () => stderr };
+  return { child, url, exited, stderr };
 }
 
 /** Makes the gateway log `bytes` (about) of `request completed` lines; every request must be answered. */
@@ -126,15 +105,6 @@ function readLogsAgain(child: ChildProcess) {
 const requestLines = (entries: Array<Record<string, unknown>>) =>
   entries.filter((entry) => entry.msg === 'request completed' && String(entry.path).startsWith('/unread-'));
 
-/** Resolves with the exit status, or rejects when the process is still running after `bound` ms. */
-function exitWithin(gateway: UnreadGateway, bound: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const tooLate = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`the gateway had not exited ${bound} ms after SIGTERM`)), bound);
-  });
-  return Promise.race([gateway.exited, tooLate]).finally(() => clearTimeout(timer));
-}
-
 describe('a gateway whose standard output is not read', () => {
   it('exits 0 soon after SIGTERM, though the pipe is full', async () => {
     const gateway = await startUnreadGateway();
@@ -143,7 +113,7 @@ describe('a gateway whose standard output is not read', () => {
 
     const signalledAt = performance.now();
     gateway.child.kill('SIGTERM');
-    expect(await exitWithin(gateway, EXIT_BOUND_MS)).toEqual({ code: 0, signal: null });
+    expect(await exitWithin(gateway.exited, EXIT_BOUND_MS, 'SIGTERM')).toEqual({ code: 0, signal: null });
     const exitMs = performance.now() - signalledAt;
     // The final flush gives up after STDOUT_FLUSH_TIMEOUT_MS; the shutdown itself is quick with nothing running.
     expect(exitMs).toBeGreaterThanOrEqual(STDOUT_FLUSH_TIMEOUT_MS * 0.9);
@@ -173,7 +143,7 @@ describe('a gateway whose standard output is not read', () => {
     expect(requestLines(logs.entries).length + dropped).toBe(sent);
 
     gateway.child.kill('SIGTERM');
-    expect(await exitWithin(gateway, EXIT_BOUND_MS)).toEqual({ code: 0, signal: null });
+    expect(await exitWithin(gateway.exited, EXIT_BOUND_MS, 'SIGTERM')).toEqual({ code: 0, signal: null });
     await logs.ended;
     expect(logs.entries.map((entry) => entry.msg)).toContain('stopped');
   });

@@ -8,8 +8,7 @@
  *   once Redis is back, and the subscriber on another instance gets it;
  * - restarting either instance mid-stream: the subscriber on the other one gets every event exactly once.
  */
-import { once } from 'node:events';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import type { Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,62 +24,10 @@ import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fak
 import { collectServerSentEvents, createWebSocketClient, graphqlRequest, type GraphQLResponse } from '../helpers/graphql-clients.js';
 import { dataLines, postJson } from '../helpers/rest-clients.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 const STREAM_PREFIX = 'gateway:events:';
-
-/**
- * A TCP proxy on 127.0.0.1 in front of Redis: `cut()` destroys every connection and stops
- * listening (new connections are refused, as with Redis down); `restore()` listens on the same port again.
- */
-class TcpProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private readonly upstreams = new Set<Socket>();
-  port = 0;
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async listen(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.targetPort, this.targetHost);
-      this.upstreams.add(upstream);
-      upstream.on('close', () => this.upstreams.delete(upstream));
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => {});
-      }
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.pipe(upstream).pipe(client);
-    });
-    server.listen(this.port, '127.0.0.1');
-    await once(server, 'listening');
-    this.port = (server.address() as { port: number }).port;
-    this.server = server;
-  }
-
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    const closed = server ? new Promise((resolve) => server.close(resolve)) : Promise.resolve();
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
-  }
-
-  restore(): Promise<void> {
-    return this.listen();
-  }
-
-  /** The local ports of the proxy's open connections to Redis (`addr=127.0.0.1:<port>` in `CLIENT LIST`). */
-  upstreamPorts(): number[] {
-    return [...this.upstreams].flatMap((socket) => (socket.localPort === undefined ? [] : [socket.localPort]));
-  }
-}
 
 /** How one subscription ended: its events, and the GraphQL errors or the socket close code that ended it (none = completed). */
 interface Followed {
