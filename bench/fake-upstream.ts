@@ -3,7 +3,7 @@
  * (`bench/fake-upstream-process.ts`) so that its CPU time is not charged to the client or to the
  * gateway.
  *
- * It speaks the chat-completions streaming format of `../shared/reference/protocols.md` §1–§2:
+ * It speaks the chat-completions streaming format of `docs/protocols.md` §1–§2:
  * `POST /v1/chat/completions` with `stream: true` answers `text/event-stream`, one
  * `data: {chat.completion.chunk}\n\n` per `write` call — first the role chunk
  * (`delta: {role: "assistant", content: ""}`), then one chunk per token, then a chunk with

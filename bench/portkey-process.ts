@@ -6,7 +6,7 @@
  * `x-portkey-provider: openai` and `x-portkey-custom-host: <fake upstream>/v1`.
  *
  * `bench/package.json` pins `@hono/node-server` to 1.13.5 through `overrides`: Portkey 1.15.2 breaks
- * on streaming with versions above 1.14.2 (`TypeError: immutable`, see `../shared/guide/pitfalls.md`);
+ * on streaming with versions above 1.14.2 (`TypeError: immutable`);
  * {@link ensurePortkeyInstalled} checks the installed version.
  */
 import { execFile, spawn } from 'node:child_process';

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { LogLevel } from './operations/logger.js';
 import { hashApiKey, parseApiKeysFile } from './security/api-keys.js';
 
-/** One OpenAI-compatible upstream (`../shared/reference/protocols.md` §2). */
+/** One OpenAI-compatible upstream (`docs/protocols.md` §2). */
 export interface OpenAICompatibleUpstreamConfig {
   /** Provider id used in requests, e.g. `groq`. Lowercase letters, digits, `-` and `_`. */
   id: string;
@@ -33,7 +33,7 @@ export interface OpenAICompatibleUpstreamConfig {
 }
 
 /**
- * One Gradio image Space spoken to over Gradio's "call" API (`../shared/reference/protocols.md` §3).
+ * One Gradio image Space spoken to over Gradio's "call" API (`docs/protocols.md` §3).
  * Each space is one image model of the `hf-space` provider.
  */
 export interface HuggingFaceSpaceConfig {
@@ -105,7 +105,7 @@ export interface Config {
   host: string;
   /** Folder with `.gguf` files for the `llama-cpp` provider. */
   modelsDir: string;
-  /** CPU threads llama.cpp uses per evaluation (see `../shared/guide/pitfalls.md`: never left to default). */
+  /** CPU threads llama.cpp uses per evaluation: always explicit, since llama.cpp left to itself starts one per core and oversubscribes a small machine. */
   llamaThreads: number;
   /** Context size of each loaded model, tokens, shared by its sequences. */
   llamaContextSize: number;

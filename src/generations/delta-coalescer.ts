@@ -4,7 +4,7 @@
  * out together at the end of the window. Streams slower than the window are untouched; fast ones
  * (a local model at thousands of tokens/s) become one delta per window instead of one per token,
  * which is what keeps the per-event cost of GraphQL execution and socket writes off the hot path
- * (`../shared/guide/pitfalls.md`, "Per-token GraphQL execution is the cost centre").
+ * (every event is executed and written once per subscriber).
  */
 import { performance } from 'node:perf_hooks';
 

@@ -29,7 +29,7 @@ const MIME_TYPES: Readonly<Record<string, string>> = Object.fromEntries(
 /** A stored file name: 64 hex digits of sha256, a dot, a known extension. Nothing else is served. */
 const FILE_NAME = /^([a-f0-9]{64})\.(png|jpg|webp|gif|avif)$/;
 
-/** Paths the files are served under: `/images/` (ours) and `/media/` (gpt4free's, `../shared/reference/protocols.md` §1). */
+/** Paths the files are served under: `/images/` (ours) and `/media/` (gpt4free's, `docs/protocols.md` §1). */
 const ROUTE_PREFIXES = ['/images/', '/media/'];
 
 /** Redirects one download follows at most. */

@@ -1,7 +1,7 @@
 /**
  * HTTP helpers shared by the providers that talk to upstreams over `fetch`: how an HTTP status
  * becomes a {@link ProviderErrorCode}, how `Retry-After` and error bodies are read, how a `fetch`
- * failure is described, and bounded body reads (`../shared/reference/protocols.md` §2 for the
+ * failure is described, and bounded body reads (`docs/protocols.md` §2 for the
  * error body shape `{"error":{"message","type","code"}}`, §4 for Pollinations).
  */
 import { z } from 'zod';
@@ -28,7 +28,7 @@ export function shortenMessage(text: string): string {
 }
 
 /**
- * The error code for a non-2xx HTTP status (`../shared/reference/protocols.md` §2):
+ * The error code for a non-2xx HTTP status (`docs/protocols.md` §2):
  * 401 → `UNAUTHORIZED`, 403 → `FORBIDDEN`, 404 → `UPSTREAM_NOT_FOUND`, 408/504 → `UPSTREAM_TIMEOUT`,
  * 429 → `RATE_LIMITED`, other 5xx → `UPSTREAM_ERROR`, other 4xx → `UPSTREAM_BAD_REQUEST`,
  * anything else (1xx/3xx that reached us) → `UPSTREAM_BAD_RESPONSE`.

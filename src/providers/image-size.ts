@@ -34,7 +34,7 @@ export interface ImageSizeRules {
 /**
  * The pixel size to send upstream.
  * - `width`/`height` given: used (a missing side takes the default), rounded down to `multipleOf`,
- *   at least {@link MIN_IMAGE_SIDE} (`../shared/reference/protocols.md` §3: "rounded down to a
+ *   at least {@link MIN_IMAGE_SIDE} (`docs/protocols.md` §3: "rounded down to a
  *   multiple of 8 and raised to at least 32").
  * - else `aspectRatio` given: the provider's size for that ratio, or the ratio at about the default area.
  * - else the default size.

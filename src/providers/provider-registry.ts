@@ -1,6 +1,6 @@
 /**
  * The registered providers, and how a request's `model` and `provider` become an ordered list of
- * candidates to try (gpt4free's resolution rules, `../shared/reference/protocols.md` §6).
+ * candidates to try (gpt4free's resolution rules, `docs/protocols.md` §6).
  */
 import { GatewayError } from '../generations/gateway-error.js';
 import type { ProviderCircuitBreaker } from './circuit-breaker.js';

@@ -5,7 +5,7 @@
  * GraphQL, HTTP transports of this service, event numbering or subscribers: the
  * generation service does all of that. Shapes follow the Vercel AI SDK's provider
  * spec (stream parts `text-delta` and `finish`) and the OpenAI chat completion fields
- * (`../shared/reference/protocols.md` §2).
+ * (`docs/protocols.md` §2).
  */
 
 /** Who wrote a chat message. */
@@ -60,7 +60,8 @@ export interface ChatRequest {
 /**
  * One part of a chat stream.
  * - `text-delta`: text that arrived together (one upstream read may carry several tokens;
- *   providers coalesce them, see `../shared/guide/pitfalls.md` "Per-token GraphQL execution").
+ *   providers hand it over as one part: every part becomes an event that each subscriber's
+ *   GraphQL execution and socket write pay for, so fewer, larger parts cost less).
  * - `finish`: the last part, with the reason and, when known, the usage.
  */
 export type ChatStreamPart =

@@ -1,5 +1,5 @@
 /**
- * `POST /v1/chat/completions` (`../shared/reference/protocols.md` §1): the gpt4free/OpenAI chat
+ * `POST /v1/chat/completions` (`docs/protocols.md` §1): the gpt4free/OpenAI chat
  * API over the generation service, as a JSON reply or (`stream: true`) as server-sent events.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

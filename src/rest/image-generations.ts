@@ -1,5 +1,5 @@
 /**
- * `POST /v1/images/generations` and `POST /v1/images/generate` (`../shared/reference/protocols.md` §1):
+ * `POST /v1/images/generations` and `POST /v1/images/generate` (`docs/protocols.md` §1):
  * the gpt4free/OpenAI images API over the generation service.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * `GET /v1/models` and `GET /v1/models/{id}` (`../shared/reference/protocols.md` §1): the model
+ * `GET /v1/models` and `GET /v1/models/{id}` (`docs/protocols.md` §1): the model
  * catalog in OpenAI's list format, with the providers serving each model.
  */
 import type { ServerResponse } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * `GET /v1/providers` and `GET /v1/providers/{id}` (`../shared/reference/protocols.md` §1): the
+ * `GET /v1/providers` and `GET /v1/providers/{id}` (`docs/protocols.md` §1): the
  * provider catalog. Entries follow gpt4free's provider list (`id`, `object: "provider"`,
  * `created`, `label`, and in the detail `models` and `image_models`) plus availability.
  */

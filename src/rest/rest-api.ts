@@ -1,5 +1,5 @@
 /**
- * The gpt4free-style REST API (`../shared/reference/protocols.md` §1): `/v1/chat/completions`,
+ * The gpt4free-style REST API (`docs/protocols.md` §1): `/v1/chat/completions`,
  * `/v1/images/generations`, `/v1/models`, `/v1/providers`. A thin front door to the same
  * generation service as the GraphQL resolvers.
  *

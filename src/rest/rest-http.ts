@@ -1,5 +1,5 @@
 /**
- * What every REST route shares (`../shared/reference/protocols.md` §1): reading and validating
+ * What every REST route shares (`docs/protocols.md` §1): reading and validating
  * JSON bodies, OpenAI-style error bodies with the status each error code maps to, JSON replies,
  * server-sent events, and noticing a client that leaves before the reply is over.
  *

@@ -1,11 +1,11 @@
 /**
  * GraphiQL's page for Yoga's `renderGraphiQL` option, from `@graphql-yoga/render-graphiql`, which
  * inlines GraphiQL's assets so that the page works with no network (Yoga's default loads them from
- * a CDN: ../shared/guide/pitfalls.md). That module is one 9 MB JavaScript file holding the assets
- * as strings: loading it took 0.37 s and 32 MB of heap here (Node 20), a third of the gateway's
- * module loading, and rendering the 9 MB page 10–27 ms of the event loop per request, plus its
- * encoding to bytes. So it is loaded on the first GraphiQL request, not at start, and each page is
- * rendered and encoded once.
+ * a CDN, which leaves the page blank offline or behind a firewall). That module is one 9 MB
+ * JavaScript file holding the assets as strings: loading it is a large share of the gateway's start
+ * and heap, and rendering the page a long stretch of the event loop (figures in
+ * `docs/performance.md`). So it is loaded on the first GraphiQL request, not at start, and each page
+ * is rendered and encoded once.
  */
 import type { GraphiQLOptions } from 'graphql-yoga';
 

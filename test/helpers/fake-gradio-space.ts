@@ -1,6 +1,6 @@
 /**
  * A fake Gradio image Space: a real `node:http` server on 127.0.0.1 (random port) that speaks
- * Gradio's two-step "call" API as `../shared/reference/protocols.md` §3 describes it:
+ * Gradio's two-step "call" API as `docs/protocols.md` §3 describes it:
  *
  * - `GET /config` → a small Gradio config JSON.
  * - `POST /call/{endpoint}` with `{"data":[…]}` → `{"event_id":"<random hex>"}`.

@@ -1,6 +1,6 @@
 /**
  * A fake OpenAI-compatible upstream: a real `node:http` server on 127.0.0.1 (random port) that
- * speaks the chat-completions SSE wire format of `../shared/reference/protocols.md` §1–§2
+ * speaks the chat-completions SSE wire format of `docs/protocols.md` §1–§2
  * exactly as OpenAI sends it:
  *
  * ```

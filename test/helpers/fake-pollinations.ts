@@ -1,5 +1,5 @@
 /**
- * A fake Pollinations image server (`../shared/reference/protocols.md` §4): a real `node:http`
+ * A fake Pollinations image server (`docs/protocols.md` §4): a real `node:http`
  * server on 127.0.0.1 (random port).
  *
  * - `GET /prompt/{url-encoded prompt}?width=…&height=…&model=…&seed=…&nologo=true` → the image

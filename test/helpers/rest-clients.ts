@@ -1,6 +1,6 @@
 /**
  * Plain-`fetch` clients of the REST API, written the way gpt4free's example clients read a
- * streaming chat completion (`../shared/reference/protocols.md` §1): the body line by line, every
+ * streaming chat completion (`docs/protocols.md` §1): the body line by line, every
  * `data: ` line parsed as JSON and checked for `error`, until `data: [DONE]`.
  */
 

@@ -1,6 +1,6 @@
 /**
  * The `hf-space` provider against a real HTTP fake Gradio Space
- * (`test/helpers/fake-gradio-space.ts`, Gradio "call" API of `../shared/reference/protocols.md` §3).
+ * (`test/helpers/fake-gradio-space.ts`, Gradio "call" API of `docs/protocols.md` §3).
  */
 import { PNG } from 'pngjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /**
  * Images of the OpenAI-compatible provider (`POST {baseURL}/images/generations`,
- * `../shared/reference/protocols.md` §2) against the real HTTP fake upstream.
+ * `docs/protocols.md` §2) against the real HTTP fake upstream.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OpenAICompatibleUpstreamConfig } from '../../src/config.js';

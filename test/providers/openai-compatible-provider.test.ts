@@ -1,6 +1,6 @@
 /**
  * The OpenAI-compatible provider against a real HTTP fake upstream
- * (`test/helpers/fake-openai-upstream.ts`, wire format of `../shared/reference/protocols.md` §2).
+ * (`test/helpers/fake-openai-upstream.ts`, wire format of `docs/protocols.md` §2).
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';

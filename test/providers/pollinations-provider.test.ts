@@ -1,6 +1,6 @@
 /**
  * The Pollinations provider against real HTTP fakes: `test/helpers/fake-pollinations.ts` for images
- * (`../shared/reference/protocols.md` §4) and `test/helpers/fake-openai-upstream.ts` for chat (§2).
+ * (`docs/protocols.md` §4) and `test/helpers/fake-openai-upstream.ts` for chat (§2).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {

@@ -1,6 +1,6 @@
 /**
  * The `hf-space` image provider: Gradio image Spaces on Hugging Face (FLUX.1-schnell and the like)
- * spoken to over Gradio's two-step "call" API, `../shared/reference/protocols.md` §3:
+ * spoken to over Gradio's two-step "call" API, `docs/protocols.md` §3:
  *
  * 1. `POST {baseURL}/call/{endpoint}` with `{"data":[…]}` (and `Authorization: Bearer <token>`
  *    when a token is configured) answers `{"event_id":"…"}`.
@@ -165,7 +165,7 @@ class InternalAbort extends Error {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Creates the `hf-space` provider (`../shared/reference/protocols.md` §3): id `hf-space`, label
+ * Creates the `hf-space` provider (`docs/protocols.md` §3): id `hf-space`, label
  * `Hugging Face Spaces`, capabilities `['image']`, one image model per space
  * (`{ id: space.model, capabilities: ['image'] }`).
  *

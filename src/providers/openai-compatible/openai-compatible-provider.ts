@@ -3,7 +3,7 @@
  * Together, OpenRouter, Ollama's `/v1`, vLLM, LM Studio, llama.cpp's server, LocalAI,
  * Pollinations, …).
  *
- * Wire format: `../shared/reference/protocols.md` §2 (chat chunks as described in §1):
+ * Wire format: `docs/protocols.md` §2 (chat chunks as described in §1):
  * `POST {baseURL}/chat/completions` with `stream: true` answers server-sent events, one
  * `data: {chat.completion.chunk}` per event and a final `data: [DONE]`; `GET {baseURL}/models`
  * answers `{"object":"list","data":[{"id",…}]}`; `POST {baseURL}/images/generations` answers
@@ -195,7 +195,7 @@ function decodeBase64Image(text: string): { data: Uint8Array; mimeType?: string 
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Creates the provider of one OpenAI-compatible upstream (`../shared/reference/protocols.md` §2).
+ * Creates the provider of one OpenAI-compatible upstream (`docs/protocols.md` §2).
  *
  * - `id` is `config.id`, `label` is `config.label ?? config.id`, capabilities `['chat']`, or
  *   `['chat', 'image']` when `config.imageModels` is non-empty.

@@ -1,6 +1,6 @@
 /**
  * The `pollinations` provider: free images and chat from Pollinations, no key
- * (`../shared/reference/protocols.md` §4).
+ * (`docs/protocols.md` §4).
  *
  * - Images: `GET {imageBaseURL}/prompt/{url-encoded prompt}?width=…&height=…&model=…&seed=…&nologo=true`
  *   answers the image bytes themselves (`image/jpeg`), in some deployments after a redirect.
@@ -92,7 +92,7 @@ function mediaTypeOf(contentType: string | null): string | undefined {
 }
 
 /**
- * Creates the `pollinations` provider (`../shared/reference/protocols.md` §4). Id `pollinations`,
+ * Creates the `pollinations` provider (`docs/protocols.md` §4). Id `pollinations`,
  * label `Pollinations`, capabilities `['chat', 'image']`.
  *
  * - `streamChat` is the OpenAI-compatible provider's (§2) for `textBaseURL` with `textModels`, no
