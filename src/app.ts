@@ -16,7 +16,6 @@ import type { HttpRoute } from './http-route.js';
 import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { GenerationService } from './generations/generation-service.js';
-import { GenerationLeases } from './generations/generation-leases.js';
 import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { RedisConversationStore } from './conversations/redis-conversation-store.js';
 import { ImageStore } from './images/image-store.js';
@@ -127,7 +126,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
   const providers = options.providers ?? createProviders(config);
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const redis = config.redisUrl
-    ? (await import('./generations/redis-state.js')).createRedisState(config.redisUrl, config.generationRetentionMs)
+    ? (await import('./scale-out/redis-state.js')).createRedisState(config.redisUrl, config.generationRetentionMs)
     : undefined;
   const breakerOptions = { failureThreshold: config.breakerFailureThreshold, cooldownMs: config.breakerCooldownMs };
   // With Redis the circuits are shared by every instance (falling back to this instance's view while Redis is unreachable).
@@ -165,7 +164,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
   // Roles `api` and `worker` share a BullMQ queue per provider (config requires REDIS_URL for them).
   const queue =
     redis && config.redisUrl && config.role !== 'all'
-      ? new (await import('./generations/generation-queue.js')).GenerationQueue({
+      ? new (await import('./scale-out/generation-queue.js')).GenerationQueue({
           redisUrl: config.redisUrl,
           prefix: config.queuePrefix,
           providerIds: providers.map((provider) => provider.id),
@@ -174,13 +173,23 @@ export async function createApp(config: Config, options: { providers?: Provider[
           onError: (error) => operations.logger.warn({ err: error }, 'generation queue: Redis error'),
         })
       : undefined;
+  const scaleOut =
+    redis &&
+    new (await import('./scale-out/redis-scale-out.js')).RedisScaleOut({
+      sharedRecords: redis.sharedRecords,
+      eventLog: redis.eventLog,
+      pubSub: redis.pubSub,
+      // Generations run here (not queued ones) hold an owner lease, so others can end them (INSTANCE_LOST) if this instance dies.
+      leases: new (await import('./scale-out/generation-leases.js')).GenerationLeases(redis.commands, { leaseMs: config.generationLeaseMs, logger: operations.logger }),
+      recheckIntervalMs: config.subscriptionRecheckMs,
+      ...(queue && config.role === 'api' && { queue }),
+      logger: operations.logger,
+    });
   const generations = new GenerationService({
     registry,
     eventLog: redis?.eventLog ?? new MemoryEventLog(),
     pubSub: redis?.pubSub ?? createGenerationPubSub(),
-    ...(redis && { sharedRecords: redis.sharedRecords, recheckIntervalMs: config.subscriptionRecheckMs }),
-    // Generations run here (not queued ones) hold an owner lease, so others can end them (INSTANCE_LOST) if this instance dies.
-    ...(redis && { leases: new GenerationLeases(redis.commands, { leaseMs: config.generationLeaseMs, logger: operations.logger }) }),
+    ...(scaleOut && { scaleOut }),
     imageStore,
     conversations,
     conversationLimits,
@@ -194,7 +203,6 @@ export async function createApp(config: Config, options: { providers?: Provider[
     generationTimeoutMs: config.generationTimeoutMs,
     observer: operations.observer,
     logger: operations.logger,
-    ...(queue && config.role === 'api' && { queue }),
   });
   const context: GatewayContext = { generations, registry, conversations };
   // API keys, per-key limits, GraphQL armor/CSRF/introspection, body size limit: see src/security/security.ts.

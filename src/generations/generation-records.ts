@@ -1,6 +1,6 @@
 /** What the generation service keeps about each generation, as resolvers and routes read it. */
 import type { FinishReason, Usage } from '../providers/provider.js';
-import type { GeneratedImage, GenerationErrorShape } from './generation-events.js';
+import type { GeneratedImage, GenerationErrorShape, GenerationEvent } from './generation-events.js';
 
 /** Lifecycle of a generation. QUEUED and RUNNING are live; the others are final. */
 export type GenerationStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -43,4 +43,24 @@ export type GenerationRecord = ChatGenerationRecord | ImageGenerationRecord;
 /** Whether the status is final (COMPLETED, FAILED or CANCELLED). */
 export function isFinalStatus(status: GenerationStatus): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+/** Copies a terminal event's outcome onto a record followed from elsewhere (another instance, or the shared log). */
+export function applyTerminalEvent(record: GenerationRecord, event: GenerationEvent): void {
+  record.finishedAt = new Date();
+  if (event.type === 'generation-failed') {
+    record.status = 'failed';
+    record.error = event.error;
+  } else if (event.type === 'generation-cancelled') {
+    record.status = 'cancelled';
+  } else {
+    record.status = 'completed';
+    if (event.type === 'chat-completion-completed' && record.kind === 'chat') {
+      record.text = event.text;
+      record.finishReason = event.finishReason;
+      if (event.usage) record.usage = event.usage;
+    } else if (event.type === 'image-generation-completed' && record.kind === 'image') {
+      record.images = event.images;
+    }
+  }
 }

@@ -21,9 +21,9 @@ import { startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectWebSocket, createWebSocketClient, graphqlRequest } from '../helpers/graphql-clients.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
-import { GENERATION_OWNER_PREFIX } from '../../src/generations/generation-leases.js';
-import { EVENT_STREAM_PREFIX } from '../../src/generations/redis-event-log.js';
-import { GENERATION_RECORD_PREFIX } from '../../src/generations/redis-generation-records.js';
+import { GENERATION_OWNER_PREFIX } from '../../src/scale-out/generation-leases.js';
+import { EVENT_STREAM_PREFIX } from '../../src/scale-out/redis-event-log.js';
+import { GENERATION_RECORD_PREFIX } from '../../src/scale-out/redis-generation-records.js';
 import { loadConfig } from '../../src/config.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';

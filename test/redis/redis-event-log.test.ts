@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
-import { EVENT_STREAM_PREFIX, RedisEventLog } from '../../src/generations/redis-event-log.js';
+import { EVENT_STREAM_PREFIX, RedisEventLog } from '../../src/scale-out/redis-event-log.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 let redis: Redis;

@@ -12,8 +12,8 @@
  * one is added, and each set expires with its newest member's record.
  */
 import type { Redis } from 'ioredis';
-import { isAfter, matchesFilter, pageSizeOf, positionOf, type GenerationFilter, type GenerationPage } from './generation-listing.js';
-import type { GenerationRecord } from './generation-records.js';
+import { isAfter, matchesFilter, pageSizeOf, positionOf, type GenerationFilter, type GenerationPage } from '../generations/generation-listing.js';
+import type { GenerationRecord } from '../generations/generation-records.js';
 
 /** Key prefix of the records. */
 export const GENERATION_RECORD_PREFIX = 'gateway:generation:';

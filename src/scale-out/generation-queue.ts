@@ -14,23 +14,14 @@
  */
 import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { ChatMessage, ChatRequest, ImageRequest } from '../providers/provider.js';
-import type { ImageResponseFormat } from './generation-inputs.js';
+import type { GenerationJobData } from '../generations/generation-job.js';
+
+export type { GenerationJobData } from '../generations/generation-job.js';
 
 /** The queue name of a provider's generations. */
 export function generationQueueName(providerId: string): string {
   return `gateway-generations-${providerId}`;
 }
-
-/** One queued generation. */
-export type GenerationJobData = {
-  generationId: string;
-  /** The resolved candidates, in the order to try them. */
-  candidates: Array<{ providerId: string; model: string }>;
-} & (
-  | { kind: 'chat'; request: Omit<ChatRequest, 'apiKey'>; newMessages: ChatMessage[] }
-  | { kind: 'image'; request: Omit<ImageRequest, 'apiKey'>; responseFormat: ImageResponseFormat }
-);
 
 /** Settings of the queue. */
 export interface GenerationQueueOptions {

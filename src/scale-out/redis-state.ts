@@ -17,7 +17,7 @@
  */
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
-import { createGenerationPubSub, type GenerationPubSub } from './generation-pub-sub.js';
+import { createGenerationPubSub, type GenerationPubSub } from '../generations/generation-pub-sub.js';
 import { RedisEventLog } from './redis-event-log.js';
 import { RedisGenerationRecords } from './redis-generation-records.js';
 

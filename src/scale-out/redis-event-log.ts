@@ -8,8 +8,8 @@
  * Redis commands: https://redis.io/docs/latest/commands/xadd/, /xrange/.
  */
 import type { Redis } from 'ioredis';
-import type { EventLog } from './event-log.js';
-import type { GenerationEvent } from './generation-events.js';
+import type { EventLog } from '../generations/event-log.js';
+import type { GenerationEvent } from '../generations/generation-events.js';
 
 /** Key prefix of the streams. */
 export const EVENT_STREAM_PREFIX = 'gateway:events:';
