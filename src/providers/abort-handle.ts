@@ -1,15 +1,12 @@
 /**
  * An abort that creates no `AbortSignal` unless something needs one.
  *
- * On Node 20.20.2 every `AbortSignal` outlives the next young-generation collection, even when
- * nothing references it any more, and so does whatever it references (`--trace-gc-nvp`, 400,000
- * iterations: 335 bytes promoted per `AbortController` whose one listener was removed, 462 bytes
- * when its signal also held a small object of its own), while an `EventTarget` subclass with a
- * listener left on it is collected young (0 bytes). Every promoted byte is copied once, and a
- * young-generation collection pauses as long as its copying takes. Measured in the gateway: the
- * OpenAI-compatible provider's own `AbortController` per upstream request made the scavenger copy
- * 4.4 instead of 2.8 kB per streamed chat request, the generation's 2.4 instead of 1.8–1.95 kB
- * (README, Performance).
+ * On Node 20 every `AbortSignal` outlives the next young-generation collection, even when nothing
+ * references it any more, and so does whatever it references, while an `EventTarget` subclass with
+ * a listener left on it is collected young. Every promoted byte is copied once, and a
+ * young-generation collection pauses as long as its copying takes; an `AbortController` per
+ * upstream request (the OpenAI-compatible provider's) or per generation adds to that copying on
+ * every request (figures: docs/performance.md).
  *
  * undici's `request` takes this as its `signal` as it is: it reads `aborted` and `reason` and
  * listens for `'abort'` on an `EventTarget` or `EventEmitter`

@@ -1,11 +1,12 @@
 /**
  * HTTP helpers shared by the providers that talk to upstreams over `fetch`: how an HTTP status
  * becomes a {@link ProviderErrorCode}, how `Retry-After` and error bodies are read, how a `fetch`
- * failure is described, and bounded body reads (`docs/protocols.md` §2 for the
- * error body shape `{"error":{"message","type","code"}}`, §4 for Pollinations).
+ * failure is described, bounded body reads, and the {@link ProviderError}s of one provider with
+ * its secret redacted (`docs/protocols.md` §2 for the error body shape
+ * `{"error":{"message","type","code"}}`, §4 for Pollinations).
  */
 import { z } from 'zod';
-import type { ProviderErrorCode } from './provider.js';
+import { ProviderError, type ProviderErrorCode } from './provider.js';
 
 /** How much of an error body is read, bytes. */
 export const ERROR_BODY_LIMIT_BYTES = 64 * 1024;
@@ -239,4 +240,59 @@ export async function readBoundedBytes(
 /** Marks an abort a provider caused itself (a timeout, an early exit), so it can be told apart from the caller's. */
 export class TimeoutAbort extends Error {
   override readonly name = 'TimeoutAbort';
+}
+
+/** What a {@link ProviderError} may carry besides its code and message. */
+export interface ProviderErrorDetails {
+  /** HTTP status of the upstream reply, when there was one. */
+  statusCode?: number;
+  /** Milliseconds the upstream asked to wait (`Retry-After`). */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/** The errors of one provider, each message with the provider's secret redacted. */
+export interface ProviderErrors {
+  /** `text` with every occurrence of the secret replaced by `***` (unchanged when there is no secret). */
+  redact(text: string): string;
+  /** A {@link ProviderError} of this provider; its message goes through {@link redact}. */
+  error(code: ProviderErrorCode, message: string, details?: ProviderErrorDetails): ProviderError;
+  /**
+   * The error for a non-2xx reply read by {@link readHttpFailure}: its code, `statusCode` and
+   * `retryAfterMs`, message `upstream <provider> answered <status>[: <upstream message>]`.
+   */
+  httpFailure(failure: HttpFailure): ProviderError;
+}
+
+/**
+ * The errors of the provider `provider` (its id, as errors name it).
+ * @param secret an API key or token that must never appear in a message; none when undefined or `''`.
+ */
+export function createProviderErrors(provider: string, secret?: string): ProviderErrors {
+  const redact = (text: string): string => (secret && secret.length > 0 ? text.split(secret).join('***') : text);
+  const error = (code: ProviderErrorCode, message: string, details: ProviderErrorDetails = {}): ProviderError =>
+    new ProviderError({ code, provider, message: redact(message), ...details });
+  return {
+    redact,
+    error,
+    httpFailure: (failure) =>
+      error(failure.code, `upstream ${provider} answered ${failure.statusCode}${failure.upstreamMessage ? `: ${failure.upstreamMessage}` : ''}`, {
+        statusCode: failure.statusCode,
+        ...(failure.retryAfterMs !== undefined && { retryAfterMs: failure.retryAfterMs }),
+      }),
+  };
+}
+
+/**
+ * The same parts; an error thrown on the way has every occurrence of `secret` in its message
+ * replaced by `***` (for a key that came with one request, which upstreams may echo:
+ * "Incorrect API key provided: …").
+ */
+export async function* redactingSecret<Part>(parts: AsyncGenerator<Part>, secret: string): AsyncGenerator<Part> {
+  try {
+    yield* parts;
+  } catch (error) {
+    if (error instanceof Error && error.message.includes(secret)) error.message = error.message.split(secret).join('***');
+    throw error;
+  }
 }

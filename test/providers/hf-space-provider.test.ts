@@ -5,11 +5,8 @@
 import { PNG } from 'pngjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HuggingFaceSpaceConfig } from '../../src/config.js';
-import {
-  buildSpaceData,
-  createHuggingFaceSpaceProvider,
-  type HuggingFaceSpaceProviderOptions,
-} from '../../src/providers/hf-space/hf-space-provider.js';
+import { buildSpaceData } from '../../src/providers/hf-space/build-space-data.js';
+import { createHuggingFaceSpaceProvider, type HuggingFaceSpaceProviderOptions } from '../../src/providers/hf-space/hf-space-provider.js';
 import { ProviderError, type ImageRequest, type ImageStreamPart, type ProviderImage } from '../../src/providers/provider.js';
 import { startFakeGradioSpace, unusedGradioBaseURL, type FakeGradioSpace } from '../helpers/fake-gradio-space.js';
 
