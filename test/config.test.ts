@@ -49,6 +49,12 @@ describe('loadConfig', () => {
     [{ CORS_ORIGINS: 'https://app.example.com/path' }, /^Invalid configuration: CORS_ORIGINS\.0: CORS_ORIGINS must list origins \(scheme, host and port, no path\), or \*/],
     [{ CORS_ORIGINS: 'app.example.com' }, /^Invalid configuration: CORS_ORIGINS\.0: /],
     [{ CONFIG_FILE: '/no/such/file.json' }, /^CONFIG_FILE: cannot read \/no\/such\/file\.json/],
+    [{ ROLE: 'api' }, /^Invalid configuration: ROLE: api needs REDIS_URL /],
+    [{ WORKER_CONCURRENCY_FAKE: '0' }, /^Invalid configuration: WORKER_CONCURRENCY_FAKE: must be a whole number above 0 \(got "0"\)$/],
+    [{ HF_SPACES: '[{"model":"flux-1-schnell","baseURL":"https://a.hf.space","endpoint":"infer","inputs":["{prompt}"]}]' }, /^Invalid configuration: HF_SPACES: model "flux-1-schnell" is used twice$/],
+    [{ HF_SPACES: '[{"model":"x","baseURL":"https://a.hf.space","endpoint":"infer","inputs":[]}]' }, /^Invalid configuration: HF_SPACES\.0\.inputs: inputs must list the data items$/],
+    [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL: LOG_LEVEL must be trace, debug, info, warn, error, fatal or silent \(got "loud"\)$/],
+    [{ OPENAI_API_KEY: 'sk-secret', OPENAI_BASE_URL: 'not a url' }, /^Invalid configuration: OPENAI_BASE_URL: /],
   ])('rejects %o with one line naming the setting', (environment, message) => {
     let error: unknown;
     try {
@@ -79,6 +85,53 @@ describe('loadConfig', () => {
       expect.objectContaining({ id: 'groq', baseURL: 'https://api.groq.com/openai/v1', apiKey: 'gsk-1', models: ['llama-3.1-8b-instant'], connectTimeoutMs: 10_000, idleTimeoutMs: 30_000 }),
       expect.objectContaining({ id: 'openai', baseURL: 'https://api.openai.com/v1', apiKey: 'sk-2' }),
     ]);
+  });
+});
+
+describe('loadConfig, derived values', () => {
+  it('builds the hf-space, pollinations and alias settings from their variables, trailing slashes removed', () => {
+    const config = loadConfig({
+      HF_FLUX_SCHNELL_URL: 'https://flux.example/',
+      HF_SPACES: '[{"model":"sd","baseURL":"https://sd.hf.space/","endpoint":"infer","inputs":["{prompt}"]}]',
+      POLLINATIONS_TEXT_BASE_URL: 'https://text.example/openai/',
+      POLLINATIONS_IMAGE_MODELS: 'flux, turbo,,kontext',
+      MODEL_ALIASES: '{"flux":"pollinations:flux"}',
+      PUBLIC_BASE_URL: 'https://gateway.example/',
+      CORS_ORIGINS: 'https://app.example.com/, *',
+    });
+    expect(config.huggingFaceSpaces.map((space) => [space.model, space.label, space.baseURL])).toEqual([
+      ['flux-1-schnell', 'FLUX.1 [schnell] (black-forest-labs/FLUX.1-schnell)', 'https://flux.example'],
+      ['sd', 'sd', 'https://sd.hf.space'],
+    ]);
+    expect(config.huggingFaceSpaces[1]).toMatchObject({ imageIndex: 0, defaultWidth: 1024, defaultHeight: 1024, defaultSteps: 4 });
+    expect(config.pollinations).toEqual({
+      imageBaseURL: 'https://image.pollinations.ai',
+      textBaseURL: 'https://text.example/openai',
+      imageModels: ['flux', 'turbo', 'kontext'],
+      textModels: ['openai'],
+    });
+    expect(config.modelAliases).toEqual({ flux: ['pollinations:flux'] });
+    expect(config.defaultModelAliases).toEqual({ 'flux-schnell': ['hf-space:flux-1-schnell', 'pollinations:flux'] });
+    expect(config.publicBaseUrl).toBe('https://gateway.example');
+    expect(config.corsOrigins).toEqual(['https://app.example.com', '*']);
+  });
+
+  it('leaves switched-off providers and unset optional settings out', () => {
+    const config = loadConfig({ HF_SPACES_ENABLED: 'false', POLLINATIONS_ENABLED: '0' });
+    expect(config.huggingFaceSpaces).toEqual([]);
+    expect('pollinations' in config).toBe(false);
+    for (const property of ['defaultChatModel', 'defaultImageModel', 'defaultMaxTokens', 'redisUrl', 'publicBaseUrl', 'huggingFaceToken']) {
+      expect(property in config, property).toBe(false);
+    }
+    expect(loadConfig({ DEFAULT_MAX_TOKENS: '512' }).defaultMaxTokens).toBe(512);
+  });
+
+  it('reads WORKER_CONCURRENCY_{PROVIDER} under both spellings of the provider id, from the environment or a CONFIG_FILE', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'gateway-config-'));
+    const file = join(folder, 'config.json');
+    writeFileSync(file, JSON.stringify({ WORKER_CONCURRENCY_GROQ: 3 }));
+    const config = loadConfig({ CONFIG_FILE: file, WORKER_CONCURRENCY_LLAMA_CPP: '1' });
+    expect(config.workerConcurrencyByProvider).toEqual({ groq: 3, llama_cpp: 1, 'llama-cpp': 1 });
   });
 });
 

@@ -11,14 +11,12 @@
  * up after {@link STDOUT_FLUSH_TIMEOUT_MS}.
  */
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
+import type { LogLevel } from '../config.js';
 
 export type { Logger } from 'pino';
 
-/** Log levels `LOG_LEVEL` accepts, from most to least verbose, plus `silent`. */
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-
-/** One of {@link LOG_LEVELS}. */
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Log levels `LOG_LEVEL` accepts (defined with the setting), from most to least verbose, plus `silent`. */
+export { LOG_LEVELS, type LogLevel } from '../config.js';
 
 /**
  * Paths whose values never reach a log line (replaced by `[Redacted]`): authorization headers

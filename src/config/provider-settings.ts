@@ -1,0 +1,353 @@
+/**
+ * Settings of the providers (llama.cpp, OpenAI-compatible upstreams, Gradio Spaces, Pollinations)
+ * and of choosing among them (aliases, order, circuit breaker). Part of the settings tree of
+ * `settings.ts`; see `setting.ts` for how a setting is defined.
+ */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { ConfigError, derived, setting, type Environment, type SourceValues } from './setting.js';
+import { booleanString, commaList, httpUrl, jsonArray, jsonValue, oneOf, positiveInteger, text, withoutTrailingSlashes } from './value-schemas.js';
+
+export const llamaCppSettings = {
+  modelsDir: setting({
+    name: 'MODELS_DIR',
+    schema: text,
+    default: './models',
+    description: "folder of `.gguf` files for `llama-cpp`; a model's id is its file name without `.gguf`",
+  }),
+  llamaThreads: setting({
+    name: 'LLAMA_THREADS',
+    schema: positiveInteger,
+    default: () => availableParallelism(),
+    documentedDefault: 'number of CPU cores',
+    description: 'CPU threads llama.cpp uses per evaluation; always set explicitly (see below)',
+    details: {
+      title: 'llama.cpp threads',
+      text:
+        '`node-llama-cpp` left to pick its own thread count starts one thread per CPU core, and on a small machine those ' +
+        'threads compete with the event loop and with each other: a 2-core machine ran a small model many times slower that way ' +
+        'than with one thread. `LLAMA_THREADS` is therefore always passed; on a small machine, 1 leaves a core for the event loop.',
+    },
+  }),
+  llamaContextSize: setting({
+    name: 'LLAMA_CONTEXT_SIZE',
+    schema: positiveInteger,
+    default: 2048,
+    description: "context size of each sequence, tokens (capped at the model's training context)",
+  }),
+  llamaSequences: setting({
+    name: 'LLAMA_SEQUENCES',
+    schema: positiveInteger,
+    default: 4,
+    description: 'generations one model runs at once (batched); more wait in a queue',
+  }),
+  llamaGpu: setting({
+    name: 'LLAMA_GPU',
+    schema: (name) => oneOf(['auto', 'false', 'cuda', 'vulkan', 'metal'])(name).transform((gpu) => (gpu === 'false' ? false : gpu)),
+    default: 'auto',
+    description: '`auto` (node-llama-cpp picks a GPU backend), `false` (CPU only), `cuda`, `vulkan` or `metal`; never builds or downloads binaries',
+  }),
+};
+
+const upstreamConnectTimeout = setting({
+  name: 'UPSTREAM_CONNECT_TIMEOUT_MS',
+  schema: positiveInteger,
+  default: 10_000,
+  description: 'time an upstream has to send its response headers',
+});
+
+const upstreamIdleTimeout = setting({
+  name: 'UPSTREAM_IDLE_TIMEOUT_MS',
+  schema: positiveInteger,
+  default: 30_000,
+  description: 'longest silence allowed between two chunks of a stream',
+});
+
+const imageGenerationTimeout = setting({
+  name: 'IMAGE_GENERATION_TIMEOUT_MS',
+  schema: positiveInteger,
+  default: 180_000,
+  description: 'time an OpenAI-compatible `/images/generations` call may take (per upstream: `imageTimeoutMs`)',
+});
+
+/** One entry of `OPENAI_COMPATIBLE_UPSTREAMS` (`docs/protocols.md` §2). */
+const upstreamSchema = z.object({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'id must be lowercase letters, digits, "-" or "_"')
+    .describe('provider id used in requests, e.g. `groq`: lowercase letters, digits, `-` and `_`'),
+  label: z.string().optional().describe('name shown for the provider (default: its `id`)'),
+  baseURL: httpUrl('baseURL').describe('base URL that `/chat/completions`, `/models` and `/images/generations` are appended to, e.g. `https://api.groq.com/openai/v1`'),
+  apiKey: z.string().optional().describe('sent as `Authorization: Bearer …`; never logged or returned in errors'),
+  apiKeyEnv: z.string().optional().describe('instead of `apiKey`: the name of an environment variable holding the key, to keep keys out of files'),
+  models: z.array(z.string().min(1)).optional().describe('chat model ids served; absent = discovered with `GET {baseURL}/models`'),
+  imageModels: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('image model ids, served by `POST {baseURL}/images/generations` (never discovered); replies with `url` or `b64_json` both work'),
+  headers: z.record(z.string(), z.string()).optional().describe('headers added to every request'),
+  connectTimeoutMs: positiveInteger('connectTimeoutMs').optional().describe(`time the upstream has to send its response headers, ms (default \`${upstreamConnectTimeout.name}\`)`),
+  idleTimeoutMs: positiveInteger('idleTimeoutMs').optional().describe(`longest silence allowed between two chunks of a stream, ms (default \`${upstreamIdleTimeout.name}\`)`),
+  imageTimeoutMs: positiveInteger('imageTimeoutMs')
+    .optional()
+    .describe(`time an image request may take until the upstream answers (it answers once the image exists), ms (default \`${imageGenerationTimeout.name}\`)`),
+});
+
+type UpstreamEntry = z.output<typeof upstreamSchema>;
+
+/**
+ * One OpenAI-compatible upstream as the provider gets it (`docs/protocols.md` §2): an entry of
+ * `OPENAI_COMPATIBLE_UPSTREAMS` (fields described there) with `apiKeyEnv` resolved into `apiKey`
+ * and the timeouts (ms) filled in from the `UPSTREAM_…` settings.
+ */
+export type OpenAICompatibleUpstreamConfig = Omit<UpstreamEntry, 'apiKeyEnv' | 'connectTimeoutMs' | 'idleTimeoutMs'> &
+  Required<Pick<UpstreamEntry, 'connectTimeoutMs' | 'idleTimeoutMs'>>;
+
+const upstreamSources = {
+  configured: setting({
+    name: 'OPENAI_COMPATIBLE_UPSTREAMS',
+    schema: jsonArray(upstreamSchema),
+    default: [],
+    description: 'JSON array of upstreams, see below',
+    fields: upstreamSchema,
+    details: {
+      title: 'OpenAI-compatible upstreams',
+      text: [
+        '```sh',
+        'export GROQ_API_KEY=gsk_...',
+        "export OPENAI_COMPATIBLE_UPSTREAMS='[",
+        '  {"id": "groq", "label": "Groq", "baseURL": "https://api.groq.com/openai/v1", "apiKeyEnv": "GROQ_API_KEY"},',
+        '  {"id": "ollama", "baseURL": "http://127.0.0.1:11434/v1", "models": ["llama3.2"]},',
+        '  {"id": "pollinations", "baseURL": "https://text.pollinations.ai/openai", "models": ["openai"]}',
+        "]'",
+        'npm start',
+        '```',
+        '',
+        'Chat requests go to `POST {baseURL}/chat/completions` with `stream: true` and `stream_options.include_usage`; ' +
+          'closing a subscription closes the upstream connection. Provider ids are unique: `llama-cpp`, `hf-space` and ' +
+          '`pollinations` are taken.',
+      ].join('\n'),
+    },
+  }),
+  connectTimeoutMs: upstreamConnectTimeout,
+  idleTimeoutMs: upstreamIdleTimeout,
+  openAIKey: setting({
+    name: 'OPENAI_API_KEY',
+    schema: () => z.string(),
+    description: 'shortcut: adds an upstream `openai` with this key (unless `OPENAI_COMPATIBLE_UPSTREAMS` has one)',
+  }),
+  openAIBaseURL: setting({
+    name: 'OPENAI_BASE_URL',
+    schema: (name) => z.url({ error: `${name} must be an http(s) URL` }).transform(withoutTrailingSlashes),
+    default: 'https://api.openai.com/v1',
+    description: 'base URL of that `openai` upstream',
+  }),
+  imageTimeoutMs: imageGenerationTimeout,
+};
+
+/**
+ * The upstreams: `OPENAI_COMPATIBLE_UPSTREAMS`, then `openai` from `OPENAI_API_KEY`.
+ * @throws ConfigError when an `apiKeyEnv` variable is not set or a provider id is used twice.
+ */
+function resolveUpstreams(values: SourceValues<typeof upstreamSources>, environment: Environment): OpenAICompatibleUpstreamConfig[] {
+  const { connectTimeoutMs, idleTimeoutMs, imageTimeoutMs } = values;
+  const upstreams = values.configured.map(({ apiKeyEnv, ...upstream }, index): OpenAICompatibleUpstreamConfig => {
+    const apiKey = upstream.apiKey ?? (apiKeyEnv ? environment[apiKeyEnv] : undefined);
+    if (apiKeyEnv && !apiKey) {
+      throw new ConfigError(`Invalid configuration: ${upstreamSources.configured.name}.${index}.apiKeyEnv: environment variable ${apiKeyEnv} is not set`);
+    }
+    return {
+      ...upstream,
+      ...(apiKey !== undefined && { apiKey }),
+      connectTimeoutMs: upstream.connectTimeoutMs ?? connectTimeoutMs,
+      idleTimeoutMs: upstream.idleTimeoutMs ?? idleTimeoutMs,
+      imageTimeoutMs: upstream.imageTimeoutMs ?? imageTimeoutMs,
+    };
+  });
+  if (values.openAIKey && !upstreams.some((upstream) => upstream.id === 'openai')) {
+    upstreams.push({ id: 'openai', label: 'OpenAI', baseURL: values.openAIBaseURL, apiKey: values.openAIKey, connectTimeoutMs, idleTimeoutMs, imageTimeoutMs });
+  }
+  const seen = new Set<string>(['llama-cpp', 'hf-space', 'pollinations']);
+  for (const upstream of upstreams) {
+    if (seen.has(upstream.id)) {
+      throw new ConfigError(`Invalid configuration: ${upstreamSources.configured.name}: provider id "${upstream.id}" is used twice`);
+    }
+    seen.add(upstream.id);
+  }
+  return upstreams;
+}
+
+/** One entry of `HF_SPACES`: a Gradio image Space spoken to over Gradio's "call" API (`docs/protocols.md` §3). */
+const spaceSchema = z.object({
+  model: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'model must be letters, digits, ".", "-" or "_"')
+    .describe('model id clients request, e.g. `sd-3.5-large`: letters, digits, `.`, `-` and `_`'),
+  label: z.string().optional().describe('name shown for the model (default: its `model`)'),
+  baseURL: httpUrl('baseURL').describe("the space's own host, e.g. `https://black-forest-labs-flux-1-schnell.hf.space`"),
+  endpoint: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'endpoint must be a Gradio endpoint name like "infer"')
+    .describe('Gradio endpoint name: `POST {baseURL}/call/{endpoint}`, e.g. `infer`'),
+  inputs: z
+    .array(z.unknown())
+    .min(1, 'inputs must list the data items')
+    .describe(
+      'the `data` list sent: items that are exactly `{prompt}`, `{negativePrompt}`, `{seed}` (0 when the request gives none), ' +
+        "`{randomizeSeed}` (true when it gives none), `{width}`, `{height}` or `{steps}` are replaced by the request's values " +
+        '(keeping their type); other items are sent as they are',
+    ),
+  imageIndex: z.number().int().min(0).default(0).describe('where the image (a Gradio file object `{url, path, mime_type, …}`) is in the result list'),
+  seedIndex: z.number().int().min(0).optional().describe('where the seed the space used is in the result list, when it reports one'),
+  defaultWidth: z.number().int().min(32).max(2048).default(1024).describe('width in pixels when a request gives neither size nor aspect ratio (32 to 2048)'),
+  defaultHeight: z.number().int().min(32).max(2048).default(1024).describe('height in pixels when a request gives neither size nor aspect ratio (32 to 2048)'),
+  defaultSteps: z.number().int().min(1).max(100).default(4).describe('inference steps when a request gives none (1 to 100)'),
+});
+
+/** One Gradio image Space, one image model of the `hf-space` provider (`docs/protocols.md` §3): an entry of `HF_SPACES`, defaults filled in. */
+export type HuggingFaceSpaceConfig = z.output<typeof spaceSchema>;
+
+const spaceSources = {
+  enabled: setting({ name: 'HF_SPACES_ENABLED', schema: booleanString, default: true, description: 'the `hf-space` provider (FLUX.1-schnell plus `HF_SPACES`)' }),
+  fluxSchnellURL: setting({
+    name: 'HF_FLUX_SCHNELL_URL',
+    schema: httpUrl,
+    default: 'https://black-forest-labs-flux-1-schnell.hf.space',
+    description: 'where the FLUX.1-schnell Space is',
+  }),
+  configured: setting({
+    name: 'HF_SPACES',
+    schema: jsonArray(spaceSchema),
+    default: [],
+    description: 'JSON array of more Gradio Spaces, see below',
+    fields: spaceSchema,
+    details: {
+      title: 'More Gradio Spaces',
+      text: [
+        'Each entry of `HF_SPACES` is one image model of `hf-space`, spoken to over Gradio\'s call API ' +
+          '(`POST {baseURL}/call/{endpoint}`, then the event stream of the result). A space\'s "Use via API" page lists its ' +
+          "endpoint names and the order of its inputs; this entry has the shape of Stable Diffusion 3.5's space (check the page " +
+          'before relying on it):',
+        '',
+        '```sh',
+        "export HF_SPACES='[{",
+        '  "model": "sd-3.5-large", "baseURL": "https://stabilityai-stable-diffusion-3-5-large.hf.space", "endpoint": "infer",',
+        '  "inputs": ["{prompt}", "{negativePrompt}", "{seed}", "{randomizeSeed}", "{width}", "{height}", 4.5, "{steps}"],',
+        '  "imageIndex": 0, "seedIndex": 1, "defaultWidth": 1024, "defaultHeight": 1024, "defaultSteps": 40',
+        "}]'",
+        '```',
+      ].join('\n'),
+    },
+  }),
+};
+
+/**
+ * The spaces of `hf-space`: FLUX.1-schnell, then `HF_SPACES`; none when the provider is off.
+ * @throws ConfigError when a model id is used twice.
+ */
+function resolveSpaces(values: SourceValues<typeof spaceSources>): HuggingFaceSpaceConfig[] {
+  if (!values.enabled) return [];
+  const spaces: HuggingFaceSpaceConfig[] = [
+    {
+      model: 'flux-1-schnell',
+      label: 'FLUX.1 [schnell] (black-forest-labs/FLUX.1-schnell)',
+      baseURL: values.fluxSchnellURL,
+      endpoint: 'infer',
+      inputs: ['{prompt}', '{seed}', '{randomizeSeed}', '{width}', '{height}', '{steps}'],
+      imageIndex: 0,
+      seedIndex: 1,
+      defaultWidth: 1024,
+      defaultHeight: 1024,
+      defaultSteps: 4,
+    },
+  ];
+  for (const space of values.configured) {
+    if (spaces.some((existing) => existing.model === space.model)) {
+      throw new ConfigError(`Invalid configuration: ${spaceSources.configured.name}: model "${space.model}" is used twice`);
+    }
+    spaces.push({ ...space, ...(space.label === undefined && { label: space.model }) });
+  }
+  return spaces;
+}
+
+const pollinationsSources = {
+  enabled: setting({ name: 'POLLINATIONS_ENABLED', schema: booleanString, default: true, description: 'the `pollinations` provider' }),
+  imageBaseURL: setting({ name: 'POLLINATIONS_IMAGE_BASE_URL', schema: httpUrl, default: 'https://image.pollinations.ai', description: "Pollinations' image API" }),
+  textBaseURL: setting({
+    name: 'POLLINATIONS_TEXT_BASE_URL',
+    schema: httpUrl,
+    default: 'https://text.pollinations.ai/openai',
+    description: "Pollinations' OpenAI-compatible text API",
+  }),
+  imageModels: setting({ name: 'POLLINATIONS_IMAGE_MODELS', schema: commaList, default: 'flux,turbo', description: 'image models offered through `pollinations`' }),
+  textModels: setting({ name: 'POLLINATIONS_TEXT_MODELS', schema: commaList, default: 'openai', description: 'chat models offered through `pollinations`' }),
+};
+
+/** Aliases that exist unless `MODEL_ALIASES` replaces them (gpt4free's `flux`, `docs/protocols.md` §6). */
+const DEFAULT_MODEL_ALIASES: Readonly<Record<string, string[]>> = {
+  flux: ['hf-space:flux-1-schnell', 'pollinations:flux'],
+  'flux-schnell': ['hf-space:flux-1-schnell', 'pollinations:flux'],
+};
+
+const modelAliases = setting({
+  name: 'MODEL_ALIASES',
+  schema: jsonValue('a JSON object', (name) =>
+    z.record(z.string().min(1), z.union([z.string().min(1).transform((target) => [target]), z.array(z.string().min(1)).min(1)]), {
+      error: `${name} must map names to a target or a list of targets`,
+    }),
+  ),
+  default: {},
+  documentedDefault: `\`${JSON.stringify(DEFAULT_MODEL_ALIASES)}\``,
+  description:
+    'JSON object: alias → a target or a list of targets (`provider:model` or model ids), tried in order; an alias named here ' +
+    'replaces the built-in one of that name, and a built-in alias is not used while a provider outside its targets serves a model of that very name',
+});
+
+export const providerSettings = {
+  upstreams: derived(upstreamSources, resolveUpstreams),
+  upstreamConnectTimeoutMs: upstreamConnectTimeout,
+  upstreamIdleTimeoutMs: upstreamIdleTimeout,
+  huggingFaceSpaces: derived(spaceSources, resolveSpaces),
+  huggingFaceToken: setting({
+    name: 'HF_TOKEN',
+    schema: () => z.string(),
+    description: 'Hugging Face token sent to Spaces as `Authorization: Bearer …` (more quota); never logged',
+  }),
+  huggingFaceSpaceTimeoutMs: setting({
+    name: 'HF_SPACE_TIMEOUT_MS',
+    schema: positiveInteger,
+    default: 300_000,
+    description: 'whole time one Space generation may take (queue included)',
+  }),
+  huggingFaceSpaceMaxReads: setting({
+    name: 'HF_SPACE_MAX_READS',
+    schema: positiveInteger,
+    default: 3,
+    description: "how often a Space's result stream is read when it ends without a result",
+  }),
+  pollinations: derived(pollinationsSources, ({ enabled, ...pollinations }) => (enabled ? pollinations : undefined)),
+  modelAliases,
+  /**
+   * The built-in aliases that `MODEL_ALIASES` does not replace. Configuration beats them: a built-in
+   * alias is not used while a provider outside its targets serves a model of that very name (see
+   * `ProviderRegistryOptions.defaultAliases`).
+   */
+  defaultModelAliases: derived({ configured: modelAliases }, ({ configured }) =>
+    Object.fromEntries(Object.entries(DEFAULT_MODEL_ALIASES).filter(([alias]) => !(alias in configured))),
+  ),
+  providerOrder: setting({
+    name: 'PROVIDER_ORDER',
+    schema: commaList,
+    default: [],
+    description:
+      'comma-separated provider ids tried first, in this order; the others follow in the order `llama-cpp`, the upstreams in the order configured, `hf-space`, `pollinations`',
+  }),
+  breakerEnabled: setting({ name: 'BREAKER_ENABLED', schema: booleanString, default: true, description: 'skip failing providers for a cool-down (circuit breaker)' }),
+  breakerFailureThreshold: setting({
+    name: 'BREAKER_FAILURE_THRESHOLD',
+    schema: positiveInteger,
+    default: 3,
+    description: "failures in a row that open a provider's circuit",
+  }),
+  breakerCooldownMs: setting({ name: 'BREAKER_COOLDOWN_MS', schema: positiveInteger, default: 60_000, description: 'how long an open circuit skips its provider' }),
+};
