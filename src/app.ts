@@ -20,7 +20,7 @@ import { MemoryConversationStore } from './conversations/conversation-store.js';
 import { RedisConversationStore } from './conversations/redis-conversation-store.js';
 import { ImageStore } from './images/image-store.js';
 import { CircuitBreaker, type ProviderCircuitBreaker } from './providers/circuit-breaker.js';
-import { RedisCircuitBreaker } from './providers/redis-circuit-breaker.js';
+import { RedisCircuitBreaker } from './scale-out/redis-circuit-breaker.js';
 import { createHuggingFaceSpaceProvider } from './providers/hf-space/hf-space-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAICompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
@@ -34,6 +34,7 @@ import { createWebPage } from './web/web-page.js';
 import { createGraphiQLRenderer } from './web/graphiql-renderer.js';
 import { batchWrites } from './transport/batched-writes.js';
 import { createCrossOriginHandler } from './transport/cross-origin.js';
+import { sendHttpRefusal } from './transport/http-refusal.js';
 import { acknowledgeQueuedSends } from './transport/queued-sends.js';
 import { limitUnacknowledgedSocket, UNACKNOWLEDGED_SOCKET_LIMIT_BYTES } from './transport/limit-unacknowledged-socket.js';
 import { createSecurity } from './security/security.js';
@@ -257,7 +258,8 @@ export async function createApp(config: Config, options: { providers?: Provider[
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     if (await crossOrigin(request, response)) return; // a CORS preflight from an allowed origin (CORS_ORIGINS)
     if (await operations.route(request, response)) return; // /healthz, /metrics
-    if (await security.handleHttp(request, response)) return; // refused: no or wrong API key, body too large
+    const refusal = await security.admitHttp(request); // no or wrong API key, a GraphQL body too large
+    if (refusal) return sendHttpRefusal(request, response, refusal);
     for (const route of routes) {
       if (await route(request, response)) return;
     }

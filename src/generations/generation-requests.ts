@@ -4,7 +4,7 @@
  * token limits applied), and the generation's first record and event. Nothing runs here.
  */
 import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
-import type { ProviderRegistry, ResolvedModel } from '../providers/provider-registry.js';
+import { ModelResolutionError, type ProviderRegistry, type ResolvedModel } from '../providers/provider-registry.js';
 import type { ChatMessage, ChatProvider, ChatRequest, ImageProvider, ImageRequest } from '../providers/provider.js';
 import { GatewayError } from './gateway-error.js';
 import type { UnnumberedGenerationEvent } from './generation-events.js';
@@ -73,7 +73,7 @@ export interface PreparedImages {
 export async function prepareChat(input: ChatCompletionInput, origin: GenerationOrigin, preparation: ChatPreparation): Promise<PreparedChat> {
   const values = parseInput(chatCompletionInputSchema, input);
   const maxTokens = maxTokensOf(values.maxTokens, preparation.tokenLimits);
-  const candidates = (await preparation.registry.chatCandidates(values)).slice(0, values.apiKey ? 1 : undefined);
+  const candidates = (await resolved(preparation.registry.chatCandidates(values))).slice(0, values.apiKey ? 1 : undefined);
   const conversationId = values.conversationId ?? undefined;
   const { messages, newMessages } = await withHistory(conversationId, values.messages, preparation);
   const first = candidates[0]!;
@@ -111,7 +111,7 @@ export async function prepareChat(input: ChatCompletionInput, origin: Generation
  */
 export async function prepareImages(input: ImageGenerationInput, origin: GenerationOrigin, registry: ProviderRegistry): Promise<PreparedImages> {
   const values = parseInput(imageGenerationInputSchema, input);
-  const candidates = (await registry.imageCandidates(values)).slice(0, values.apiKey ? 1 : undefined);
+  const candidates = (await resolved(registry.imageCandidates(values))).slice(0, values.apiKey ? 1 : undefined);
   const { provider, model } = candidates[0]!;
   const request: ImageRequest = {
     model,
@@ -139,6 +139,16 @@ export async function prepareImages(input: ImageGenerationInput, origin: Generat
   };
   const started: UnnumberedGenerationEvent = { type: 'image-generation-started', provider: provider.id, model };
   return { record, started, candidates, request, responseFormat: values.responseFormat ?? 'url', hasOwnKey: Boolean(values.apiKey) };
+}
+
+/** The candidates, or the registry's refusal as the GatewayError transports answer (`MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`). */
+async function resolved<Candidates>(candidates: Promise<Candidates>): Promise<Candidates> {
+  try {
+    return await candidates;
+  } catch (error) {
+    if (error instanceof ModelResolutionError) throw new GatewayError(error.code, error.message);
+    throw error;
+  }
 }
 
 /**

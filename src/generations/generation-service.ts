@@ -8,11 +8,12 @@
  */
 import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
 import type { ImageStore } from '../images/image-store.js';
-import type { GenerationObserver } from '../operations/generation-observer.js';
+import type { GenerationObserver } from './generation-observer.js';
 import { defaultLogger, type Logger } from '../operations/logger.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 import { chatWork, type ChatRunOptions } from './chat-run.js';
 import type { EventLog } from './event-log.js';
+import type { GenerationAccess } from './generation-access.js';
 import { GatewayError } from './gateway-error.js';
 import type { GenerationEvent, UnnumberedGenerationEvent } from './generation-events.js';
 import type { ChatCompletionInput, GenerationOrigin, ImageGenerationInput } from './generation-inputs.js';
@@ -72,7 +73,7 @@ export interface GenerationServiceOptions {
 const REMOTE_CANCEL_WAIT_MS = 10_000;
 
 /** Starts, cancels, looks up, lists and streams generations. */
-export class GenerationService {
+export class GenerationService implements GenerationAccess {
   /** The generations this instance keeps: running ones and retained finished ones. */
   private readonly records = new Map<string, GenerationRecord>();
   private readonly running = new Map<string, GenerationRun>();

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileTypeFromBuffer } from 'file-type';
 import { BodyTooLargeError, describeError, readBoundedBytes } from '../providers/http-errors.js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { assertPublicHost, PrivateAddressError, publicOnlyLookup, type HostLookup } from '../security/network-address.js';
+import { assertPublicHost, PrivateAddressError, publicOnlyLookup, type HostLookup } from './network-address.js';
 
 /** Image types the store accepts, by the MIME type `file-type` reads from the bytes. */
 const IMAGE_EXTENSIONS: Readonly<Record<string, string>> = {

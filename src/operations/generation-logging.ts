@@ -8,7 +8,7 @@
  * data); the error code and provider say what failed.
  */
 import type { GenerationRecord } from '../generations/generation-records.js';
-import type { GenerationObserver } from './generation-observer.js';
+import type { GenerationObserver } from '../generations/generation-observer.js';
 import type { Logger } from './logger.js';
 
 /** A generation observer that writes the log lines described in the module comment. */

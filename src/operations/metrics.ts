@@ -20,7 +20,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GenerationRecord } from '../generations/generation-records.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
-import type { GenerationObserver } from './generation-observer.js';
+import type { GenerationObserver } from '../generations/generation-observer.js';
 
 /** The values of the `route` label of `gateway_http_requests_total`. */
 export type HttpRouteLabel =

@@ -20,7 +20,7 @@ import type { Config } from '../config.js';
 import type { HttpRoute } from '../http-route.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 import { createGenerationLogging } from './generation-logging.js';
-import { combineObservers, type GenerationObserver } from './generation-observer.js';
+import { combineObservers, type GenerationObserver } from '../generations/generation-observer.js';
 import { createLogger, createYogaLogger, type Logger, type YogaLogger } from './logger.js';
 import { GatewayMetrics, routeLabel } from './metrics.js';
 import { assignRequestId, REQUEST_ID_HEADER } from './request-context.js';

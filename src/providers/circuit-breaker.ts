@@ -10,7 +10,6 @@
  * `RedisCircuitBreaker` (`redis-circuit-breaker.ts`) shares them between instances. Both implement
  * {@link ProviderCircuitBreaker}, whose answers may be promises: callers `await` them.
  */
-import type { GenerationErrorShape } from '../generations/generation-events.js';
 
 /** Codes that count as the provider failing. */
 const COUNTED_CODES = new Set([
@@ -34,7 +33,14 @@ export function countsAgainstProvider(code: string): boolean {
 export type MaybePromise<Value> = Value | Promise<Value>;
 
 /** What a breaker records about a failure: its error, and for a 429 the upstream's `Retry-After`, ms. */
-export type CircuitFailure = GenerationErrorShape & { retryAfterMs?: number };
+export interface CircuitFailure {
+  /** A stable code, e.g. `UPSTREAM_TIMEOUT`, `RATE_LIMITED` (a provider error's), or `CANCELLED`. */
+  code: string;
+  message: string;
+  provider?: string;
+  /** Milliseconds the provider asked to wait (a 429's `Retry-After`): the circuit stays open at least this long. */
+  retryAfterMs?: number;
+}
 
 /**
  * What routing (the generation service's fallback), the catalog (`providers`, REST `/v1/providers`)
@@ -76,7 +82,7 @@ export interface CircuitState {
   consecutiveFailures: number;
   /** When an open circuit lets a trial request through. */
   openUntil?: Date;
-  lastError?: GenerationErrorShape;
+  lastError?: CircuitFailure;
 }
 
 /** Settings: how many failures in a row open the circuit, and for how long (ms). */
@@ -91,7 +97,7 @@ interface Circuit {
   consecutiveFailures: number;
   openUntil: number;
   trialInFlight: boolean;
-  lastError?: GenerationErrorShape;
+  lastError?: CircuitFailure;
 }
 
 /** Failure counting and cool-downs for every provider, by id, in this instance's memory (answers synchronously). */

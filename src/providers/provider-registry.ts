@@ -2,9 +2,22 @@
  * The registered providers, and how a request's `model` and `provider` become an ordered list of
  * candidates to try (gpt4free's resolution rules, `docs/protocols.md` §6).
  */
-import { GatewayError } from '../generations/gateway-error.js';
 import type { ProviderCircuitBreaker } from './circuit-breaker.js';
 import type { Availability, ChatProvider, ImageProvider, ModelCapability, ModelDescriptor, Provider } from './provider.js';
+
+/**
+ * A request names a model or provider that no registered provider serves: `code` is
+ * `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`, the message says which and what there is instead.
+ */
+export class ModelResolutionError extends Error {
+  override readonly name = 'ModelResolutionError';
+  constructor(
+    readonly code: 'MODEL_NOT_FOUND' | 'PROVIDER_NOT_FOUND',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** A model together with the provider that serves it. */
 export interface CatalogModel {
@@ -160,7 +173,7 @@ export class ProviderRegistry {
    * - `model` may be `provider:model`, an alias, a model id (every provider listing it), a provider
    *   id (its first model of the capability), or empty (the configured default, else the first model
    *   of each available provider).
-   * @throws GatewayError `PROVIDER_NOT_FOUND` (an unknown provider, or one without the capability),
+   * @throws ModelResolutionError `PROVIDER_NOT_FOUND` (an unknown provider, or one without the capability),
    *   `MODEL_NOT_FOUND` (no named provider serves the model, or no provider at all).
    */
   async candidates(capability: ModelCapability, request: ModelRequest): Promise<ResolvedModel[]> {
@@ -170,9 +183,9 @@ export class ProviderRegistry {
       const named = providerIds.map((id) => {
         const provider = this.providers.get(id);
         if (!provider) {
-          throw new GatewayError('PROVIDER_NOT_FOUND', `Unknown provider "${id}". Known providers: ${this.list().map((known) => known.id).join(', ') || 'none'}.`);
+          throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Unknown provider "${id}". Known providers: ${this.list().map((known) => known.id).join(', ') || 'none'}.`);
         }
-        if (!serves(provider, capability)) throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${id}" does not serve ${capability} models.`);
+        if (!serves(provider, capability)) throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Provider "${id}" does not serve ${capability} models.`);
         return provider;
       });
       const found: ResolvedModel[] = [];
@@ -181,7 +194,7 @@ export class ProviderRegistry {
         if (resolved) found.push(resolved);
       }
       if (found.length === 0) {
-        throw new GatewayError('MODEL_NOT_FOUND', `No ${capability} model "${model}" on ${providerIds.map((id) => `"${id}"`).join(', ')}.`);
+        throw new ModelResolutionError('MODEL_NOT_FOUND', `No ${capability} model "${model}" on ${providerIds.map((id) => `"${id}"`).join(', ')}.`);
       }
       return found;
     }
@@ -196,7 +209,7 @@ export class ProviderRegistry {
         if (first) found.push({ provider, model: first.id });
       }
       if (found.length === 0) {
-        throw new GatewayError(
+        throw new ModelResolutionError(
           'MODEL_NOT_FOUND',
           capability === 'chat'
             ? 'No chat model is available: put a .gguf file in MODELS_DIR or configure an OpenAI-compatible upstream.'
@@ -209,7 +222,7 @@ export class ProviderRegistry {
     const separator = model.indexOf(':');
     const prefixed = separator > 0 ? this.get(model.slice(0, separator)) : undefined;
     if (prefixed) {
-      if (!serves(prefixed, capability)) throw new GatewayError('PROVIDER_NOT_FOUND', `Provider "${prefixed.id}" does not serve ${capability} models.`);
+      if (!serves(prefixed, capability)) throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Provider "${prefixed.id}" does not serve ${capability} models.`);
       return [(await this.modelOn(capability, prefixed, model.slice(separator + 1) || undefined, true))!];
     }
 
@@ -220,11 +233,11 @@ export class ProviderRegistry {
         try {
           found.push(...(await this.candidates(capability, { model: target })));
         } catch (error) {
-          if (!(error instanceof GatewayError)) throw error; // a target that is not configured here is skipped
+          if (!(error instanceof ModelResolutionError)) throw error; // a target that is not configured here is skipped
         }
       }
       if (found.length > 0) return dedupe(found);
-      throw new GatewayError('MODEL_NOT_FOUND', `No provider serves "${model}" (an alias of ${aliasTargets.join(', ')}).`);
+      throw new ModelResolutionError('MODEL_NOT_FOUND', `No provider serves "${model}" (an alias of ${aliasTargets.join(', ')}).`);
     }
 
     const found: ResolvedModel[] = [];
@@ -237,7 +250,7 @@ export class ProviderRegistry {
 
     const asProvider = this.get(model);
     if (asProvider && serves(asProvider, capability)) return [(await this.modelOn(capability, asProvider, undefined, true))!];
-    throw new GatewayError('MODEL_NOT_FOUND', `Unknown ${capability} model "${model}". GET /v1/models (REST) and the models query (GraphQL) list the available ones.`);
+    throw new ModelResolutionError('MODEL_NOT_FOUND', `Unknown ${capability} model "${model}". GET /v1/models (REST) and the models query (GraphQL) list the available ones.`);
   }
 
   /**
@@ -273,7 +286,7 @@ export class ProviderRegistry {
     if (!model) {
       const first = models[0];
       if (first) return { provider, model: first.id };
-      if (required) throw new GatewayError('MODEL_NOT_FOUND', `Provider "${provider.id}" has no ${capability} model available.`);
+      if (required) throw new ModelResolutionError('MODEL_NOT_FOUND', `Provider "${provider.id}" has no ${capability} model available.`);
       return undefined;
     }
     const aliasTarget = (this.options.aliases?.[model] ?? this.options.defaultAliases?.[model])
@@ -282,7 +295,7 @@ export class ProviderRegistry {
     if (aliasTarget) return { provider, model: aliasTarget[1]! };
     if (models.length === 0 || models.some((candidate) => candidate.id === model)) return { provider, model };
     if (required) {
-      throw new GatewayError(
+      throw new ModelResolutionError(
         'MODEL_NOT_FOUND',
         `Provider "${provider.id}" has no ${capability} model "${model}". Its ${capability} models: ${models.map((candidate) => candidate.id).join(', ')}.`,
       );

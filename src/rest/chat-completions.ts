@@ -5,9 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { ChatGenerationEvent } from '../generations/generation-events.js';
-import type { ChatCompletionInput, ChatGenerationRecord } from '../generations/generation-service.js';
+import type { ChatCompletionInput } from '../generations/generation-inputs.js';
+import type { ChatGenerationRecord } from '../generations/generation-records.js';
 import type { ChatMessage, FinishReason, Usage } from '../providers/provider.js';
-import type { RestApiDependencies } from './rest-api.js';
+import type { RestApiDependencies } from './rest-dependencies.js';
 import { followGeneration } from './generation-follower.js';
 import { RestError, sendJson, unixSeconds, type EventStreamWriter } from './rest-http.js';
 

@@ -6,8 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import type { GenerationCancelledEvent, GenerationEvent, GenerationFailedEvent } from '../generations/generation-events.js';
-import type { GenerationRecord, GenerationService } from '../generations/generation-service.js';
-import type { RestApiDependencies } from './rest-api.js';
+import type { GenerationAccess } from '../generations/generation-access.js';
+import type { GenerationRecord } from '../generations/generation-records.js';
+import type { RestApiDependencies } from './rest-dependencies.js';
 import {
   ClientConnection,
   EventStreamWriter,
@@ -34,7 +35,7 @@ export interface GenerationRoute<Body, Generation extends GenerationRecord, Even
    * Starts the generation for a validated body.
    * @throws RestError or GatewayError before anything starts (answered with its status, see `toRestError`).
    */
-  start(generations: GenerationService, body: Body): Promise<Generation>;
+  start(generations: GenerationAccess, body: Body): Promise<Generation>;
   /**
    * The handler of this reply's events: it gets every event in order except `generation-failed`
    * and `generation-cancelled` (which {@link followGeneration} answers) and returns true once the

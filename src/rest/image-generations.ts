@@ -5,8 +5,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { GeneratedImage, ImageGenerationEvent } from '../generations/generation-events.js';
-import type { ImageGenerationInput, ImageGenerationRecord } from '../generations/generation-service.js';
-import type { RestApiDependencies } from './rest-api.js';
+import type { ImageGenerationInput } from '../generations/generation-inputs.js';
+import type { ImageGenerationRecord } from '../generations/generation-records.js';
+import type { RestApiDependencies } from './rest-dependencies.js';
 import { followGeneration } from './generation-follower.js';
 import { RestError, sendJson, unixSeconds } from './rest-http.js';
 

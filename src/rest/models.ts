@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ModelCapability } from '../providers/provider.js';
 import type { CatalogModel } from '../providers/provider-registry.js';
-import type { RestApiDependencies } from './rest-api.js';
+import type { RestApiDependencies } from './rest-dependencies.js';
 import { RestError, sendError, sendJson } from './rest-http.js';
 
 /**

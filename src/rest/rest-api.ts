@@ -15,30 +15,16 @@
  * Paths outside `/v1` are not handled. Trailing slashes are ignored.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GenerationService } from '../generations/generation-service.js';
 import type { HttpRoute } from '../http-route.js';
-import type { ProviderRegistry } from '../providers/provider-registry.js';
-import { defaultLogger, type Logger } from '../operations/logger.js';
+import { defaultLogger } from '../operations/logger.js';
 import { handleChatCompletions } from './chat-completions.js';
 import { handleImageGenerations } from './image-generations.js';
 import { handleGetModel, handleListModels } from './models.js';
 import { handleGetProvider, handleListProviders } from './providers.js';
 import { EventStreamWriter, RestError, sendError } from './rest-http.js';
+import type { RestApiDependencies } from './rest-dependencies.js';
 
-/** What the REST routes need. */
-export interface RestApiDependencies {
-  generations: GenerationService;
-  registry: ProviderRegistry;
-  /** Where unexpected failures are logged; default: a JSON logger on standard output. */
-  logger?: Logger;
-  /**
-   * The generation service as the caller of a request may use it (the security layer's per-caller
-   * limits); absent = `generations` for everyone.
-   */
-  generationsFor?: (request: IncomingMessage) => GenerationService;
-  /** Largest request body read, bytes; absent = `MAX_BODY_BYTES`. */
-  maxBodyBytes?: number;
-}
+export type { RestApiDependencies } from './rest-dependencies.js';
 
 /** Handles one request to a matched path; `parameter` is the decoded `{id}` of the path, if any. */
 type RestHandler = (

@@ -4,12 +4,12 @@
  */
 import SchemaBuilder from '@pothos/core';
 import type { ConversationStore } from '../conversations/conversation-store.js';
-import type { GenerationService } from '../generations/generation-service.js';
+import type { GenerationAccess } from '../generations/generation-access.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 
 /** What every resolver receives as its context. */
 export interface GatewayContext {
-  generations: GenerationService;
+  generations: GenerationAccess;
   registry: ProviderRegistry;
   conversations: ConversationStore;
 }

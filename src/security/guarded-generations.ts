@@ -1,8 +1,8 @@
 /**
  * The limits every generation start passes, whatever the transport: the request size limits, the
  * per-caller cap on running generations, and the per-caller rate limit. GraphQL resolvers and
- * REST routes call the generation service through {@link GenerationAdmission.forCaller}, a view
- * of the service whose four start methods are guarded; everything else goes straight through.
+ * REST routes call the generation service through {@link GenerationAdmission.forCaller}: the
+ * `GenerationAccess` of one caller, whose starts are guarded and whose list is the caller's own.
  */
 import { isTerminalEvent, type GenerationEvent } from '../generations/generation-events.js';
 import {
@@ -14,7 +14,8 @@ import {
   type InputLimits,
 } from '../generations/generation-inputs.js';
 import { isFinalStatus } from '../generations/generation-records.js';
-import type { GenerationRecord, GenerationService } from '../generations/generation-service.js';
+import type { GenerationAccess } from '../generations/generation-access.js';
+import type { GenerationRecord } from '../generations/generation-records.js';
 import type { Caller } from './authentication.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { GenerationSlot, RunningGenerationLimiter } from './running-generation-limiter.js';
@@ -30,15 +31,14 @@ export interface GenerationAdmissionOptions {
   inputLimits: InputLimits;
 }
 
-/** The methods a caller's view replaces: the starts, and the listing (a caller lists its own generations). */
-type GuardedMethods = Pick<GenerationService, 'startChat' | 'startImages' | 'startChatStream' | 'startImageStream' | 'listGenerations'>;
 
 /** Admits generation starts per caller. One instance per app: its limits are shared by every transport. */
 export class GenerationAdmission {
   constructor(private readonly options: GenerationAdmissionOptions) {}
 
   /**
-   * The service as `caller` may use it. `startChat`, `startImages`, `startChatStream` and
+   * The generations as `caller` may use them: `find`, `cancel` and `subscribe` as the service
+   * has them; `startChat`, `startImages`, `startChatStream` and
    * `startImageStream` check, in this order:
    * 1. the size limits → GatewayError `BAD_USER_INPUT`;
    * 2. the running cap → SecurityError `RATE_LIMITED` ("too many running generations", no `Retry-After`);
@@ -53,10 +53,13 @@ export class GenerationAdmission {
    * @param seesEveryCaller whether the caller lists every generation (authentication is off: callers
    *   are told apart by address only, so none is the owner of anything).
    */
-  forCaller(service: GenerationService, caller: Caller | undefined, origin: GenerationOrigin = {}, seesEveryCaller = false): GenerationService {
+  forCaller(service: GenerationAccess, caller: Caller | undefined, origin: GenerationOrigin = {}, seesEveryCaller = false): GenerationAccess {
     const { inputLimits } = this.options;
     if (caller) origin = { ...origin, callerId: caller.id };
-    const guarded: GuardedMethods = {
+    return {
+      find: (generationId) => service.find(generationId),
+      cancel: (generationId, reason) => service.cancel(generationId, reason),
+      subscribe: (generationId, after, kind) => service.subscribe(generationId, after, kind),
       listGenerations: async (filter) => {
         if (!caller) throw new SecurityError('UNAUTHORIZED', 'Authentication required: send an API key.');
         const { owner: _owner, ...rest } = filter;
@@ -79,13 +82,6 @@ export class GenerationAdmission {
         return this.admitStream(caller, () => service.startImageStream(input, origin));
       },
     };
-    return new Proxy(service, {
-      get(target, property) {
-        if (Object.hasOwn(guarded, property)) return guarded[property as keyof GuardedMethods];
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
   }
 
   /** Takes a running slot, then counts the start against the rate limit. */

@@ -10,15 +10,14 @@
  * (`/images/../graphql`, `http://host/…`, `//graphql`) is not, since Yoga and the routes normalise
  * paths differently (Yoga also answers `/graphql/` and `//graphql`).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Store } from '@envelop/rate-limiter';
 import type { ExecutionResult, FormattedExecutionResult, GraphQLFormattedError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { SecurityConfig } from '../config.js';
-import type { GenerationService } from '../generations/generation-service.js';
+import type { GenerationAccess } from '../generations/generation-access.js';
 import type { Logger } from '../operations/logger.js';
-import { RestError, sendError } from '../rest/rest-http.js';
 import { Authenticator, clientAddressOf, type AuthenticationResult, type Caller } from './authentication.js';
 import { createGraphQLProtection } from './graphql-protection.js';
 import { GenerationAdmission } from './guarded-generations.js';
@@ -27,6 +26,20 @@ import { RateLimiter } from './rate-limiter.js';
 import { RunningGenerationLimiter } from './running-generation-limiter.js';
 import { requestIdOf } from '../operations/request-context.js';
 import { RequestProperty } from '../operations/request-property.js';
+
+/**
+ * A refused HTTP request: the status, the stable code (`UNAUTHORIZED`, `FORBIDDEN`,
+ * `REQUEST_TOO_LARGE`), the message, the headers to send (`WWW-Authenticate`, `connection`), and
+ * the API it was for, whose error format the answer takes: an OpenAI error body under `/v1`
+ * (`rest`), a GraphQL error body elsewhere (`graphql`).
+ */
+export interface HttpRefusal {
+  api: 'rest' | 'graphql';
+  status: number;
+  code: string;
+  message: string;
+  headers: Record<string, string>;
+}
 
 /** The graphql-ws context `onWebSocketConnect` needs (the `ws` adapter's `extra`). */
 export interface WebSocketConnectContext {
@@ -40,13 +53,14 @@ export interface Security {
   readonly plugins: Array<Plugin<Record<string, unknown>>>;
   /**
    * Runs before the routes, for every request but the public ones: refuses a request without a
-   * valid key (401/403: an OpenAI error body under `/v1`, a GraphQL error body elsewhere), and a
-   * body outside `/v1` larger than `maxRequestBodyBytes` (413 with a GraphQL error body; the body is
+   * valid key (401/403), and a body outside `/v1` larger than `maxRequestBodyBytes` (413; the body is
    * read and buffered here, so Yoga gets it whole; REST checks its own with the same limit);
-   * remembers the caller of an accepted request for {@link generationsFor}.
-   * @returns true when it answered the request (nothing else may touch it).
+   * remembers the caller of an accepted request for {@link generationsFor}. A refused request's body
+   * is drained (and `connection: close` asked for when it had one), so an endless upload ends with
+   * the connection. The caller writes the refusal in its API's error format (see `HttpRefusal`).
+   * @returns the refusal, or undefined when the request goes on.
    */
-  handleHttp(request: IncomingMessage, response: ServerResponse): Promise<boolean>;
+  admitHttp(request: IncomingMessage): Promise<HttpRefusal | undefined>;
   /**
    * graphql-ws `onConnect`: checks `connectionParams.authorization` (`Bearer <key>`) or
    * `connectionParams.apiKey`. A refusal closes the socket with 4403 and a reason naming what was
@@ -54,11 +68,11 @@ export interface Security {
    */
   onWebSocketConnect(context: WebSocketConnectContext): boolean;
   /**
-   * The generation service as the caller of `request` (an HTTP request that passed `handleHttp`, or
+   * The generation service as the caller of `request` (an HTTP request that passed `admitHttp`, or
    * the upgrade request of an accepted WebSocket) may use it: starts pass the size limits, the
    * running cap and the rate limit. For an unknown request while keys are required, starts are refused (401).
    */
-  generationsFor(request: IncomingMessage | undefined): GenerationService;
+  generationsFor(request: IncomingMessage | undefined): GenerationAccess;
   /**
    * graphql-ws `onNext`: a result whose errors carry Yoga's `http` extension (status and headers
    * meant for an HTTP response, which Yoga strips itself over HTTP and SSE) without it; undefined
@@ -71,7 +85,7 @@ export interface Security {
 
 /** Dependencies of {@link createSecurity}. */
 export interface SecurityDependencies {
-  generations: GenerationService;
+  generations: GenerationAccess;
   /** The GraphQL endpoint path (`/graphql`). */
   graphqlPath: string;
   /** Whether GraphiQL is served (its HTML page is then public). */
@@ -115,23 +129,6 @@ function isGraphiQLPageRequest(request: IncomingMessage): boolean {
   return !new URL(request.url ?? '/', 'http://gateway.invalid').searchParams.has('query');
 }
 
-/** Answers a request-level GraphQL error: `{"errors":[{"message","extensions":{"code"}}]}` with an HTTP status. */
-function sendGraphQLError(
-  request: IncomingMessage,
-  response: ServerResponse,
-  status: number,
-  code: string,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
-  const contentType = (request.headers.accept ?? '').includes('application/graphql-response+json')
-    ? 'application/graphql-response+json; charset=utf-8'
-    : 'application/json; charset=utf-8';
-  response.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)), ...headers });
-  response.end(body);
-}
-
 /** `WWW-Authenticate` for a refused key (RFC 6750). */
 function challenge(result: Extract<AuthenticationResult, { ok: false }>): Record<string, string> {
   return {
@@ -165,15 +162,14 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
   /** The caller of each accepted HTTP request and WebSocket upgrade request. */
   const callers = new RequestProperty<Caller>('caller');
   /** The generation service as the caller of each request, made once per request (see `generationsFor`). */
-  const guardedServices = new RequestProperty<GenerationService>('generation service of the caller');
+  const guardedServices = new RequestProperty<GenerationAccess>('generation service of the caller');
   const limit = config.maxRequestBodyBytes;
 
-  /** Reads a GraphQL request body up to the limit and hands it to Yoga as `request.body`; answers 413 when it is larger. */
-  const bufferGraphQLBody = async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
-    const tooLarge = () => {
+  /** Reads a GraphQL request body up to the limit and hands it to Yoga as `request.body`; refuses with 413 when it is larger. */
+  const bufferGraphQLBody = async (request: IncomingMessage): Promise<HttpRefusal | undefined> => {
+    const tooLarge = (): HttpRefusal => {
       request.resume(); // let the client finish sending, then close: an endless upload ends with the connection
-      sendGraphQLError(request, response, 413, 'REQUEST_TOO_LARGE', `The request body is larger than ${limit} bytes.`, { connection: 'close' });
-      return true;
+      return { api: 'graphql', status: 413, code: 'REQUEST_TOO_LARGE', message: `The request body is larger than ${limit} bytes.`, headers: { connection: 'close' } };
     };
     const declared = Number(request.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) return tooLarge();
@@ -186,7 +182,7 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
     }
     // Yoga (through @whatwg-node/server) reads a pre-read `body` instead of the consumed stream.
     (request as IncomingMessage & { body?: unknown }).body = Readable.from([Buffer.concat(chunks)], { objectMode: false });
-    return false;
+    return undefined;
   };
 
   const warnings: string[] = [];
@@ -224,25 +220,28 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
     ],
     warnings,
 
-    async handleHttp(request, response) {
-      if (request.method === 'OPTIONS') return false; // CORS preflights carry no credentials and run nothing
-      if (isPublicRequest(request)) return false;
+    async admitHttp(request) {
+      if (request.method === 'OPTIONS') return undefined; // CORS preflights carry no credentials and run nothing
+      if (isPublicRequest(request)) return undefined;
       const path = normalizedPathOf(request);
       const rest = path === '/v1' || path.startsWith('/v1/');
-      if (!rest && dependencies.graphiql && path === dependencies.graphqlPath && isGraphiQLPageRequest(request)) return false;
+      if (!rest && dependencies.graphiql && path === dependencies.graphqlPath && isGraphiQLPageRequest(request)) return undefined;
       const result = authenticator.authenticateRequest(request, { allowGpt4freeHeader: rest });
       if (!result.ok) {
         // An unread body is drained, and the connection closes after the answer, so an endless upload ends with it.
         const hasBody = Number(request.headers['content-length']) > 0 || request.headers['transfer-encoding'] !== undefined;
-        const headers = { ...challenge(result), ...(hasBody && { connection: 'close' }) };
         request.resume();
-        if (rest) sendError(response, new RestError(result.code, result.message), headers);
-        else sendGraphQLError(request, response, result.code === 'UNAUTHORIZED' ? 401 : 403, result.code, result.message, headers);
-        return true;
+        return {
+          api: rest ? 'rest' : 'graphql',
+          status: result.code === 'UNAUTHORIZED' ? 401 : 403,
+          code: result.code,
+          message: result.message,
+          headers: { ...challenge(result), ...(hasBody && { connection: 'close' }) },
+        };
       }
       callers.set(request, result.caller);
-      if (!rest && request.method !== 'GET' && request.method !== 'HEAD') return bufferGraphQLBody(request, response);
-      return false;
+      if (!rest && request.method !== 'GET' && request.method !== 'HEAD') return bufferGraphQLBody(request);
+      return undefined;
     },
 
     onWebSocketConnect({ connectionParams, extra }) {

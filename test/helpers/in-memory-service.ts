@@ -7,7 +7,7 @@ import type { GenerationEvent } from '../../src/generations/generation-events.js
 import { createGenerationPubSub } from '../../src/generations/generation-pub-sub.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
 import { ImageStore } from '../../src/images/image-store.js';
-import type { GenerationObserver } from '../../src/operations/generation-observer.js';
+import type { GenerationObserver } from '../../src/generations/generation-observer.js';
 import type { ChatProvider } from '../../src/providers/provider.js';
 import { ProviderRegistry } from '../../src/providers/provider-registry.js';
 

@@ -16,7 +16,7 @@ import type { Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/operations/logger.js';
-import { BREAKER_KEY_PREFIX, RedisCircuitBreaker } from '../../src/providers/redis-circuit-breaker.js';
+import { BREAKER_KEY_PREFIX, RedisCircuitBreaker } from '../../src/scale-out/redis-circuit-breaker.js';
 import { CANCEL_GENERATION, CHAT_COMPLETION_SUBSCRIPTION, type ChatEvent } from '../helpers/chat-operations.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectWebSocket, createWebSocketClient, graphqlRequest } from '../helpers/graphql-clients.js';

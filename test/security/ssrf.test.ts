@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ImageStore } from '../../src/images/image-store.js';
-import { assertPublicHost, PrivateAddressError, privateAddressReason, type HostLookup } from '../../src/security/network-address.js';
+import { assertPublicHost, PrivateAddressError, privateAddressReason, type HostLookup } from '../../src/images/network-address.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectWebSocket, createWebSocketClient } from '../helpers/graphql-clients.js';
 import { IMAGE_GENERATION_SUBSCRIPTION } from '../helpers/image-operations.js';

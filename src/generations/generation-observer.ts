@@ -3,8 +3,8 @@
  * optional and called synchronously from the service, so an observer must be quick and must not
  * throw (the service ignores what it returns). `combineObservers` fans one call out to several.
  */
-import type { GenerationOrigin } from '../generations/generation-inputs.js';
-import type { GenerationRecord } from '../generations/generation-records.js';
+import type { GenerationOrigin } from './generation-inputs.js';
+import type { GenerationRecord } from './generation-records.js';
 
 /** Hooks the generation service calls; see the module comment. */
 export interface GenerationObserver {

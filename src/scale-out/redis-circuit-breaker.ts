@@ -31,7 +31,7 @@ import {
   type CircuitFailure,
   type CircuitState,
   type ProviderCircuitBreaker,
-} from './circuit-breaker.js';
+} from '../providers/circuit-breaker.js';
 
 /** The prefix of the breaker's keys unless {@link RedisCircuitBreakerOptions.keyPrefix} says otherwise. */
 export const BREAKER_KEY_PREFIX = 'gateway:breaker:';
