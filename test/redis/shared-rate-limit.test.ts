@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RATE_LIMIT_BUCKET, RATE_LIMIT_KEY_PREFIX, RateLimiter, RedisRateLimitStore } from '../../src/security/rate-limiter.js';
+import { RATE_LIMIT_BUCKET, RateLimiter } from '../../src/security/rate-limiter.js';
+import { RATE_LIMIT_KEY_PREFIX, RedisRateLimitStore } from '../../src/scale-out/redis-rate-limit-store.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import type { GraphQLResponse } from '../helpers/graphql-clients.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
