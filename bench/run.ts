@@ -70,8 +70,8 @@
  * up to `BENCH_IDLE_SUBSCRIPTIONS`; 0 skips it), `BENCH_LLAMA_THREADS` (1),
  * `BENCH_LLAMA_RUNS` (20 per side), `BENCH_LLAMA_MAX_TOKENS` (256), `BENCH_LLAMA_PROMPT`,
  * `BENCH_LLAMA_MODEL` (stories260K), `BENCH_LLAMA_SEQUENCES` (4), `BENCH_LLAMA_CONTEXT_SIZE`
- * (gateway default when unset), `BENCH_LLAMA_BATCH` (4 concurrent generations), `BENCH_MODELS_DIR`
- * (../shared/models), `BENCH_SKIP_LLAMA=1`, `BENCH_SKIP_PORTKEY=1`, `BENCH_SKIP_RAMP=1`,
+ * (gateway default when unset), `BENCH_LLAMA_BATCH` (4 concurrent generations), `TEST_MODELS_DIR`
+ * (the tests' models folder, as for `npm test`), `BENCH_SKIP_LLAMA=1`, `BENCH_SKIP_PORTKEY=1`, `BENCH_SKIP_RAMP=1`,
  * `BENCH_SKIP_IDLE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
  * baseline; handy with `--profile`), and `BENCH_GATEWAY_<NAME>=value` for any gateway setting
  * (e.g. `BENCH_GATEWAY_DELTA_COALESCE_MS=0`; the gateway's defaults otherwise).
@@ -84,7 +84,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'graphql-ws';
 import { killAllChildren, machineCpu, openFilesLimit, processTreeCpuMs, REPOSITORY_ROOT, residentBytes, startTypeScriptProcess, type ManagedProcess } from './child-processes.js';
@@ -98,6 +98,7 @@ import { measureLlama, warmUpGatewayLlama, warmUpRawLlama } from './llama-compar
 import { ensurePortkeyInstalled, startPortkey, type PortkeyGateway } from './portkey-process.js';
 import { ALL_PATHS, formatMarkdown, GATEWAY_PATHS, type BenchResult, type GcPauseSummary, type UpstreamPath } from './report.js';
 import { exposedGc } from './exposed-gc.js';
+import { testModelsDir } from '../test/helpers/test-models-dir.js';
 import { formatNumber } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
@@ -255,7 +256,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     llamaBatch: Math.min(llamaSequences, integerSetting(environment, 'BENCH_LLAMA_BATCH', 4)),
     llamaBatchRounds: smoke ? 1 : 3,
     gatewayOverrides,
-    modelsDir: resolve(environment.BENCH_MODELS_DIR ?? join(REPOSITORY_ROOT, '..', 'shared', 'models')),
+    modelsDir: testModelsDir(environment),
     deadlineMs: smoke ? 60_000 : 295_000,
   };
 }
@@ -405,7 +406,7 @@ async function main(): Promise<number> {
     LOG_LEVEL: 'error',
     MODELS_DIR: options.modelsDir,
     LLAMA_THREADS: String(options.llamaThreads),
-    // Concurrent generations on one model share one context with this many sequences (README, LLAMA_SEQUENCES).
+    // Concurrent generations on one model share one context with this many sequences (`LLAMA_SEQUENCES`, docs/configuration.md).
     LLAMA_SEQUENCES: String(options.llamaSequences),
     ...(options.llamaContextSize !== undefined && { LLAMA_CONTEXT_SIZE: String(options.llamaContextSize) }),
     ...options.gatewayOverrides,

@@ -1,16 +1,16 @@
 /**
  * Starts the real app on 127.0.0.1, port 0, with the configuration built from environment-style
- * settings (as a user would set them). Defaults: the shared test model folder and one llama.cpp thread.
+ * settings (as a user would set them). Defaults: the test models folder (`TEST_MODELS_DIR`) and one llama.cpp thread.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { TEST_MODELS_DIR } from './test-models-dir.js';
 
-/** The folder holding `stories260K.gguf` (`../shared/models` beside the repository). */
-export const SHARED_MODELS_DIR = fileURLToPath(new URL('../../../shared/models', import.meta.url));
+/** The folder holding the test models (`stories260K.gguf`): the setting `TEST_MODELS_DIR`, see `./test-models-dir.ts`. */
+export const SHARED_MODELS_DIR = TEST_MODELS_DIR;
 
 /** A started app and the URLs to reach it. */
 export interface StartedApp {
@@ -27,7 +27,7 @@ export interface StartedApp {
 }
 
 /**
- * The settings every test instance starts with: the shared models folder, one llama.cpp thread, a
+ * The settings every test instance starts with: the test models folder, one llama.cpp thread, a
  * small context, loopback on a free port, no network providers, a fresh temporary data folder.
  */
 export function testAppDefaults(): Record<string, string> {
