@@ -496,7 +496,7 @@ export function formatMarkdown(result: BenchResult): string {
           (pauses.young.count > 0
             ? ` (one per ${formatNumber(pauses.gatewayRequests / pauses.young.count, 0)} requests; p50 ${milliseconds(pauses.young.p50Ms)} ms, max ${milliseconds(pauses.young.maxMs)} ms), `
             : ', ') +
-          `${pauses.full.count} full${pauses.full.count > 0 ? ` (max ${milliseconds(pauses.full.maxMs)} ms)` : ''}. A request that meets one is that much later; with the delays of the hops between processes on this machine (most of the tail: README, Performance), this makes the added time to first token p99.`,
+          `${pauses.full.count} full${pauses.full.count > 0 ? ` (max ${milliseconds(pauses.full.maxMs)} ms)` : ''}. A request that meets one is that much later; with the delays of the hops between processes on this machine (most of the tail: docs/performance.md), this makes the added time to first token p99.`,
       );
     }
     lines.push('');

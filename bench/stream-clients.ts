@@ -376,7 +376,7 @@ export const BENCH_FOLLOW_SUBSCRIPTION = `subscription BenchFollow($generationId
   chatCompletion: chatCompletionEvents(generationId: $generationId) ${CHAT_EVENT_SELECTION}
 }`;
 
-/** The mutation that starts a generation without following it (README, "Start now, follow later"). */
+/** The mutation that starts a generation without following it (docs/graphql-api.md). */
 export const BENCH_START_MUTATION = `mutation BenchStart($input: ChatCompletionInput!) {
   startChatCompletion(input: $input) { id status }
 }`;

@@ -10,8 +10,8 @@
  */
 // A server runs its libraries in production mode unless told otherwise: graphql-js, for one,
 // checks failed `instanceof` tests for a second copy of itself outside it, on every field of every
-// event (about 5 % of the CPU time per streamed generation, measured). Libraries read NODE_ENV
-// when they load, so it is set before the application is imported.
+// event (a cost on every streamed token; docs/performance.md). Libraries read NODE_ENV when they
+// load, so it is set before the application is imported.
 process.env.NODE_ENV ??= 'production';
 const { createApp } = await import('./app.js');
 const { ConfigError, loadConfig } = await import('./config.js');

@@ -132,9 +132,8 @@ interface FollowPosition {
  * returns true once the terminal event is out.
  * A module-level generator rather than a closure inside `followEvents`: on Node 20 a closure of an
  * async generator function made per call keeps what it captures (here the follower's whole state)
- * through young-generation collections, 85 bytes per call in isolation against none for a
- * module-level one (likely the hidden class each such closure gets for its generator objects;
- * README, Performance).
+ * through young-generation collections, where a module-level one keeps nothing (likely the hidden
+ * class each such closure gets for its generator objects; `docs/performance.md`).
  * @throws GatewayError `EVENTS_EXPIRED` when the log lacks an event before `until` that the follower
  * needs (or one it heard live), `EVENT_LOG_UNAVAILABLE` when the log cannot be read.
  */

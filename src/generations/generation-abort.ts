@@ -2,12 +2,9 @@
  * The abort of one generation: an {@link AbortHandle} (no `AbortSignal` unless a provider asks for
  * one), which hands providers their stream options.
  *
- * In place of the generation's `AbortController` it cut what the gateway's young-generation
- * collections copy per streamed REST request from 2.4 to 1.8–1.95 kB (3,000 sequential 64-token
- * streams from the benchmark's fake upstream, first fifth left out; 0.64–0.69 instead of 1.2 kB
- * with no finished generation kept), and a generation no longer pays Node's `createAbortSignal`
- * (about 7 µs each in a CPU profile at concurrency 25). README, Performance; why in
- * `../providers/abort-handle.ts`.
+ * In place of the generation's `AbortController` it cuts what the gateway's young-generation
+ * collections copy per streamed request, and a generation no longer pays Node's
+ * `createAbortSignal` (figures in `docs/performance.md`; why in `../providers/abort-handle.ts`).
  */
 import { AbortHandle } from '../providers/abort-handle.js';
 import type { StreamOptions } from '../providers/provider.js';

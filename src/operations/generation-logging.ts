@@ -31,7 +31,7 @@ export function createGenerationLogging(logger: Logger): GenerationObserver {
       const first = firstContentAt.get(record);
       const requestId = requestIds.get(record);
       // Kept generations outlive this: their entries go now (an entry held to the end of retention is
-      // heap each kept generation pays for, and scavenges copy; README, Performance).
+      // heap each kept generation pays for, and scavenges copy).
       firstContentAt.delete(record);
       requestIds.delete(record);
       const fields = {

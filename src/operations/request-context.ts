@@ -5,8 +5,8 @@
  * generation for the request can pass it on (the generation log lines name it).
  *
  * Passed explicitly rather than through `AsyncLocalStorage`: on Node 20 one `AsyncLocalStorage.run`
- * turns on promise hooks for the whole process, and every promise after it paid for them (measured
- * here: about a fifth of the gateway's CPU per streamed request at concurrency 50, `npm run bench`).
+ * turns on promise hooks for the whole process, and every promise after it pays for them: a large
+ * share of the gateway's CPU per streamed request under load (`docs/performance.md`).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';

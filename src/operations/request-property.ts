@@ -4,10 +4,8 @@
  *
  * A property rather than a `WeakMap` keyed by the request: on Node 20 (V8 11.3) a long-lived
  * `WeakMap` keeps the values of entries whose keys died young through young-generation collections
- * (measured in isolation: a small value copied once per entry, 73 bytes; when the value reaches its
- * key, both stay until a full collection, 233 bytes per entry). Here the three per-request
- * `WeakMap`s cost 0.4 kB copied per REST request (4.85 → 4.46 kB; README, Performance). A property
- * dies with the request.
+ * (and when the value reaches its key, both stay until a full collection), so per-request
+ * `WeakMap`s add copying to every request (`docs/performance.md`). A property dies with the request.
  */
 import type { IncomingMessage } from 'node:http';
 

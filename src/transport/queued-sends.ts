@@ -5,9 +5,9 @@
  * graphql-ws (`graphql-ws/use/ws`) awaits every `send` callback before it takes the next event of
  * a subscription. With the batching of `batched-writes.ts` a write completes only at the end of
  * the loop turn, so each message of a stream (a delta, the completed event, `complete`) went out
- * in a turn and a `writev` of its own — measured with `strace` at concurrency 1: three system
- * calls where one does, and one loop turn of delay per message. Acknowledged at once, every message
- * a subscription has ready in one turn leaves in one write.
+ * in a turn and a `writev` of its own: a system call per message where one does, and one loop turn
+ * of delay per message. Acknowledged at once, every message a subscription has ready in one turn
+ * leaves in one write.
  *
  * Back-pressure stays: when the socket already holds `limitBytes` or more unsent bytes (a client
  * that does not read), `send` waits for the write as before, so a slow subscriber stops pulling

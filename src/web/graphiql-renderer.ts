@@ -1,17 +1,17 @@
 /**
  * GraphiQL's page for Yoga's `renderGraphiQL` option, from `@graphql-yoga/render-graphiql`, which
  * inlines GraphiQL's assets so that the page works with no network (Yoga's default loads them from
- * a CDN, which leaves the page blank offline or behind a firewall). That module is one 9 MB
- * JavaScript file holding the assets as strings: loading it is a large share of the gateway's start
- * and heap, and rendering the page a long stretch of the event loop (figures in
- * `docs/performance.md`). So it is loaded on the first GraphiQL request, not at start, and each page
- * is rendered and encoded once.
+ * a CDN, which leaves the page blank offline or behind a firewall). That module is one JavaScript
+ * file of several megabytes holding the assets as strings: loading it is a large share of the
+ * gateway's start and heap, and rendering the page a long stretch of the event loop (figures in
+ * `docs/performance.md`). So it is loaded on the first GraphiQL request, not at start, and each
+ * page is rendered and encoded once.
  */
 import type { GraphiQLOptions } from 'graphql-yoga';
 
 /**
  * Renders GraphiQL's HTML page for `options` (what Yoga passes: our `graphiql` options as a new
- * object per request), as UTF-8 bytes (about 9 MB).
+ * object per request), as UTF-8 bytes (several megabytes).
  * @throws {@link GraphiQLUnavailableError} (the returned promise rejects) when
  *   `@graphql-yoga/render-graphiql` cannot be loaded; the next call tries again.
  */

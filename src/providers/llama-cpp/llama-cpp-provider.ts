@@ -21,8 +21,8 @@ import { performance } from 'node:perf_hooks';
 import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 
 /**
- * node-llama-cpp, imported on first use: loading it costs about 40 MB of memory, which a gateway
- * that never runs a local model (or has not yet) should not pay.
+ * node-llama-cpp, imported on first use: loading it costs memory that a gateway that never runs a
+ * local model (or has not yet) should not pay (figures in `docs/performance.md`).
  */
 let nodeLlamaCpp: Promise<typeof import('node-llama-cpp')> | undefined;
 const importNodeLlamaCpp = (): Promise<typeof import('node-llama-cpp')> => (nodeLlamaCpp ??= import('node-llama-cpp'));
