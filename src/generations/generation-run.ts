@@ -16,7 +16,11 @@ import { applyTerminalEvent, type GenerationRecord, type GenerationStatus } from
 /** Races a promise against the run's abort, so a provider that ignores the abort cannot hold it. */
 export type AbortRace = <T>(promise: Promise<T>) => Promise<T>;
 
-/** The body of a generation: runs the providers and returns the terminal success event. */
+/**
+ * The body of a generation: runs the providers and returns the terminal success event. Every step
+ * that waits on something outside (a provider's next part, a download) goes through `race`, so a
+ * cancellation or the time limit ends the work even when that step never settles.
+ */
 export type GenerationWork = (run: GenerationRun, race: AbortRace) => Promise<UnnumberedGenerationEvent>;
 
 /** A terminal event the event log could not take, and the error its followers end with meanwhile. */
