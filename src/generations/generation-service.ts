@@ -21,7 +21,7 @@ import { jobWork, type GenerationJobData } from './generation-job.js';
 import { listRecords, type GenerationFilter, type GenerationPage } from './generation-listing.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
 import { isFinalStatus, type ChatGenerationRecord, type GenerationRecord, type ImageGenerationRecord } from './generation-records.js';
-import { prepareChat, prepareImages, type TokenLimits } from './generation-requests.js';
+import { prepareChat, prepareImages, type PreparedChat, type PreparedImages, type TokenLimits } from './generation-requests.js';
 import { GenerationRetention } from './generation-retention.js';
 import { GenerationRun, type GenerationRunContext, type GenerationWork, type UnstoredEnd } from './generation-run.js';
 import { GenerationSubscriptions } from './generation-subscriptions.js';
@@ -146,16 +146,11 @@ export class GenerationService implements GenerationAccess {
       ...(options.conversationLimits && { conversationLimits: options.conversationLimits }),
       ...(options.tokenLimits && { tokenLimits: options.tokenLimits }),
     });
-    const { record, started, candidates, request, newMessages } = chat;
-    const scaleOut = options.scaleOut;
-    if (scaleOut?.enqueue && !chat.hasOwnKey) {
-      const pairs = candidates.map(({ provider, model }) => ({ providerId: provider.id, model }));
-      const data = { generationId: record.id, kind: 'chat' as const, candidates: pairs, request, newMessages };
-      await scaleOut.enqueue(new GenerationRun(record, this.runContext), started, data, this.subscriptions.source);
-    } else {
-      await this.launch(record, started, chatWork(candidates, request, newMessages, this.workOptions), origin);
-    }
-    return record;
+    const { candidates, request, newMessages } = chat;
+    await this.begin(chat, origin, (generationId, pairs) => ({ generationId, kind: 'chat', candidates: pairs, request, newMessages }), () =>
+      chatWork(candidates, request, newMessages, this.workOptions),
+    );
+    return chat.record;
   }
 
   /**
@@ -166,16 +161,11 @@ export class GenerationService implements GenerationAccess {
   async startImages(input: ImageGenerationInput, origin: GenerationOrigin = {}): Promise<ImageGenerationRecord> {
     this.assertRunning();
     const images = await prepareImages(input, origin, this.options.registry);
-    const { record, started, candidates, request, responseFormat } = images;
-    const scaleOut = this.options.scaleOut;
-    if (scaleOut?.enqueue && !images.hasOwnKey) {
-      const pairs = candidates.map(({ provider, model }) => ({ providerId: provider.id, model }));
-      const data = { generationId: record.id, kind: 'image' as const, candidates: pairs, request, responseFormat };
-      await scaleOut.enqueue(new GenerationRun(record, this.runContext), started, data, this.subscriptions.source);
-    } else {
-      await this.launch(record, started, imageWork(candidates, request, responseFormat, this.workOptions), origin);
-    }
-    return record;
+    const { candidates, request, responseFormat } = images;
+    await this.begin(images, origin, (generationId, pairs) => ({ generationId, kind: 'image', candidates: pairs, request, responseFormat }), () =>
+      imageWork(candidates, request, responseFormat, this.workOptions),
+    );
+    return images.record;
   }
 
   /**
@@ -350,6 +340,27 @@ export class GenerationService implements GenerationAccess {
     return this.subscriptions.follow(record, 0, async () => {
       if (!isFinalStatus(record.status)) await this.cancel(record.id, 'subscription closed');
     });
+  }
+
+  /**
+   * Starts a prepared generation: queued for a worker (role `api`, see `ScaleOut.enqueue`) unless it
+   * carries the caller's own provider key, else run here (see `launch`).
+   * @param job the queued job, from the generation id and the candidates as ids.
+   */
+  private async begin(
+    prepared: PreparedChat | PreparedImages,
+    origin: GenerationOrigin,
+    job: (generationId: string, candidates: GenerationJobData['candidates']) => GenerationJobData,
+    work: () => GenerationWork,
+  ): Promise<void> {
+    const { record, started, candidates } = prepared;
+    const { scaleOut } = this.options;
+    if (scaleOut?.enqueue && !prepared.hasOwnKey) {
+      const data = job(record.id, candidates.map(({ provider, model }) => ({ providerId: provider.id, model })));
+      await scaleOut.enqueue(new GenerationRun(record, this.runContext), started, data, this.subscriptions.source);
+    } else {
+      await this.launch(record, started, work(), origin);
+    }
   }
 
   /**
