@@ -42,7 +42,7 @@ describe('schema.graphql', () => {
     );
     const printed = printSortedSchema();
     expect(printed).toContain(
-      'union ChatCompletionEvent = ChatCompletionCompleted | ChatCompletionStarted | ChatTokenDelta | GenerationCancelled | GenerationFailed',
+      'union ChatCompletionEvent = ChatCompletionCompleted | ChatCompletionStarted | ChatReasoningDelta | ChatTokenDelta | ChatToolCallDelta | GenerationCancelled | GenerationFailed',
     );
     expect(printed).toMatch(/enum GenerationStatus \{\s+CANCELLED\s+COMPLETED\s+FAILED\s+QUEUED\s+RUNNING\s+\}/);
     expect(printed).toMatch(/enum FinishReason \{\s+CONTENT_FILTER\s+LENGTH\s+STOP\s+TOOL_CALLS\s+\}/);

@@ -3,12 +3,16 @@
  * provider and model that answered), bounded in messages, characters and time. In memory by
  * default; the interface is asynchronous so a Redis store can replace it.
  */
-import type { ChatRole } from '../providers/provider.js';
+import type { ChatRole, ChatToolCall } from '../providers/provider.js';
 
-/** One stored message. */
+/** One stored message (images of a message are not kept: only its text). */
 export interface ConversationMessage {
   role: ChatRole;
   content: string;
+  /** For assistant messages: the tool calls it made. */
+  toolCalls?: ChatToolCall[];
+  /** For tool messages: the call it answers. */
+  toolCallId?: string;
   /** For assistant messages: who answered. */
   provider?: string;
   model?: string;

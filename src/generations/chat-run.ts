@@ -1,11 +1,12 @@
 /**
  * The work of a chat generation: its candidates tried in order (see provider-fallback.ts), the
- * provider's text streamed as coalesced `chat-token-delta` events, and the completed turn added to
- * its conversation.
+ * provider's text and reasoning streamed as coalesced `chat-token-delta` and `chat-reasoning-delta`
+ * events, its tool calls as `chat-tool-call-delta` events, and the completed turn (tool calls
+ * included) added to its conversation.
  */
 import type { ConversationStore } from '../conversations/conversation-store.js';
 import type { ResolvedModel } from '../providers/provider-registry.js';
-import type { ChatMessage, ChatProvider, ChatRequest, FinishReason, Usage } from '../providers/provider.js';
+import type { ChatMessage, ChatProvider, ChatRequest, ChatToolCall, FinishReason, Usage } from '../providers/provider.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import type { UnnumberedGenerationEvent } from './generation-events.js';
 import type { ChatGenerationRecord } from './generation-records.js';
@@ -62,7 +63,11 @@ async function runChat(
   }
   let finishReason: FinishReason = 'stop';
   let usage: Usage | undefined;
+  // Text and reasoning are each coalesced (see DeltaCoalescer); switching from one kind to the other,
+  // or to a tool call, sends what the other holds first, so events keep the order the model wrote.
   const deltas = new DeltaCoalescer(options.deltaCoalesceMs, (text) => run.emit({ type: 'chat-token-delta', text }));
+  const reasoning = new DeltaCoalescer(options.deltaCoalesceMs, (text) => run.emit({ type: 'chat-reasoning-delta', text }));
+  const toolCalls: ChatToolCall[] = [];
   try {
     const streamOptions = run.abort.streamOptions(options.deltaCoalesceMs);
     for await (const part of racedParts(provider.streamChat(request, streamOptions), race)) {
@@ -71,25 +76,55 @@ async function runChat(
         markContent();
         const first = record.text.length === 0;
         record.text += part.text;
+        await reasoning.flush();
         await deltas.add(part.text);
         // The first token reaches the subscribers' sockets before the provider is pulled again.
         if (first) await nextEventLoopIteration();
+      } else if (part.type === 'reasoning-delta') {
+        if (part.text.length === 0) continue;
+        markContent();
+        record.reasoning = (record.reasoning ?? '') + part.text;
+        await deltas.flush();
+        await reasoning.add(part.text);
+      } else if (part.type === 'tool-call-delta') {
+        markContent();
+        const call = (toolCalls[part.index] ??= { id: '', name: '', arguments: '' });
+        if (part.id !== undefined) call.id = part.id;
+        if (part.name !== undefined) call.name = part.name;
+        call.arguments += part.argumentsDelta;
+        record.toolCalls = toolCalls.filter(Boolean);
+        await deltas.flush();
+        await reasoning.flush();
+        await run.emit({
+          type: 'chat-tool-call-delta',
+          index: part.index,
+          ...(part.id !== undefined && { id: part.id }),
+          ...(part.name !== undefined && { name: part.name }),
+          argumentsDelta: part.argumentsDelta,
+        });
       } else {
         finishReason = part.finishReason;
         usage = part.usage;
       }
     }
   } finally {
-    // Text that arrived is delivered before whatever ends the generation (completion, failure, cancellation).
-    await deltas.flush();
+    // What arrived is delivered before whatever ends the generation (completion, failure, cancellation).
+    await Promise.all([deltas.flush(), reasoning.flush()]);
   }
+  const calls = toolCalls.filter(Boolean);
   record.finishReason = finishReason;
   if (usage) record.usage = usage;
   if (record.conversationId !== undefined) {
     const now = new Date();
     await options.conversations.append(record.conversationId, [
-      ...newMessages.map((message) => ({ ...message, createdAt: now })),
-      { role: 'assistant', content: record.text, provider: provider.id, model, createdAt: now },
+      ...newMessages.map(({ role, content, toolCalls: called, toolCallId }) => ({
+        role,
+        content,
+        ...(called && { toolCalls: called }),
+        ...(toolCallId !== undefined && { toolCallId }),
+        createdAt: now,
+      })),
+      { role: 'assistant', content: record.text, ...(calls.length > 0 && { toolCalls: calls }), provider: provider.id, model, createdAt: now },
     ]);
   }
   return {
@@ -97,6 +132,8 @@ async function runChat(
     finishReason,
     ...(usage && { usage }),
     text: record.text,
+    ...(calls.length > 0 && { toolCalls: calls }),
+    ...(record.reasoning !== undefined && { reasoning: record.reasoning }),
     ...(record.conversationId !== undefined && { conversationId: record.conversationId }),
   };
 }

@@ -9,6 +9,8 @@ import { GraphQLError } from 'graphql';
 /** Codes a client can act on. */
 export type GatewayErrorCode =
   | 'BAD_USER_INPUT'
+  /** The request needs something (tools, images, a JSON schema, reasoning) that none of its candidate models can do. REST answers 400. */
+  | 'UNSUPPORTED_INPUT'
   | 'MODEL_NOT_FOUND'
   | 'PROVIDER_NOT_FOUND'
   | 'GENERATION_NOT_FOUND'

@@ -6,7 +6,7 @@
  * gaps and no repeats. The last event of a generation is terminal
  * (`chat-completion-completed`, `image-generation-completed`, `generation-failed` or `generation-cancelled`).
  */
-import type { FinishReason, Usage } from '../providers/provider.js';
+import type { ChatToolCall, FinishReason, Usage } from '../providers/provider.js';
 
 /** A failure as clients see it: a stable `code`, a message, and the provider that failed (if any). */
 export interface GenerationErrorShape {
@@ -34,12 +34,35 @@ export interface ChatTokenDeltaEvent extends EventBase {
   text: string;
 }
 
-/** Terminal success: `text` is the concatenation of every delta's text. */
+/** Text of the model's reasoning, kept apart from the reply (`ChatReasoningDelta`). */
+export interface ChatReasoningDeltaEvent extends EventBase {
+  type: 'chat-reasoning-delta';
+  text: string;
+}
+
+/**
+ * A piece of tool call number `index` of the reply (`ChatToolCallDelta`): `id` and `name` come with
+ * its first piece; the JSON arguments arrive in pieces, to be concatenated in order.
+ */
+export interface ChatToolCallDeltaEvent extends EventBase {
+  type: 'chat-tool-call-delta';
+  index: number;
+  id?: string;
+  name?: string;
+  argumentsDelta: string;
+}
+
+/**
+ * Terminal success: `text` is the concatenation of every delta's text, `toolCalls` the complete
+ * calls the reply made (finish reason `tool-calls`), `reasoning` the whole reasoning text.
+ */
 export interface ChatCompletionCompletedEvent extends EventBase {
   type: 'chat-completion-completed';
   finishReason: FinishReason;
   usage?: Usage;
   text: string;
+  toolCalls?: ChatToolCall[];
+  reasoning?: string;
   /** The conversation this turn was added to, when the request named one. */
   conversationId?: string;
 }
@@ -108,6 +131,8 @@ export interface ImageGenerationCompletedEvent extends EventBase {
 export type GenerationEvent =
   | ChatCompletionStartedEvent
   | ChatTokenDeltaEvent
+  | ChatReasoningDeltaEvent
+  | ChatToolCallDeltaEvent
   | ChatCompletionCompletedEvent
   | ImageGenerationStartedEvent
   | ImageGenerationProgressEvent
@@ -120,6 +145,8 @@ export type GenerationEvent =
 export type ChatGenerationEvent =
   | ChatCompletionStartedEvent
   | ChatTokenDeltaEvent
+  | ChatReasoningDeltaEvent
+  | ChatToolCallDeltaEvent
   | ChatCompletionCompletedEvent
   | ProviderAttemptFailedEvent
   | GenerationFailedEvent

@@ -6,9 +6,50 @@ import { z } from 'zod';
 import { ASPECT_RATIOS, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE } from '../providers/image-size.js';
 import { GatewayError } from './gateway-error.js';
 
-const chatMessageSchema = z.object({
-  role: z.enum(['system', 'user', 'assistant'], { error: 'role must be system, user or assistant' }),
-  content: z.string({ error: 'content must be a string' }),
+/** An image by URL: `https` (or `http`), or a `data:image/…` URI. */
+const imageUrlSchema = z
+  .string({ error: 'imageUrl must be a string' })
+  .refine((url) => /^https?:\/\//i.test(url) || /^data:image\/[a-z0-9.+-]+;base64,/i.test(url), 'imageUrl must be an http(s) URL or a data:image/…;base64 URI');
+
+const contentPartSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.object({ type: z.literal('text'), text: z.string({ error: 'text parts need text' }) }),
+    z.object({ type: z.literal('image-url'), imageUrl: imageUrlSchema, detail: z.enum(['auto', 'low', 'high']).nullish() }),
+  ],
+  { error: 'parts: type must be TEXT or IMAGE_URL' },
+);
+
+const toolCallSchema = z.object({
+  id: z.string().min(1, 'tool call ids must not be empty'),
+  name: z.string().min(1, 'tool call names must not be empty'),
+  arguments: z.string({ error: 'arguments must be JSON text' }),
+});
+
+/** A message: `content` (text), and by role `parts` (user: text and images), `toolCalls` (assistant), `toolCallId` (tool). */
+const chatMessageSchema = z
+  .object({
+    role: z.enum(['system', 'user', 'assistant', 'tool'], { error: 'role must be system, user, assistant or tool' }),
+    content: z.string({ error: 'content must be a string' }).nullish(),
+    parts: z.array(contentPartSchema).min(1, 'parts must not be empty').nullish(),
+    toolCalls: z.array(toolCallSchema).min(1, 'toolCalls must not be empty').nullish(),
+    toolCallId: z.string().min(1, 'toolCallId must not be empty').nullish(),
+  })
+  .superRefine((message, context) => {
+    const problem = (path: string, text: string) => context.addIssue({ code: 'custom', path: [path], message: text });
+    if (message.parts && message.role !== 'user') problem('parts', 'only user messages have parts');
+    if (message.toolCalls && message.role !== 'assistant') problem('toolCalls', 'only assistant messages have toolCalls');
+    if (message.role === 'tool' && !message.toolCallId) problem('toolCallId', 'a tool message needs the toolCallId it answers');
+    if (message.toolCallId && message.role !== 'tool') problem('toolCallId', 'only tool messages have a toolCallId');
+    if (message.content == null && !message.parts && !message.toolCalls) problem('content', 'content must be a string');
+  });
+
+/** A tool the model may call; its name as OpenAI allows it. */
+const toolSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'tool names are 1 to 64 letters, digits, "_" or "-"'),
+  description: z.string().max(8_000, 'tool descriptions are at most 8000 characters').nullish(),
+  parameters: z.record(z.string(), z.unknown(), { error: 'parameters must be a JSON Schema object' }).nullish(),
+  strict: z.boolean().nullish(),
 });
 
 /** A chat request: messages and sampling settings; `null` and `undefined` both mean "not set". */
@@ -26,6 +67,24 @@ export const chatCompletionInputSchema = z.object({
   maxTokens: z.number().int('maxTokens must be a whole number').positive('maxTokens must be greater than 0').nullish(),
   stop: z.array(z.string().min(1, 'stop sequences must not be empty')).max(16, 'at most 16 stop sequences').nullish(),
   seed: z.number().int('seed must be a whole number').nullish(),
+  tools: z.array(toolSchema).max(128, 'at most 128 tools').nullish(),
+  /** `mode` (auto, none, required) or the `name` of the one tool the model must call. */
+  toolChoice: z
+    .object({ mode: z.enum(['auto', 'none', 'required']).nullish(), name: z.string().min(1).nullish() })
+    .refine((choice) => (choice.mode == null) !== (choice.name == null), 'toolChoice: give either mode or name')
+    .nullish(),
+  parallelToolCalls: z.boolean().nullish(),
+  responseFormat: z
+    .object({
+      type: z.enum(['text', 'json-object', 'json-schema'], { error: 'responseFormat.type must be TEXT, JSON_OBJECT or JSON_SCHEMA' }),
+      name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'responseFormat.name is 1 to 64 letters, digits, "_" or "-"').nullish(),
+      jsonSchema: z.record(z.string(), z.unknown(), { error: 'jsonSchema must be a JSON Schema object' }).nullish(),
+      description: z.string().max(8_000, 'responseFormat.description is at most 8000 characters').nullish(),
+      strict: z.boolean().nullish(),
+    })
+    .refine((format) => format.type !== 'json-schema' || format.jsonSchema != null, { message: 'a JSON_SCHEMA responseFormat needs its jsonSchema', path: ['jsonSchema'] })
+    .nullish(),
+  reasoningEffort: z.enum(['low', 'medium', 'high'], { error: 'reasoningEffort must be LOW, MEDIUM or HIGH' }).nullish(),
   /** The provider's API key for this request only (used instead of the configured one); never stored, published or logged. */
   apiKey: z.string().min(1, 'apiKey must not be empty').max(4096, 'apiKey must be at most 4096 characters').nullish(),
 });

@@ -1,5 +1,5 @@
 /** What the generation service keeps about each generation, as resolvers and routes read it. */
-import type { FinishReason, Usage } from '../providers/provider.js';
+import type { ChatToolCall, FinishReason, Usage } from '../providers/provider.js';
 import type { GeneratedImage, GenerationErrorShape, GenerationEvent } from './generation-events.js';
 
 /** Lifecycle of a generation. QUEUED and RUNNING are live; the others are final. */
@@ -28,6 +28,10 @@ export interface ChatGenerationRecord extends GenerationRecordBase {
   conversationId?: string;
   finishReason?: FinishReason;
   usage?: Usage;
+  /** The tool calls of the reply, complete once the generation completed (arguments grow while it streams). */
+  toolCalls?: ChatToolCall[];
+  /** The model's reasoning so far, when it gives one. */
+  reasoning?: string;
 }
 
 /** An image generation; `images` is filled when it completes. */
@@ -59,6 +63,8 @@ export function applyTerminalEvent(record: GenerationRecord, event: GenerationEv
       record.text = event.text;
       record.finishReason = event.finishReason;
       if (event.usage) record.usage = event.usage;
+      if (event.toolCalls) record.toolCalls = event.toolCalls;
+      if (event.reasoning !== undefined) record.reasoning = event.reasoning;
     } else if (event.type === 'image-generation-completed' && record.kind === 'image') {
       record.images = event.images;
     }

@@ -5,7 +5,18 @@
  */
 import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
 import { ModelResolutionError, type ProviderRegistry, type ResolvedModel } from '../providers/provider-registry.js';
-import type { ChatMessage, ChatProvider, ChatRequest, ImageProvider, ImageRequest } from '../providers/provider.js';
+import type {
+  ChatContentPart,
+  ChatFeature,
+  ChatMessage,
+  ChatProvider,
+  ChatRequest,
+  ChatResponseFormat,
+  ChatTool,
+  ImageProvider,
+  ImageRequest,
+} from '../providers/provider.js';
+import type { z } from 'zod';
 import { GatewayError } from './gateway-error.js';
 import type { UnnumberedGenerationEvent } from './generation-events.js';
 import { newGenerationId } from './generation-ids.js';
@@ -73,9 +84,11 @@ export interface PreparedImages {
 export async function prepareChat(input: ChatCompletionInput, origin: GenerationOrigin, preparation: ChatPreparation): Promise<PreparedChat> {
   const values = parseInput(chatCompletionInputSchema, input);
   const maxTokens = maxTokensOf(values.maxTokens, preparation.tokenLimits);
-  const candidates = (await resolved(preparation.registry.chatCandidates(values))).slice(0, values.apiKey ? 1 : undefined);
   const conversationId = values.conversationId ?? undefined;
-  const { messages, newMessages } = await withHistory(conversationId, values.messages, preparation);
+  const { messages, newMessages } = await withHistory(conversationId, values.messages.map(toChatMessage), preparation);
+  const features = chatFeaturesOf(values, messages);
+  const resolvedCandidates = await resolved(preparation.registry.chatCandidates(values));
+  const candidates = (await withFeatures(resolvedCandidates, features)).slice(0, values.apiKey ? 1 : undefined);
   const first = candidates[0]!;
   const request: ChatRequest = {
     model: first.model,
@@ -86,6 +99,11 @@ export async function prepareChat(input: ChatCompletionInput, origin: Generation
     ...(maxTokens !== undefined && { maxTokens }),
     ...(values.stop != null && values.stop.length > 0 && { stop: values.stop }),
     ...(values.seed != null && { seed: values.seed }),
+    ...(values.tools != null && values.tools.length > 0 && { tools: values.tools.map(toChatTool) }),
+    ...(values.toolChoice != null && { toolChoice: values.toolChoice.name != null ? { name: values.toolChoice.name } : values.toolChoice.mode! }),
+    ...(values.parallelToolCalls != null && { parallelToolCalls: values.parallelToolCalls }),
+    ...(values.responseFormat != null && { responseFormat: toResponseFormat(values.responseFormat) }),
+    ...(values.reasoningEffort != null && { reasoningEffort: values.reasoningEffort }),
     ...(values.apiKey && { apiKey: values.apiKey }),
   };
   const record: ChatGenerationRecord = {
@@ -141,6 +159,78 @@ export async function prepareImages(input: ImageGenerationInput, origin: Generat
   return { record, started, candidates, request, responseFormat: values.responseFormat ?? 'url', hasOwnKey: Boolean(values.apiKey) };
 }
 
+type ChatInputValues = z.output<typeof chatCompletionInputSchema>;
+type ChatInputMessage = ChatInputValues['messages'][number];
+
+/**
+ * A message of the input as the provider contract has it: text parts joined into `content`, kept
+ * as `parts` (the content first) only when there is an image among them.
+ */
+function toChatMessage(message: ChatInputMessage): ChatMessage {
+  const given: ChatContentPart[] = (message.parts ?? []).map((part) =>
+    part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image-url', url: part.imageUrl, ...(part.detail != null && { detail: part.detail }) },
+  );
+  const parts: ChatContentPart[] = message.content ? [{ type: 'text', text: message.content }, ...given] : given;
+  const content = parts.map((part) => (part.type === 'text' ? part.text : '')).join('');
+  return {
+    role: message.role,
+    content,
+    ...(parts.some((part) => part.type === 'image-url') && { parts }),
+    ...(message.toolCalls != null && { toolCalls: message.toolCalls.map(({ id, name, arguments: text }) => ({ id, name, arguments: text })) }),
+    ...(message.toolCallId != null && { toolCallId: message.toolCallId }),
+  };
+}
+
+function toChatTool(tool: NonNullable<ChatInputValues['tools']>[number]): ChatTool {
+  return {
+    name: tool.name,
+    ...(tool.description != null && { description: tool.description }),
+    ...(tool.parameters != null && { parameters: tool.parameters }),
+    ...(tool.strict != null && { strict: tool.strict }),
+  };
+}
+
+function toResponseFormat(format: NonNullable<ChatInputValues['responseFormat']>): ChatResponseFormat {
+  if (format.type !== 'json-schema') return { type: format.type };
+  return {
+    type: 'json-schema',
+    schema: format.jsonSchema!,
+    ...(format.name != null && { name: format.name }),
+    ...(format.description != null && { description: format.description }),
+    ...(format.strict != null && { strict: format.strict }),
+  };
+}
+
+/** What a chat request needs of its model beyond chat: tools to call, images to see, a JSON reply, a reasoning effort. */
+function chatFeaturesOf(values: ChatInputValues, messages: ChatMessage[]): ChatFeature[] {
+  const features: ChatFeature[] = [];
+  if (values.tools != null && values.tools.length > 0 && values.toolChoice?.mode !== 'none') features.push('tools');
+  if (messages.some((message) => message.parts?.some((part) => part.type === 'image-url'))) features.push('vision');
+  if (values.responseFormat != null && values.responseFormat.type !== 'text') features.push('json-schema');
+  if (values.reasoningEffort != null) features.push('reasoning');
+  return features;
+}
+
+/**
+ * The candidates whose model can do every feature the request needs (a model a provider does not
+ * list stays: its upstream decides). Never silently degraded: when none can, the request is refused.
+ * @throws GatewayError `UNSUPPORTED_INPUT` naming what no candidate supports.
+ */
+async function withFeatures<P extends ChatProvider>(candidates: Array<ResolvedModel<P>>, features: ChatFeature[]): Promise<Array<ResolvedModel<P>>> {
+  if (features.length === 0) return candidates;
+  const missing = new Map<string, ChatFeature[]>();
+  const able: Array<ResolvedModel<P>> = [];
+  for (const candidate of candidates) {
+    const descriptor = (await candidate.provider.listModels()).find((model) => model.id === candidate.model);
+    const lacks = descriptor ? features.filter((feature) => !descriptor.capabilities.includes(feature)) : [];
+    if (lacks.length === 0) able.push(candidate);
+    else missing.set(`${candidate.provider.id}:${candidate.model}`, lacks);
+  }
+  if (able.length > 0) return able;
+  const described = [...missing].map(([model, lacks]) => `${model} lacks ${lacks.join(', ')}`).join('; ');
+  throw new GatewayError('UNSUPPORTED_INPUT', `No model can serve this request (it needs ${features.join(', ')}): ${described}.`);
+}
+
 /** The candidates, or the registry's refusal as the GatewayError transports answer (`MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`). */
 async function resolved<Candidates>(candidates: Promise<Candidates>): Promise<Candidates> {
   try {
@@ -176,7 +266,12 @@ async function withHistory(
 ): Promise<{ messages: ChatMessage[]; newMessages: ChatMessage[] }> {
   if (conversationId === undefined) return { messages, newMessages: messages };
   const stored = (await preparation.conversations.get(conversationId))?.messages ?? [];
-  const history = stored.map(({ role, content }) => ({ role, content }));
+  const history: ChatMessage[] = stored.map(({ role, content, toolCalls, toolCallId }) => ({
+    role,
+    content,
+    ...(toolCalls && { toolCalls }),
+    ...(toolCallId !== undefined && { toolCallId }),
+  }));
   const repeatsHistory =
     history.length > 0 &&
     messages.length > history.length &&

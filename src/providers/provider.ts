@@ -8,17 +8,66 @@
  * (`docs/protocols.md` §2).
  */
 
-/** Who wrote a chat message. */
-export type ChatRole = 'system' | 'user' | 'assistant';
+/** Who wrote a chat message: `tool` is the result of a tool call, sent back to the model. */
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 
-/** One message of a chat: `{ role, content }`, content is plain text. */
+/**
+ * One part of a message's content (OpenAI's content parts): text, or an image by URL — an `https`
+ * URL or a `data:` URI (`detail`: how closely the model looks, as OpenAI names it).
+ */
+export type ChatContentPart = { type: 'text'; text: string } | { type: 'image-url'; url: string; detail?: 'auto' | 'low' | 'high' };
+
+/** A call of a tool the model made: its id (to answer it with), the tool's name, and its arguments as JSON text. */
+export interface ChatToolCall {
+  id: string;
+  name: string;
+  /** The arguments as the model wrote them: JSON text (not checked against the tool's schema). */
+  arguments: string;
+}
+
+/**
+ * One message of a chat. `content` is its text (for a message with `parts`, the text of its text
+ * parts). A user message may carry `parts` with images; an assistant message the `toolCalls` it
+ * made (its `content` may then be empty); a tool message the `toolCallId` it answers.
+ */
 export interface ChatMessage {
   role: ChatRole;
   content: string;
+  parts?: ChatContentPart[];
+  toolCalls?: ChatToolCall[];
+  toolCallId?: string;
 }
 
-/** What a model can do. */
-export type ModelCapability = 'chat' | 'image';
+/** A tool the model may call: a name, what it does, and its parameters as a JSON Schema (an object schema). */
+export interface ChatTool {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+  /** Whether the model's arguments must follow `parameters` exactly (OpenAI's strict function calling). */
+  strict?: boolean;
+}
+
+/** Whether the model may (`auto`), may not (`none`) or must (`required`) call a tool, or must call the one named. */
+export type ChatToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+/**
+ * The shape of the reply: free text, any JSON object, or JSON matching `schema` (a JSON Schema;
+ * `name` as OpenAI's `json_schema.name`; `strict`: the schema is enforced, not just suggested).
+ */
+export type ChatResponseFormat =
+  | { type: 'text' }
+  | { type: 'json-object' }
+  | { type: 'json-schema'; schema: Record<string, unknown>; name?: string; description?: string; strict?: boolean };
+
+/**
+ * What a model can do: `chat` and `image` are the kinds of generation it serves; `tools` (tool
+ * calling), `vision` (image parts), `json-schema` (JSON replies, to a schema) and `reasoning`
+ * (a reasoning trace, a reasoning effort) are what a chat request may need of it.
+ */
+export type ModelCapability = 'chat' | 'image' | 'tools' | 'vision' | 'json-schema' | 'reasoning';
+
+/** The chat features of {@link ModelCapability}. */
+export type ChatFeature = Extract<ModelCapability, 'tools' | 'vision' | 'json-schema' | 'reasoning'>;
 
 /**
  * Why a generation stopped, in the gateway's words. Maps OpenAI's `finish_reason`
@@ -53,6 +102,15 @@ export interface ChatRequest {
   /** Strings that end the generation when produced (not included in the output). */
   stop?: string[];
   seed?: number;
+  /** Tools the model may call (needs the `tools` capability). */
+  tools?: ChatTool[];
+  toolChoice?: ChatToolChoice;
+  /** Whether the model may make several tool calls in one turn. */
+  parallelToolCalls?: boolean;
+  /** The shape of the reply (`json-object`, `json-schema` need the `json-schema` capability). */
+  responseFormat?: ChatResponseFormat;
+  /** How much a reasoning model reasons before it answers. */
+  reasoningEffort?: 'low' | 'medium' | 'high';
   /** The caller's key for this request only, used instead of the provider's configured key (providers without keys ignore it). Never logged. */
   apiKey?: string;
 }
@@ -62,10 +120,16 @@ export interface ChatRequest {
  * - `text-delta`: text that arrived together (one upstream read may carry several tokens;
  *   providers hand it over as one part: every part becomes an event that each subscriber's
  *   GraphQL execution and socket write pay for, so fewer, larger parts cost less).
- * - `finish`: the last part, with the reason and, when known, the usage.
+ * - `reasoning-delta`: text of the model's reasoning (kept apart from the reply).
+ * - `tool-call-delta`: a piece of tool call number `index` of this turn: `id` and `name` come with
+ *   its first piece, its JSON arguments arrive in pieces (`argumentsDelta`, concatenated in order).
+ * - `finish`: the last part, with the reason (`tool-calls` when the turn ends in tool calls) and,
+ *   when known, the usage.
  */
 export type ChatStreamPart =
   | { type: 'text-delta'; text: string }
+  | { type: 'reasoning-delta'; text: string }
+  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; argumentsDelta: string }
   | { type: 'finish'; finishReason: FinishReason; usage?: Usage };
 
 /**
@@ -205,6 +269,8 @@ export type ImageProvider = Provider & Required<Pick<Provider, 'generateImages'>
  * - `UPSTREAM_CONNECTION_LOST`: the connection closed before the stream finished.
  * - `PROVIDER_UNAVAILABLE`: the provider cannot run (no model file, upstream unreachable).
  * - `PROVIDER_ERROR`: any other failure inside a provider.
+ * - `UNSUPPORTED_INPUT`: the request needs something the model cannot do (tools, images, a JSON
+ *   schema); the message names it.
  * - `CONTEXT_LENGTH_EXCEEDED`: the messages do not fit the model's context (a local model measures
  *   them before it starts; an OpenAI-compatible upstream says so with the error code
  *   `context_length_exceeded`, https://platform.openai.com/docs/guides/error-codes).
@@ -221,7 +287,8 @@ export type ProviderErrorCode =
   | 'UPSTREAM_CONNECTION_LOST'
   | 'PROVIDER_UNAVAILABLE'
   | 'PROVIDER_ERROR'
-  | 'CONTEXT_LENGTH_EXCEEDED';
+  | 'CONTEXT_LENGTH_EXCEEDED'
+  | 'UNSUPPORTED_INPUT';
 
 /** A provider failure with a stable code. Messages never contain API keys. */
 export class ProviderError extends Error {

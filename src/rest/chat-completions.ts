@@ -3,118 +3,19 @@
  * API over the generation service, as a JSON reply or (`stream: true`) as server-sent events.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
 import type { ChatGenerationEvent } from '../generations/generation-events.js';
-import type { ChatCompletionInput } from '../generations/generation-inputs.js';
 import type { ChatGenerationRecord } from '../generations/generation-records.js';
-import type { ChatMessage, FinishReason, Usage } from '../providers/provider.js';
+import type { ChatToolCall, FinishReason, Usage } from '../providers/provider.js';
 import type { RestApiDependencies } from './rest-dependencies.js';
+import { chatCompletionRequestSchema, toChatInput, type ChatCompletionRequest } from './chat-completion-request.js';
+
+export { chatCompletionRequestSchema, toChatInput, toChatMessages, type ChatCompletionRequest } from './chat-completion-request.js';
 import { followGeneration } from './generation-follower.js';
-import { RestError, sendJson, unixSeconds, type EventStreamWriter } from './rest-http.js';
+import { sendJson, unixSeconds, type EventStreamWriter } from './rest-http.js';
 
-/** One part of an array `content`: only `text` parts carry text; other parts (`image_url`, …) are ignored for now. */
-const contentPartSchema = z.looseObject({
-  type: z.string(),
-  text: z.string().optional(),
-});
-
-const messageSchema = z.looseObject({
-  role: z.string(),
-  /** A string, an array of parts, or null (an assistant message that only called tools). */
-  content: z.union([z.string(), z.array(contentPartSchema), z.null()]).optional(),
-  tool_calls: z.array(z.unknown()).optional(),
-});
-
-/**
- * The request body. Unknown fields are dropped; `presence_penalty`, `frequency_penalty`,
- * `web_search`, `image` and `images` are accepted and ignored for now. `api_key` is the provider's
- * key for this request only (see {@link toChatInput}).
- * Ranges (temperature 0..2, …) are the generation service's to check.
- */
-export const chatCompletionRequestSchema = z.object({
-  model: z.string().nullish(),
-  /** A provider id, or several separated by spaces (tried in that order). */
-  provider: z.string().nullish(),
-  messages: z.array(messageSchema),
-  stream: z.boolean().nullish(),
-  conversation_id: z.string().nullish(),
-  temperature: z.number().nullish(),
-  top_p: z.number().nullish(),
-  max_tokens: z.number().nullish(),
-  max_completion_tokens: z.number().nullish(),
-  stop: z.union([z.string(), z.array(z.string())]).nullish(),
-  seed: z.number().nullish(),
-  n: z.number().nullish(),
-  presence_penalty: z.number().nullish(),
-  frequency_penalty: z.number().nullish(),
-  web_search: z.boolean().nullish(),
-  api_key: z.string().nullish(),
-  image: z.unknown().optional(),
-  images: z.unknown().optional(),
-});
-
-/** A validated chat request body. */
-export type ChatCompletionRequest = z.output<typeof chatCompletionRequestSchema>;
-
-/**
- * Maps a request's messages to chat messages: `developer` becomes `system`; array contents are
- * the join of their `text` parts; the null content of an assistant message with `tool_calls` is empty.
- * @throws RestError 400 for `tool`/`function` messages (tool calling is not supported), unknown
- *   roles, and a null or missing content anywhere else.
- */
-export function toChatMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
-  return messages.map((message, index) => {
-    const role = message.role === 'developer' ? 'system' : message.role;
-    if (role !== 'system' && role !== 'user' && role !== 'assistant') {
-      const param = `messages[${index}].role`;
-      const why =
-        role === 'tool' || role === 'function'
-          ? `${role} messages are not supported (this server does not call tools)`
-          : `role must be system, developer, user or assistant, not "${role}"`;
-      throw new RestError('BAD_USER_INPUT', `${param}: ${why}`, { param });
-    }
-    const content = message.content;
-    // OpenAI allows a null content only on an assistant message that called tools.
-    if (content == null && !(role === 'assistant' && Array.isArray(message.tool_calls))) {
-      const param = `messages[${index}].content`;
-      throw new RestError('BAD_USER_INPUT', `${param}: content must be a string or an array of content parts (it is null only on an assistant message with tool_calls)`, { param });
-    }
-    const text =
-      typeof content === 'string'
-        ? content
-        : (content ?? [])
-            .filter((part) => part.type === 'text' && typeof part.text === 'string')
-            .map((part) => part.text)
-            .join('');
-    return { role, content: text };
-  });
-}
-
-/**
- * The service input for a validated request: `model: ""` means the default; `provider` may name
- * several providers separated by spaces (the service tries them in order); `conversation_id`
- * continues a conversation the server keeps; `stop` may be one string; `max_completion_tokens`
- * wins over `max_tokens`; `api_key` goes to the provider for this request only (never stored or logged).
- * @throws RestError 400 for bad messages (see {@link toChatMessages}) or `n` other than 1.
- */
-export function toChatInput(body: ChatCompletionRequest): ChatCompletionInput {
-  if (body.n != null && body.n !== 1) {
-    throw new RestError('BAD_USER_INPUT', 'n: only one choice per request is supported (n = 1)', { param: 'n' });
-  }
-  const stop = typeof body.stop === 'string' ? (body.stop === '' ? [] : [body.stop]) : body.stop;
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  return {
-    messages: toChatMessages(body.messages),
-    ...(body.model && { model: body.model }),
-    ...(body.provider?.trim() && { provider: body.provider.trim() }),
-    ...(body.conversation_id && { conversationId: body.conversation_id }),
-    ...(body.temperature != null && { temperature: body.temperature }),
-    ...(body.top_p != null && { topP: body.top_p }),
-    ...(maxTokens != null && { maxTokens }),
-    ...(stop != null && stop.length > 0 && { stop }),
-    ...(body.seed != null && { seed: body.seed }),
-    ...(body.api_key && { apiKey: body.api_key }),
-  };
+/** A complete tool call as OpenAI writes it: `{ id, type: "function", function: { name, arguments } }`. */
+function toOpenAIToolCall(call: ChatToolCall): { id: string; type: 'function'; function: { name: string; arguments: string } } {
+  return { id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } };
 }
 
 /** OpenAI's `finish_reason` for the gateway's finish reason. */
@@ -189,7 +90,13 @@ function replyChat(record: ChatGenerationRecord, response: ServerResponse): (eve
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: event.text },
+          message: {
+            role: 'assistant',
+            // OpenAI sends null content on a reply that only called tools.
+            content: event.text === '' && event.toolCalls ? null : event.text,
+            ...(event.toolCalls && { tool_calls: event.toolCalls.map(toOpenAIToolCall) }),
+            ...(event.reasoning !== undefined && { reasoning_content: event.reasoning }),
+          },
           finish_reason: toOpenAIFinishReason(event.finishReason),
         },
       ],
@@ -202,7 +109,7 @@ function replyChat(record: ChatGenerationRecord, response: ServerResponse): (eve
 /** Streams the generation as chat completion chunks; see {@link handleChatCompletions}. */
 function streamChat(record: ChatGenerationRecord, writer: EventStreamWriter): (event: ChatGenerationEvent) => boolean {
   let head: ReturnType<typeof replyHead> | undefined;
-  const chunk = (delta: Record<string, string>, finishReason: string | null, extra: Record<string, unknown> = {}) => {
+  const chunk = (delta: Record<string, unknown>, finishReason: string | null, extra: Record<string, unknown> = {}) => {
     head ??= replyHead(record, 'chat.completion.chunk');
     // Object.assign rather than spreads: on Node 20 `{ ...head, …, ...extra }` made a hidden class per chunk.
     return Object.assign({}, head, { choices: [{ index: 0, delta, finish_reason: finishReason }] }, extra);
@@ -212,6 +119,19 @@ function streamChat(record: ChatGenerationRecord, writer: EventStreamWriter): (e
       case 'chat-token-delta':
         writer.send(chunk(writer.started ? { content: event.text } : { role: 'assistant', content: event.text }, null));
         return false;
+      case 'chat-reasoning-delta':
+        // `reasoning_content`, as gpt4free and DeepSeek-style servers stream a model's reasoning.
+        writer.send(chunk(writer.started ? { reasoning_content: event.text } : { role: 'assistant', reasoning_content: event.text }, null));
+        return false;
+      case 'chat-tool-call-delta': {
+        const call = {
+          index: event.index,
+          ...(event.id !== undefined && { id: event.id, type: 'function' }),
+          function: { ...(event.name !== undefined && { name: event.name }), arguments: event.argumentsDelta },
+        };
+        writer.send(chunk(writer.started ? { tool_calls: [call] } : { role: 'assistant', content: null, tool_calls: [call] }, null));
+        return false;
+      }
       case 'chat-completion-completed':
         if (!writer.started) writer.send(chunk({ role: 'assistant', content: '' }, null));
         writer.send(chunk({}, toOpenAIFinishReason(event.finishReason), { usage: toOpenAIUsage(event.usage) }));

@@ -21,7 +21,8 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /**
  * The HTTP status for a gateway, provider or image error code:
- * - 400 `BAD_USER_INPUT`, `CONTEXT_LENGTH_EXCEEDED` (the messages do not fit the model's context)
+ * - 400 `BAD_USER_INPUT`, `CONTEXT_LENGTH_EXCEEDED` (the messages do not fit the model's context),
+ *   `UNSUPPORTED_INPUT` (the request needs tools, images or a JSON schema that no candidate model can do)
  * - 401 `UNAUTHORIZED`, 403 `FORBIDDEN`
  * - 404 `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, `GENERATION_NOT_FOUND`, `UPSTREAM_NOT_FOUND`, `ROUTE_NOT_FOUND`
  * - 405 `METHOD_NOT_ALLOWED`, 413 `REQUEST_TOO_LARGE`
@@ -40,6 +41,7 @@ export function httpStatusForCode(code: string): number {
   switch (code) {
     case 'BAD_USER_INPUT':
     case 'CONTEXT_LENGTH_EXCEEDED':
+    case 'UNSUPPORTED_INPUT':
       return 400;
     case 'UNAUTHORIZED':
       return 401;
@@ -138,6 +140,14 @@ export class RestError extends Error {
 
 /** Service field names (camelCase) that appear in `BAD_USER_INPUT` messages, with their REST names. */
 const REST_FIELD_NAMES: Record<string, string> = {
+  toolCalls: 'tool_calls',
+  toolCallId: 'tool_call_id',
+  parts: 'content',
+  imageUrl: 'image_url',
+  jsonSchema: 'json_schema',
+  toolChoice: 'tool_choice',
+  parallelToolCalls: 'parallel_tool_calls',
+  reasoningEffort: 'reasoning_effort',
   topP: 'top_p',
   maxTokens: 'max_tokens',
   numInferenceSteps: 'num_inference_steps',
@@ -149,7 +159,8 @@ const REST_FIELD_NAMES: Record<string, string> = {
 
 /**
  * A `GatewayError` as a REST error. `BAD_USER_INPUT` messages start with `field: ` (see
- * `parseInput`); the field becomes `param`, renamed to its REST spelling (`maxTokens` → `max_tokens`).
+ * `parseInput`); the field becomes `param`, each name renamed to its REST spelling (`maxTokens` →
+ * `max_tokens`, `messages.0.toolCallId` → `messages[0].tool_call_id`).
  * `MODEL_NOT_FOUND` names `model` and `PROVIDER_NOT_FOUND` names `provider` as `param`.
  */
 export function restErrorFromGatewayError(error: GatewayError): RestError {
@@ -159,7 +170,8 @@ export function restErrorFromGatewayError(error: GatewayError): RestError {
   const field = /^([A-Za-z]+)((?:\.\d+)*(?:\.[A-Za-z]+)*): /.exec(error.message);
   if (!field) return new RestError(error.code, error.message);
   const name = REST_FIELD_NAMES[field[1]!] ?? field[1]!;
-  const param = `${name}${field[2]!.replace(/\.(\d+)/g, '[$1]')}`;
+  const rest = field[2]!.replace(/\.(\d+)/g, '[$1]').replace(/\.([A-Za-z]+)/g, (_match, segment: string) => `.${REST_FIELD_NAMES[segment] ?? segment}`);
+  const param = `${name}${rest}`;
   const message = `${param}: ${error.message.slice(field[0].length)}`;
   return new RestError(error.code, message, { param });
 }

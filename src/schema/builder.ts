@@ -19,6 +19,7 @@ export const builder = new SchemaBuilder<{
   Context: GatewayContext;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
+    JSON: { Input: unknown; Output: unknown };
     ID: { Input: string; Output: string };
   };
   DefaultFieldNullability: false;

@@ -3,7 +3,16 @@ import type { CatalogModel, CatalogProvider } from '../providers/provider-regist
 import { builder } from './builder.js';
 
 const ModelCapability = builder.enumType('ModelCapability', {
-  values: { CHAT: { value: 'chat' }, IMAGE: { value: 'image' } } as const,
+  description:
+    'What a model can do: CHAT and IMAGE are the kinds of generation; TOOLS (tool calling), VISION (image parts), JSON_SCHEMA (JSON replies, to a schema) and REASONING (a reasoning trace or effort) are what a chat request may need. A request needing one goes only to models that have it.',
+  values: {
+    CHAT: { value: 'chat' },
+    IMAGE: { value: 'image' },
+    TOOLS: { value: 'tools' },
+    VISION: { value: 'vision' },
+    JSON_SCHEMA: { value: 'json-schema' },
+    REASONING: { value: 'reasoning' },
+  } as const,
 });
 
 const Model = builder.objectRef<CatalogModel>('Model').implement({

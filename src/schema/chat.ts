@@ -7,12 +7,16 @@ import type {
   ChatCompletionCompletedEvent,
   ChatCompletionStartedEvent,
   ChatGenerationEvent,
+  ChatReasoningDeltaEvent,
   ChatTokenDeltaEvent,
+  ChatToolCallDeltaEvent,
   GenerationEvent,
 } from '../generations/generation-events.js';
+import type { ChatCompletionInput as ChatCompletionInputValues } from '../generations/generation-inputs.js';
 import type { ChatGenerationRecord } from '../generations/generation-records.js';
-import type { Usage as UsageShape } from '../providers/provider.js';
+import type { ChatToolCall as ChatToolCallShape, Usage as UsageShape } from '../providers/provider.js';
 import { builder } from './builder.js';
+import { ChatCompletionInput } from './chat-inputs.js';
 import {
   eventTypeName,
   Generation,
@@ -22,10 +26,6 @@ import {
   GenerationFailed,
   ProviderAttemptFailed,
 } from './generation.js';
-
-export const ChatRole = builder.enumType('ChatRole', {
-  values: { SYSTEM: { value: 'system' }, USER: { value: 'user' }, ASSISTANT: { value: 'assistant' } } as const,
-});
 
 const FinishReason = builder.enumType('FinishReason', {
   description: 'Why a chat generation stopped: STOP (natural end or stop sequence), LENGTH (maxTokens reached), CONTENT_FILTER, TOOL_CALLS.',
@@ -46,39 +46,12 @@ const Usage = builder.objectRef<UsageShape>('Usage').implement({
   }),
 });
 
-const ChatMessageInput = builder.inputType('ChatMessageInput', {
+const ChatToolCall = builder.objectRef<ChatToolCallShape>('ChatToolCall').implement({
+  description: 'A tool call the model made: answer it with a TOOL message carrying its id as toolCallId.',
   fields: (t) => ({
-    role: t.field({ type: ChatRole, required: true }),
-    content: t.string({ required: true }),
-  }),
-});
-
-const ChatCompletionInput = builder.inputType('ChatCompletionInput', {
-  fields: (t) => ({
-    messages: t.field({ type: [ChatMessageInput], required: true, description: 'At least one message.' }),
-    model: t.string({
-      description: 'A model id, provider:model, an alias, or a provider id (its first model); empty or absent = the configured default.',
-    }),
-    provider: t.string({
-      description: 'A provider id, or several separated by spaces, tried in that order; absent = every provider that serves the model.',
-    }),
-    providers: t.stringList({ description: 'Provider ids tried in this order (the list form of provider).' }),
-    conversationId: t.id({
-      description:
-        'Continue (or start) a conversation the server keeps: send only the new message(s); the provider receives the whole history.',
-    }),
-    temperature: t.float({ description: 'Sampling temperature, 0..2.' }),
-    topP: t.float({ description: 'Nucleus sampling mass, greater than 0 and at most 1.' }),
-    maxTokens: t.int({
-      description:
-        "Upper bound on generated tokens, 1 to the server's MAX_TOKENS_LIMIT. Unset: the server's DEFAULT_MAX_TOKENS when configured, else the provider's own bound (a local model stops when its context is full).",
-    }),
-    stop: t.stringList({ description: 'Up to 16 strings that end the generation.' }),
-    seed: t.int({ description: 'Seed for reproducible sampling, where the provider supports it.' }),
-    apiKey: t.string({
-      description:
-        "The provider's API key for this request only: the first provider tried gets it instead of its configured key, and no other provider is tried (the key must not reach another upstream). Never stored, published or logged.",
-    }),
+    id: t.exposeString('id'),
+    name: t.exposeString('name'),
+    arguments: t.exposeString('arguments', { description: 'The arguments as JSON text (complete once the generation completed).' }),
   }),
 });
 
@@ -88,6 +61,8 @@ export const ChatGeneration = builder.objectRef<ChatGenerationRecord>('ChatGener
   isTypeOf: (record) => (record as ChatGenerationRecord).kind === 'chat',
   fields: (t) => ({
     text: t.exposeString('text', { description: 'All text generated so far.' }),
+    toolCalls: t.field({ type: [ChatToolCall], nullable: true, description: 'The tool calls of the reply so far.', resolve: (record) => record.toolCalls }),
+    reasoning: t.exposeString('reasoning', { nullable: true, description: "The model's reasoning so far, when it gives one." }),
     conversationId: t.exposeID('conversationId', { nullable: true }),
     finishReason: t.field({ type: FinishReason, nullable: true, resolve: (record) => record.finishReason }),
     usage: t.field({ type: Usage, nullable: true, resolve: (record) => record.usage }),
@@ -114,21 +89,45 @@ const ChatTokenDelta = builder.objectRef<ChatTokenDeltaEvent>('ChatTokenDelta').
   }),
 });
 
+const ChatReasoningDelta = builder.objectRef<ChatReasoningDeltaEvent>('ChatReasoningDelta').implement({
+  description: "Text of the model's reasoning, kept apart from the reply's text.",
+  interfaces: [GenerationEventInterface],
+  isTypeOf: (event) => (event as GenerationEvent).type === 'chat-reasoning-delta',
+  fields: (t) => ({
+    text: t.exposeString('text'),
+  }),
+});
+
+const ChatToolCallDelta = builder.objectRef<ChatToolCallDeltaEvent>('ChatToolCallDelta').implement({
+  description: 'A piece of tool call number index of the reply: id and name come with its first piece; concatenate argumentsDelta in order for its JSON arguments.',
+  interfaces: [GenerationEventInterface],
+  isTypeOf: (event) => (event as GenerationEvent).type === 'chat-tool-call-delta',
+  fields: (t) => ({
+    index: t.exposeInt('index'),
+    id: t.exposeString('id', { nullable: true }),
+    name: t.exposeString('name', { nullable: true }),
+    argumentsDelta: t.exposeString('argumentsDelta'),
+  }),
+});
+
 const ChatCompletionCompleted = builder.objectRef<ChatCompletionCompletedEvent>('ChatCompletionCompleted').implement({
-  description: 'Terminal: the generation finished; text is the concatenation of every ChatTokenDelta.',
+  description:
+    'Terminal: the generation finished; text is the concatenation of every ChatTokenDelta, toolCalls the complete calls (finishReason TOOL_CALLS), reasoning the whole reasoning text.',
   interfaces: [GenerationEventInterface],
   isTypeOf: (event) => (event as GenerationEvent).type === 'chat-completion-completed',
   fields: (t) => ({
     finishReason: t.field({ type: FinishReason, resolve: (event) => event.finishReason }),
     usage: t.field({ type: Usage, nullable: true, resolve: (event) => event.usage }),
     text: t.exposeString('text'),
+    toolCalls: t.field({ type: [ChatToolCall], nullable: true, resolve: (event) => event.toolCalls }),
+    reasoning: t.exposeString('reasoning', { nullable: true }),
     conversationId: t.exposeID('conversationId', { nullable: true }),
   }),
 });
 
 const ChatCompletionEvent = builder.unionType('ChatCompletionEvent', {
   description: 'An event of a chat generation; every member implements GenerationEvent.',
-  types: [ChatCompletionStarted, ChatTokenDelta, ChatCompletionCompleted, ProviderAttemptFailed, GenerationFailed, GenerationCancelled],
+  types: [ChatCompletionStarted, ChatTokenDelta, ChatReasoningDelta, ChatToolCallDelta, ChatCompletionCompleted, ProviderAttemptFailed, GenerationFailed, GenerationCancelled],
   resolveType: eventTypeName,
 });
 
@@ -139,7 +138,8 @@ builder.mutationField('startChatCompletion', (t) =>
     description:
       'Starts a chat generation and returns at once (status RUNNING). Follow it with chatCompletionEvents. Null, with an error at its path, when refused: BAD_USER_INPUT, MODEL_NOT_FOUND, PROVIDER_NOT_FOUND, RATE_LIMITED (each start of a mutation is admitted or refused on its own).',
     args: { input: t.arg({ type: ChatCompletionInput, required: true }) },
-    resolve: (_root, { input }, { generations }) => generations.startChat(input),
+    // The service validates the input (its schema is the one rule for every transport).
+    resolve: (_root, { input }, { generations }) => generations.startChat(input as ChatCompletionInputValues),
   }),
 );
 
@@ -162,7 +162,7 @@ builder.subscriptionField('chatCompletion', (t) =>
     type: ChatCompletionEvent,
     description: 'Starts a chat generation and streams its events in one operation; closing the subscription cancels the generation.',
     args: { input: t.arg({ type: ChatCompletionInput, required: true }) },
-    subscribe: (_root, { input }, { generations }) => generations.startChatStream(input),
+    subscribe: (_root, { input }, { generations }) => generations.startChatStream(input as ChatCompletionInputValues),
     resolve: (event: GenerationEvent) => event as ChatGenerationEvent,
   }),
 );

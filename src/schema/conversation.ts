@@ -1,7 +1,7 @@
 /** Conversations the server keeps: `conversation(id)` and `deleteConversation(id)`. */
 import type { Conversation as ConversationShape, ConversationMessage as ConversationMessageShape } from '../conversations/conversation-store.js';
 import { builder } from './builder.js';
-import { ChatRole } from './chat.js';
+import { ChatRole } from './chat-inputs.js';
 
 const ConversationMessage = builder.objectRef<ConversationMessageShape>('ConversationMessage').implement({
   description: 'One stored message; assistant messages name the provider and model that answered.',

@@ -19,6 +19,8 @@ import './scalars.js';
 const eventTypeNames: Record<GenerationEvent['type'], string> = {
   'chat-completion-started': 'ChatCompletionStarted',
   'chat-token-delta': 'ChatTokenDelta',
+  'chat-reasoning-delta': 'ChatReasoningDelta',
+  'chat-tool-call-delta': 'ChatToolCallDelta',
   'chat-completion-completed': 'ChatCompletionCompleted',
   'image-generation-started': 'ImageGenerationStarted',
   'image-generation-progress': 'ImageGenerationProgress',

@@ -1,5 +1,6 @@
 /** Custom scalars. */
 import { GraphQLError, Kind } from 'graphql';
+import { JSONResolver } from 'graphql-scalars';
 import { builder } from './builder.js';
 
 function parseDateTime(value: unknown): Date {
@@ -17,3 +18,6 @@ export const DateTime = builder.scalarType('DateTime', {
   parseValue: parseDateTime,
   parseLiteral: (node) => parseDateTime(node.kind === Kind.STRING ? node.value : undefined),
 });
+
+/** Any JSON value (graphql-scalars' `JSON`): tool parameters and response formats are JSON Schemas. */
+export const JSON = builder.addScalarType('JSON', JSONResolver);

@@ -29,7 +29,7 @@ async function run(kind: keyof typeof providers, request: Omit<ChatRequest, 'mod
   let text = '';
   for await (const part of provider.streamChat({ model, ...request }, { signal: new AbortController().signal })) {
     if (part.type === 'text-delta') text += part.text;
-    else return { text, finish: part };
+    else if (part.type === 'finish') return { text, finish: part };
   }
   throw new Error('the stream ended without a finish part');
 }
