@@ -269,7 +269,7 @@ describe('image generations over GraphQL', () => {
         { id: 'flux-1-schnell', provider: 'hf-space', capabilities: ['IMAGE'] },
         { id: 'flux', provider: 'pollinations', capabilities: ['IMAGE'] },
         { id: 'fake-image', provider: 'fake', capabilities: ['IMAGE'] },
-        { id: 'fake-model', provider: 'fake', capabilities: ['CHAT'] },
+        { id: 'fake-model', provider: 'fake', capabilities: ['CHAT', 'TOOLS', 'VISION', 'JSON_SCHEMA', 'REASONING'] },
       ]),
     );
   });

@@ -20,11 +20,22 @@
  *    until `setScenario(undefined)`.
  * 2. `options.scenarios[model]` — per model name.
  * 3. The model name itself, when it is a {@link FakeScenarioType} such as `rate-limited` or
- *    `drop-connection`, optionally with numeric parameters as a query string:
+ *    `drop-connection`, optionally with parameters as a query string:
  *    `stream?tokens=64&gapMs=5`, `stall?tokensBefore=2`, `endless?gapMs=20`,
- *    `rate-limited?retryAfterSeconds=3`, `http-error?status=400`. Handy in end-to-end tests where
+ *    `rate-limited?retryAfterSeconds=3`, `http-error?status=400`, `tool-calls?calls=3&pieceSize=4`,
+ *    `reasoning?reasoningTokens=3&field=reasoning`, `echo`. Handy in end-to-end tests where
  *    the model name is the only knob.
  * 4. `options.defaultScenario`, else a normal stream of `options.tokenCount` (default 8) tokens.
+ *
+ * ## Tool calls, reasoning, echo
+ * `tool-calls` streams tool calls as OpenAI does (https://platform.openai.com/docs/api-reference/chat-streaming):
+ * the first piece of call `i` is `{"index":i,"id","type":"function","function":{"name","arguments":""}}`
+ * (in the role chunk when the turn has no text), then its arguments in pieces
+ * `{"index":i,"function":{"arguments":"…"}}`, calls one after another, then `finish_reason: "tool_calls"`.
+ * `reasoning` streams `delta.reasoning_content` pieces (gpt4free, DeepSeek; or `delta.reasoning`,
+ * OpenRouter) before the text. `echo` answers the JSON of the request body it received as the
+ * text. `chunks` streams given deltas as they are. Without `stream: true` each answers one
+ * `chat.completion` whose message has `tool_calls` / `reasoning_content`.
  *
  * ## Observing the client
  * `requests` records every request (`method`, `path`, lower-cased `headers`, parsed JSON `body`).
@@ -60,7 +71,32 @@ export type FakeScenarioType =
   | 'server-error'
   | 'unauthorized'
   | 'not-found'
-  | 'http-error';
+  | 'http-error'
+  | 'tool-calls'
+  | 'reasoning'
+  | 'echo';
+
+/** A tool call the fake makes: its id, the tool's name and the arguments as JSON text. */
+export interface FakeToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/**
+ * The content of one streamed turn (the scenarios `stream`, `length`, `tool-calls`, `reasoning`,
+ * `echo`, `chunks`): `gapMs` between writes (default 0), `singleWrite` sends the whole stream in one
+ * `write` (to observe coalescing), `finishReason` replaces the default, `omitDone`/`omitFinish`/
+ * `omitUsage` leave those parts out.
+ */
+interface FakeTurnOptions {
+  gapMs?: number;
+  finishReason?: string;
+  singleWrite?: boolean;
+  omitDone?: boolean;
+  omitFinish?: boolean;
+  omitUsage?: boolean;
+}
 
 /**
  * What the fake does with one chat request. Durations in ms.
@@ -84,19 +120,36 @@ export type FakeScenarioType =
  * - `not-found`: HTTP 404 "The model `…` does not exist".
  * - `http-error`: any `status` (default 400) with `message`, `errorType`, `code` and extra `headers`,
  *   or a non-JSON `rawBody`.
+ * - `tool-calls`: role chunk, `reasoning` pieces and `tokens` (text) when given, then the `calls`
+ *   (default {@link fakeToolCalls}`(callCount ?? 2)`) one after another, each as a first piece with
+ *   id and name and its arguments in pieces of `pieceSize` characters (default 5); finish reason
+ *   `tool_calls`.
+ * - `reasoning`: role chunk, `reasoning` pieces (default {@link fakeReasoning}`(reasoningCount ?? 4)`)
+ *   in `delta[field]` (`reasoning_content` by default, or `reasoning`), then the `tokens` (default
+ *   {@link fakeTokens}`(tokenCount ?? 4)`) with `delta[field]: null` beside the text, as DeepSeek sends them.
+ * - `echo`: the JSON text of the received request body as the answer, in pieces of `pieceSize`
+ *   characters (default 16).
+ * - `chunks`: role chunk, then one chunk per entry of `deltas` (each a `delta` object as it is),
+ *   then the finish chunk (`finishReason`, default `stop`).
+ *
+ * In every streamed turn, a first delta with `tool_calls` and no `content` goes into the role
+ * chunk (`{"role":"assistant","content":null,"tool_calls":[…]}`), as OpenAI sends it.
+ *
+ * `stream`, `length`, `tool-calls`, `reasoning`, `echo` and `chunks` take the options of {@link FakeTurnOptions}.
  */
 export type FakeScenario =
-  | {
-      type: 'stream' | 'length';
+  | ({ type: 'stream' | 'length'; tokens?: string[]; tokenCount?: number } & FakeTurnOptions)
+  | ({ type: 'tool-calls'; calls?: FakeToolCall[]; callCount?: number; pieceSize?: number; tokens?: string[]; reasoning?: string[] } & FakeTurnOptions)
+  | ({
+      type: 'reasoning';
+      reasoning?: string[];
+      reasoningCount?: number;
+      field?: 'reasoning_content' | 'reasoning';
       tokens?: string[];
       tokenCount?: number;
-      gapMs?: number;
-      finishReason?: string;
-      singleWrite?: boolean;
-      omitDone?: boolean;
-      omitFinish?: boolean;
-      omitUsage?: boolean;
-    }
+    } & FakeTurnOptions)
+  | ({ type: 'echo'; pieceSize?: number } & FakeTurnOptions)
+  | ({ type: 'chunks'; deltas: Array<Record<string, unknown>> } & FakeTurnOptions)
   | { type: 'in-band-error'; tokensBefore?: number; message?: string; gapMs?: number }
   | { type: 'malformed-json'; tokensBefore?: number; gapMs?: number }
   | { type: 'drop-connection'; tokensBefore?: number; gapMs?: number }
@@ -208,6 +261,103 @@ export function fakeTokens(count: number): string[] {
   return Array.from({ length: count }, (_, index) => WORDS[index % WORDS.length]!);
 }
 
+const REASONING_WORDS = ['The', ' user', ' wants', ' a', ' story', ';', ' keep', ' it', ' short', '.'];
+
+/** `count` deterministic pieces of reasoning (`The`, ` user`, ` wants`, …, repeating). */
+export function fakeReasoning(count: number): string[] {
+  return Array.from({ length: count }, (_, index) => REASONING_WORDS[index % REASONING_WORDS.length]!);
+}
+
+const CITIES = ['Paris', 'Tokyo', 'Lima', 'Oslo'];
+
+/** `count` deterministic calls of `get_weather`: ids `call_fake_0`, `call_fake_1`, …, arguments `{"city":"Paris","unit":"celsius"}`, then Tokyo, Lima, Oslo, … */
+export function fakeToolCalls(count: number): FakeToolCall[] {
+  return Array.from({ length: count }, (_, index) => ({
+    id: `call_fake_${index}`,
+    name: 'get_weather',
+    arguments: JSON.stringify({ city: CITIES[index % CITIES.length], unit: 'celsius' }),
+  }));
+}
+
+/** `text` cut into pieces of `size` characters. */
+function piecesOf(text: string, size: number): string[] {
+  const pieces: string[] = [];
+  for (let start = 0; start < text.length; start += size) pieces.push(text.slice(start, start + size));
+  return pieces;
+}
+
+/** What one streamed turn sends: the deltas after the role chunk, and the message of its non-streamed form. */
+interface FakeTurn {
+  deltas: Array<Record<string, unknown>>;
+  finishReason: string;
+  message: Record<string, unknown>;
+}
+
+/** The turn a stream-like scenario sends for a request `body`; undefined for the other scenarios. */
+function turnOf(scenario: FakeScenario, body: unknown, defaultTokenCount: number): FakeTurn | undefined {
+  switch (scenario.type) {
+    case 'stream':
+    case 'length': {
+      const tokens = scenario.tokens ?? fakeTokens(scenario.tokenCount ?? defaultTokenCount);
+      return {
+        deltas: tokens.map((content) => ({ content })),
+        finishReason: scenario.finishReason ?? (scenario.type === 'length' ? 'length' : 'stop'),
+        message: { role: 'assistant', content: tokens.join('') },
+      };
+    }
+    case 'reasoning': {
+      const field = scenario.field ?? 'reasoning_content';
+      const reasoning = scenario.reasoning ?? fakeReasoning(scenario.reasoningCount ?? 4);
+      const tokens = scenario.tokens ?? fakeTokens(scenario.tokenCount ?? 4);
+      return {
+        deltas: [
+          ...reasoning.map((piece) => (field === 'reasoning' ? { content: '', reasoning: piece } : { content: null, reasoning_content: piece })),
+          ...tokens.map((content) => ({ content, [field]: null })),
+        ],
+        finishReason: scenario.finishReason ?? 'stop',
+        message: { role: 'assistant', content: tokens.join(''), [field]: reasoning.join('') },
+      };
+    }
+    case 'tool-calls': {
+      const calls = scenario.calls ?? fakeToolCalls(scenario.callCount ?? 2);
+      const reasoning = scenario.reasoning ?? [];
+      const tokens = scenario.tokens ?? [];
+      const pieceSize = scenario.pieceSize ?? 5;
+      const callDeltas = calls.flatMap((call, index) => [
+        { tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] },
+        ...piecesOf(call.arguments, pieceSize).map((piece) => ({ tool_calls: [{ index, function: { arguments: piece } }] })),
+      ]);
+      return {
+        deltas: [...reasoning.map((piece) => ({ content: null, reasoning_content: piece })), ...tokens.map((content) => ({ content })), ...callDeltas],
+        finishReason: scenario.finishReason ?? 'tool_calls',
+        message: {
+          role: 'assistant',
+          content: tokens.length > 0 ? tokens.join('') : null,
+          ...(reasoning.length > 0 && { reasoning_content: reasoning.join('') }),
+          tool_calls: calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+          refusal: null,
+        },
+      };
+    }
+    case 'echo': {
+      const text = JSON.stringify(body);
+      return {
+        deltas: piecesOf(text, scenario.pieceSize ?? 16).map((content) => ({ content })),
+        finishReason: scenario.finishReason ?? 'stop',
+        message: { role: 'assistant', content: text },
+      };
+    }
+    case 'chunks':
+      return {
+        deltas: scenario.deltas,
+        finishReason: scenario.finishReason ?? 'stop',
+        message: { role: 'assistant', content: scenario.deltas.map((delta) => (typeof delta.content === 'string' ? delta.content : '')).join('') },
+      };
+    default:
+      return undefined;
+  }
+}
+
 /** A base URL on 127.0.0.1 where nothing listens (a port that was just free), for "upstream down" tests. */
 export async function unusedBaseURL(): Promise<string> {
   const server = createServer();
@@ -232,6 +382,9 @@ const SCENARIO_TYPES = new Set<FakeScenarioType>([
   'unauthorized',
   'not-found',
   'http-error',
+  'tool-calls',
+  'reasoning',
+  'echo',
 ]);
 
 /** `rate-limited?retryAfterSeconds=3` → `{ type: 'rate-limited', retryAfterSeconds: 3 }`; undefined if not a scenario name. */
@@ -241,6 +394,8 @@ function scenarioFromModelName(model: string): FakeScenario | undefined {
   const scenario: Record<string, unknown> = { type: name };
   for (const [key, value] of new URLSearchParams(query)) {
     if (key === 'tokens') scenario.tokenCount = Number(value);
+    else if (key === 'calls') scenario.callCount = Number(value);
+    else if (key === 'reasoningTokens') scenario.reasoningCount = Number(value);
     else scenario[key] = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
   }
   return scenario as FakeScenario;
@@ -384,8 +539,9 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
         ...(includeUsage && { usage: null }),
         ...extra,
       })}\n\n`;
-    const roleChunk = () => chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]);
-    const tokenChunk = (token: string) => chunk([{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }]);
+    const deltaChunk = (delta: Record<string, unknown>) => chunk([{ index: 0, delta, logprobs: null, finish_reason: null }]);
+    const roleChunk = () => deltaChunk({ role: 'assistant', content: '', refusal: null });
+    const tokenChunk = (token: string) => deltaChunk({ content: token });
     const finishChunk = (reason: string) => chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: reason }]);
     const usageChunk = (completionTokens: number) =>
       chunk([], {
@@ -393,22 +549,17 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
       });
     const DONE = 'data: [DONE]\n\n';
 
+    const turn = turnOf(scenario, recorded.body, options.tokenCount ?? 8);
     // Non-streaming requests get a plain chat.completion (only for the stream-like scenarios).
-    if (body.stream !== true && (scenario.type === 'stream' || scenario.type === 'length')) {
-      const tokens = scenario.tokens ?? fakeTokens(scenario.tokenCount ?? options.tokenCount ?? 8);
+    if (body.stream !== true && turn) {
+      const completionTokens = turn.deltas.length;
       sendJson(response, 200, {
         id,
         object: 'chat.completion',
         created,
         model,
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content: tokens.join('') },
-            finish_reason: scenario.finishReason ?? (scenario.type === 'length' ? 'length' : 'stop'),
-          },
-        ],
-        usage: { prompt_tokens: promptTokens, completion_tokens: tokens.length, total_tokens: promptTokens + tokens.length },
+        choices: [{ index: 0, message: turn.message, finish_reason: turn.finishReason }],
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
       });
       return;
     }
@@ -432,26 +583,36 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
       return true;
     };
 
-    switch (scenario.type) {
-      case 'stream':
-      case 'length': {
-        const tokens = scenario.tokens ?? fakeTokens(scenario.tokenCount ?? options.tokenCount ?? 8);
-        const finishReason = scenario.finishReason ?? (scenario.type === 'length' ? 'length' : 'stop');
-        const tail = [
-          ...(scenario.omitFinish ? [] : [finishChunk(finishReason)]),
-          ...(includeUsage && !scenario.omitUsage ? [usageChunk(tokens.length)] : []),
-          ...(scenario.omitDone ? [] : [DONE]),
-        ];
-        if (scenario.singleWrite) {
-          write([roleChunk(), ...tokens.map(tokenChunk), ...tail].join(''));
-          if (open()) response.end();
-          return;
-        }
-        if (!(await writeTokens(tokens, scenario.gapMs ?? 0))) return;
-        for (const piece of tail) if (!write(piece)) return;
+    if (turn) {
+      const settings = scenario as FakeTurnOptions;
+      const deltas = [...turn.deltas];
+      // OpenAI sends the first tool call piece in the role chunk when the turn has no text before it.
+      const first = deltas[0];
+      const opening =
+        first && first.tool_calls !== undefined && first.content === undefined
+          ? deltaChunk({ role: 'assistant', content: null, tool_calls: deltas.shift()!.tool_calls, refusal: null })
+          : roleChunk();
+      const tail = [
+        ...(settings.omitFinish ? [] : [finishChunk(turn.finishReason)]),
+        ...(includeUsage && !settings.omitUsage ? [usageChunk(turn.deltas.length)] : []),
+        ...(settings.omitDone ? [] : [DONE]),
+      ];
+      if (settings.singleWrite) {
+        write([opening, ...deltas.map(deltaChunk), ...tail].join(''));
         if (open()) response.end();
         return;
       }
+      if (!write(opening)) return;
+      for (const delta of deltas) {
+        if ((settings.gapMs ?? 0) > 0) await delay(settings.gapMs!);
+        if (!write(deltaChunk(delta))) return;
+      }
+      for (const piece of tail) if (!write(piece)) return;
+      if (open()) response.end();
+      return;
+    }
+
+    switch (scenario.type) {
       case 'in-band-error': {
         if (!(await writeTokens(fakeTokens(scenario.tokensBefore ?? 2), scenario.gapMs ?? 0))) return;
         write(`data: ${JSON.stringify({ error: { message: scenario.message ?? 'The model crashed mid-stream', type: 'server_error' } })}\n\n`);

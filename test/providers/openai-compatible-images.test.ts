@@ -83,7 +83,7 @@ describe('capabilities and models', () => {
   it('lists configured chat models, then the image models', async () => {
     const provider = createOpenAICompatibleProvider(upstreamConfig({ models: ['gpt-4o-mini'] }));
     expect(await provider.listModels()).toEqual([
-      { id: 'gpt-4o-mini', capabilities: ['chat'] },
+      { id: 'gpt-4o-mini', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
       { id: 'dall-e-3', capabilities: ['image'] },
       { id: 'gpt-image-1', capabilities: ['image'] },
     ]);
@@ -93,7 +93,7 @@ describe('capabilities and models', () => {
   it('never discovers image models, and keeps configured image ids out of the discovered chat list', async () => {
     const provider = createOpenAICompatibleProvider(upstreamConfig());
     expect(await provider.listModels()).toEqual([
-      { id: 'llama-3.1-8b', capabilities: ['chat'] },
+      { id: 'llama-3.1-8b', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
       { id: 'dall-e-3', capabilities: ['image'] },
       { id: 'gpt-image-1', capabilities: ['image'] },
     ]);
@@ -104,7 +104,7 @@ describe('capabilities and models', () => {
 
   it('lists an id configured for chat and images once, with both capabilities', async () => {
     const provider = createOpenAICompatibleProvider(upstreamConfig({ models: ['omni'], imageModels: ['omni'] }));
-    expect(await provider.listModels()).toEqual([{ id: 'omni', capabilities: ['chat', 'image'] }]);
+    expect(await provider.listModels()).toEqual([{ id: 'omni', capabilities: ['chat', 'image', 'tools', 'vision', 'json-schema', 'reasoning'] }]);
   });
 
   it('counts a 404 on /models as available when only image models are configured', async () => {

@@ -488,8 +488,8 @@ describe('listModels', () => {
   it('returns the configured models without asking the upstream', async () => {
     const provider = createOpenAICompatibleProvider(upstreamConfig(upstream.baseURL, { models: ['a', 'b'] }));
     expect(await provider.listModels()).toEqual([
-      { id: 'a', capabilities: ['chat'] },
-      { id: 'b', capabilities: ['chat'] },
+      { id: 'a', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
+      { id: 'b', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
     ]);
     expect(upstream.requests).toHaveLength(0);
   });
@@ -497,8 +497,8 @@ describe('listModels', () => {
   it('discovers models with GET /models and caches them', async () => {
     const provider = createOpenAICompatibleProvider(upstreamConfig(upstream.baseURL));
     const expected = [
-      { id: 'llama-3.1-8b', capabilities: ['chat'] },
-      { id: 'mixtral-8x7b', capabilities: ['chat'] },
+      { id: 'llama-3.1-8b', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
+      { id: 'mixtral-8x7b', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
     ];
     expect(await provider.listModels()).toEqual(expected);
     expect(await provider.listModels()).toEqual(expected);

@@ -85,8 +85,8 @@ describe('identity and models', () => {
   it('lists the text models for chat and the image models for images, without a request', async () => {
     const provider = createPollinationsProvider(providerOptions());
     expect(await provider.listModels()).toEqual([
-      { id: 'openai', capabilities: ['chat'] },
-      { id: 'mistral', capabilities: ['chat'] },
+      { id: 'openai', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
+      { id: 'mistral', capabilities: ['chat', 'tools', 'vision', 'json-schema', 'reasoning'] },
       { id: 'flux', capabilities: ['image'] },
       { id: 'turbo', capabilities: ['image'] },
     ]);

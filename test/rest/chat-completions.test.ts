@@ -221,11 +221,18 @@ describe('plain fetch, as gpt4free clients send it', () => {
       something_new: { nested: true },
     });
     expect(response.status).toBe(200);
+    // Text-only contents are joined; a content with an image reaches the upstream as a content array.
     expect(upstream.chatRequests()[requestsBefore]!.body).toMatchObject({
       max_tokens: 33,
       messages: [
         { role: 'system', content: 'Be brief.' },
-        { role: 'user', content: 'Hi' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Hi' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+          ],
+        },
       ],
     });
   });
@@ -323,7 +330,8 @@ describe('errors before anything starts', () => {
     ['a number as content', { messages: [{ role: 'user', content: 3 }] }, 'messages[0].content'],
     ['no messages field', { model: 'fake-model' }, 'messages'],
     ['a string as stream', { messages, stream: 'yes' }, 'stream'],
-    ['a tool message', { messages: [{ role: 'tool', content: 'x', tool_call_id: 'a' }] }, 'messages[0].role'],
+    ['a tool message without tool_call_id', { messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].tool_call_id'],
+    ['a function message (the legacy form)', { messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'messages[0].role'],
     ['a null content', { messages: [{ role: 'user', content: null }] }, 'messages[0].content'],
     ['a missing content', { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user' }] }, 'messages[1].content'],
     ['an assistant\'s null content without tool_calls', { messages: [{ role: 'assistant', content: null }, { role: 'user', content: 'x' }] }, 'messages[0].content'],

@@ -5,10 +5,21 @@
  */
 import { cacheAvailability, probeTimeoutFor, probeUnavailability, reuseWhileFresh, sendProbe } from '../cached-availability.js';
 import { describeError, type ProviderErrors } from '../http-errors.js';
-import type { Availability, ModelDescriptor } from '../provider.js';
+import type { Availability, ModelCapability, ModelDescriptor } from '../provider.js';
 import { openAIModelListSchema } from './openai-compatible-api.js';
 import type { OpenAICompatibleEndpoints } from './openai-compatible-endpoints.js';
 import type { OpenAICompatibleUpstream } from './openai-compatible-upstream.js';
+
+/**
+ * The capabilities of an OpenAI-compatible chat model: chat, and every chat feature (tools, vision,
+ * JSON schemas, reasoning). The upstream is the authority on what a model can do — `GET /models`
+ * does not say — and answers a request it cannot serve with its own 400 (`UPSTREAM_BAD_REQUEST`),
+ * so the gateway passes every feature on rather than guess.
+ */
+export const OPENAI_COMPATIBLE_CHAT_CAPABILITIES: readonly ModelCapability[] = ['chat', 'tools', 'vision', 'json-schema', 'reasoning'];
+
+/** The capabilities of a model served for chat and images: {@link OPENAI_COMPATIBLE_CHAT_CAPABILITIES} with `image`. */
+const CHAT_AND_IMAGE_CAPABILITIES: readonly ModelCapability[] = ['chat', 'image', ...OPENAI_COMPATIBLE_CHAT_CAPABILITIES.slice(1)];
 
 /** How long a discovered model list is reused, ms. */
 const MODEL_LIST_CACHE_MS = 60_000;
@@ -19,10 +30,12 @@ const MODEL_LIST_FAILURE_CACHE_MS = 5_000;
 export interface OpenAICompatibleModelCatalog {
   /**
    * `upstream.models` when configured, else the ids of `GET {baseURL}/models` (reused for
-   * 60 000 ms; a failed discovery for 5 000 ms), all with `['chat']`; no chat models when discovery
+   * 60 000 ms; a failed discovery for 5 000 ms), all with {@link OPENAI_COMPATIBLE_CHAT_CAPABILITIES}
+   * (`['chat', 'tools', 'vision', 'json-schema', 'reasoning']`); no chat models when discovery
    * fails. Each of `upstream.imageModels` (never discovered) follows with `['image']`; a configured
    * image model id drops out of the discovered chat list, and an id in both `models` and
-   * `imageModels` is listed once with `['chat', 'image']`. A fresh list on every call. Never throws.
+   * `imageModels` is listed once with `['chat', 'image', 'tools', 'vision', 'json-schema', 'reasoning']`.
+   * A fresh list on every call. Never throws.
    */
   listModels(): Promise<ModelDescriptor[]>;
   /**
@@ -49,7 +62,7 @@ export interface OpenAICompatibleModelCatalogSettings {
 export function createOpenAICompatibleModelCatalog(settings: OpenAICompatibleModelCatalogSettings): OpenAICompatibleModelCatalog {
   const { upstream, endpoints, fetch: fetchImplementation, errors } = settings;
   const modelsURL = endpoints.modelsURL;
-  const staticModels: ModelDescriptor[] | undefined = upstream.models?.map((id) => ({ id, capabilities: ['chat'] }));
+  const staticModels: ModelDescriptor[] | undefined = upstream.models?.map((id) => ({ id, capabilities: [...OPENAI_COMPATIBLE_CHAT_CAPABILITIES] }));
   const imageModelIds = [...new Set(upstream.imageModels ?? [])];
   const servesImages = imageModelIds.length > 0;
 
@@ -67,7 +80,7 @@ export function createOpenAICompatibleModelCatalog(settings: OpenAICompatibleMod
         try {
           const parsed = openAIModelListSchema.safeParse(await response.json());
           if (parsed.success) {
-            models = parsed.data.data.map((model) => ({ id: model.id, capabilities: ['chat'] }));
+            models = parsed.data.data.map((model) => ({ id: model.id, capabilities: [...OPENAI_COMPATIBLE_CHAT_CAPABILITIES] }));
             lifetimeMs = MODEL_LIST_CACHE_MS;
           }
         } catch {
@@ -89,7 +102,7 @@ export function createOpenAICompatibleModelCatalog(settings: OpenAICompatibleMod
     const imageIds = new Set(imageModelIds);
     const models: ModelDescriptor[] = chatModels
       .filter((model) => !(discovered && imageIds.has(model.id)))
-      .map((model) => ({ id: model.id, capabilities: imageIds.has(model.id) ? ['chat', 'image'] : [...model.capabilities] }));
+      .map((model) => ({ id: model.id, capabilities: imageIds.has(model.id) ? [...CHAT_AND_IMAGE_CAPABILITIES] : [...model.capabilities] }));
     const listed = new Set(models.map((model) => model.id));
     for (const id of imageModelIds) if (!listed.has(id)) models.push({ id, capabilities: ['image'] });
     return models;

@@ -42,20 +42,27 @@ export interface OpenAICompatibleProviderOptions {
  * - `id` is `config.id`, `label` is `config.label ?? config.id`, capabilities `['chat']`, or
  *   `['chat', 'image']` when `config.imageModels` is non-empty.
  * - `listModels()` returns `config.models` when configured, else the ids of
- *   `GET {baseURL}/models` (reused for 60 000 ms), all with `['chat']`; never throws: no chat
- *   models when discovery fails. Each of `config.imageModels` (never discovered) follows with
- *   `['image']`; a configured image model id drops out of the discovered chat list, and an id in
- *   both `models` and `imageModels` is listed once with `['chat', 'image']`.
+ *   `GET {baseURL}/models` (reused for 60 000 ms), all with `['chat', 'tools', 'vision',
+ *   'json-schema', 'reasoning']` (the upstream is the authority on features and refuses what a model
+ *   cannot do with its own 400, `UPSTREAM_BAD_REQUEST`); never throws: no chat models when
+ *   discovery fails. Each of `config.imageModels` (never discovered) follows with `['image']`; a
+ *   configured image model id drops out of the discovered chat list, and an id in both `models`
+ *   and `imageModels` is listed once with both sets.
  * - `checkAvailability()` sends `GET {baseURL}/models` with a timeout of
  *   `min(config.connectTimeoutMs, 5000)` ms and reuses the answer for 30 000 ms. Unavailable
  *   (`reason: "GET <url> failed: <why>"`) when unreachable, on a timeout, on 401/403/5xx, or on
  *   404 when no models (chat or image) are configured; a 404 with configured models counts as
  *   available (many servers do not implement `/models`). Never throws.
  * - `streamChat(request, { signal, abort })` streams `POST {baseURL}/chat/completions` (`stream: true`,
- *   `stream_options.include_usage: true`) as `text-delta` parts — one per network read, holding
- *   all text that read carried, except that the first text goes out as soon as its event is parsed
- *   (the rest of that read follows as the next part) — followed by exactly one `finish` part with
- *   the reason and usage.
+ *   `stream_options.include_usage: true`; messages with image parts, tool calls and tool results,
+ *   `tools`, `tool_choice`, `parallel_tool_calls`, `response_format` and `reasoning_effort` in the
+ *   shapes of https://platform.openai.com/docs/api-reference/chat/create, see
+ *   `build-openai-chat-body.ts`) as `text-delta` parts — one per network read, holding all text
+ *   that read carried, except that the first content goes out as soon as its event is parsed (the
+ *   rest of that read follows) — with `reasoning-delta` parts for `delta.reasoning_content` /
+ *   `delta.reasoning` and `tool-call-delta` parts for `delta.tool_calls[]` pieces (by `index`; id
+ *   and name with a call's first piece), followed by exactly one `finish` part with the reason
+ *   (`tool_calls` and the legacy `function_call` → `tool-calls`) and usage.
  *   It throws {@link ProviderError}:
  *   `UPSTREAM_TIMEOUT` (no response headers within `connectTimeoutMs` ms, no body chunk within
  *   `idleTimeoutMs` ms, HTTP 408/504), `UNAUTHORIZED` (401), `FORBIDDEN` (403),

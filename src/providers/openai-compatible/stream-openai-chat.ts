@@ -20,9 +20,12 @@ export interface OpenAIChatSettings {
 
 /**
  * Streams one chat completion as `text-delta` parts — one per network read, holding all text that
- * read carried, except that the first text goes out as soon as its event is parsed (the rest of
- * that read follows as the next part) — then exactly one `finish` part with the reason and usage.
- * The request carries `request.apiKey` when given, else the upstream's key.
+ * read carried, except that the first content goes out as soon as its event is parsed (the rest of
+ * that read follows) — with `reasoning-delta` and `tool-call-delta` parts where the upstream sent
+ * reasoning and tool calls (joined within a read the same way, in the order they came; see
+ * {@link OpenAIChatStreamReader}), then exactly one `finish` part with the reason and usage.
+ * The request body is {@link buildOpenAIChatBody}'s; it carries `request.apiKey` when given, else
+ * the upstream's key.
  *
  * @throws ProviderError as the exchange maps statuses, timeouts and unreachable upstreams
  *   ({@link startOpenAICompatibleExchange}), the reader's failures ({@link OpenAIChatStreamReader}),
@@ -53,8 +56,8 @@ export async function* streamOpenAIChat(
     );
 
     const reader = new OpenAIChatStreamReader(settings.exchange.providerId, settings.exchange.errors);
-    /** Whether a text-delta part was yielded yet. */
-    let textYielded = false;
+    /** Whether a content part (text, reasoning, a tool call) was yielded yet. */
+    let contentYielded = false;
 
     body = await reply;
 
@@ -66,6 +69,7 @@ export async function* streamOpenAIChat(
       if (result.done) {
         exchange.finish();
         reader.end();
+        if (reader.hasParts()) for (const part of reader.takeParts()) yield part;
         if (reader.hasText()) yield reader.takeTextDelta();
         const failure = reader.failure();
         if (failure) throw failure;
@@ -78,18 +82,21 @@ export async function* streamOpenAIChat(
 
       const bytes = result.value;
       let fed = 0;
-      if (!textYielded) {
-        // Until the first text is out, the read is decoded and parsed a line at a time and the
-        // first text goes out before the rest of the read is decoded and parsed: a fast upstream's
-        // first read can hold the whole answer, and handling all of it first would hold the first
-        // token back.
-        fed = reader.feedUntilText(bytes);
-        if (reader.hasText()) {
-          textYielded = true;
-          yield reader.takeTextDelta();
+      if (!contentYielded) {
+        // Until the first content is out, the read is decoded and parsed a line at a time and the
+        // first content goes out before the rest of the read is decoded and parsed: a fast
+        // upstream's first read can hold the whole answer, and handling all of it first would hold
+        // the first token back.
+        fed = reader.feedUntilContent(bytes);
+        if (reader.hasParts() || reader.hasText()) {
+          contentYielded = true;
+          if (reader.hasParts()) for (const part of reader.takeParts()) yield part;
+          if (reader.hasText()) yield reader.takeTextDelta();
         }
       }
       reader.feed(bytes, fed);
+      // Reasoning and tool call pieces came before the text that follows them.
+      if (reader.hasParts()) for (const part of reader.takeParts()) yield part;
       if (reader.hasText()) yield reader.takeTextDelta();
       const failure = reader.failure();
       if (failure) throw failure;

@@ -11,6 +11,7 @@
  */
 import { cacheAvailability, probeTimeoutFor, probeUnavailability } from '../cached-availability.js';
 import { createProviderErrors, describeError } from '../http-errors.js';
+import { OPENAI_COMPATIBLE_CHAT_CAPABILITIES } from '../openai-compatible/openai-compatible-model-catalog.js';
 import { createOpenAICompatibleProvider } from '../openai-compatible/openai-compatible-provider.js';
 import type { Availability, ChatProvider, ImageProvider, ImageRequest, ModelDescriptor, ProviderError, StreamOptions } from '../provider.js';
 import { generatePollinationsImages } from './generate-pollinations-images.js';
@@ -60,8 +61,10 @@ export interface PollinationsProviderDependencies {
  *
  * - `streamChat` is the OpenAI-compatible provider's (§2) for `textBaseURL` with `textModels`, no
  *   key, `connectTimeoutMs` and `idleTimeoutMs`: same parts, same errors (provider `pollinations`).
- * - `listModels()` returns `textModels` with `['chat']`, then `imageModels` with `['image']` (an id
- *   in both is listed once with both). Never asks the network, never throws.
+ * - `listModels()` returns `textModels` with the OpenAI-compatible chat capabilities (`['chat',
+ *   'tools', 'vision', 'json-schema', 'reasoning']`: the text endpoint is the authority and refuses
+ *   what a model cannot do with its own 400), then `imageModels` with `['image']` (an id in both is
+ *   listed once with both). Never asks the network, never throws.
  * - `checkAvailability()` sends `GET {imageBaseURL}/models` with a timeout of
  *   `min(connectTimeoutMs, 5000)` ms and reuses the answer for 30 000 ms. Unavailable
  *   (`reason: "GET <url> failed: <why>"`) when unreachable, on a timeout or on 5xx; any other
@@ -128,7 +131,7 @@ export function createPollinationsProvider(
 
   const listModels = async (): Promise<ModelDescriptor[]> => {
     const models = new Map<string, ModelDescriptor>();
-    for (const id of options.textModels) models.set(id, { id, capabilities: ['chat'] });
+    for (const id of options.textModels) models.set(id, { id, capabilities: [...OPENAI_COMPATIBLE_CHAT_CAPABILITIES] });
     for (const id of options.imageModels) {
       const existing = models.get(id);
       if (!existing) models.set(id, { id, capabilities: ['image'] });
