@@ -213,8 +213,8 @@ describe('OpenAI-compatible upstream through GraphQL', () => {
     expect(response.errors).toBeUndefined();
     const fake = response.data.providers.find((provider: { id: string }) => provider.id === 'fake');
     expect(fake).toMatchObject({ label: 'Fake upstream', available: true, unavailableReason: null });
-    expect(fake.models).toContainEqual({ id: 'length', provider: 'fake', capabilities: ['CHAT'] });
-    expect(response.data.models).toContainEqual({ id: 'stories260K', provider: 'llama-cpp', capabilities: ['CHAT'] });
-    expect(response.data.models).toContainEqual({ id: 'server-error', provider: 'fake', capabilities: ['CHAT'] });
+    expect(fake.models).toContainEqual({ id: 'length', provider: 'fake', capabilities: ['CHAT', 'TOOLS', 'VISION', 'JSON_SCHEMA', 'REASONING'] });
+    expect(response.data.models).toContainEqual({ id: 'stories260K', provider: 'llama-cpp', capabilities: ['CHAT', 'JSON_SCHEMA'] });
+    expect(response.data.models).toContainEqual({ id: 'server-error', provider: 'fake', capabilities: ['CHAT', 'TOOLS', 'VISION', 'JSON_SCHEMA', 'REASONING'] });
   });
 });

@@ -25,7 +25,7 @@ async function collect(parts: AsyncIterable<ChatStreamPart>): Promise<ChatStream
 
 describe('llama-cpp provider', () => {
   it('lists the .gguf files by name and is available', async () => {
-    expect(await provider.listModels()).toEqual([{ id: 'stories260K', capabilities: ['chat'] }]);
+    expect(await provider.listModels()).toEqual([{ id: 'stories260K', capabilities: ['chat', 'json-schema'] }]);
     expect(await provider.checkAvailability()).toEqual({ available: true });
   });
 

@@ -48,7 +48,7 @@ describe('models', () => {
       provider: 'llama-cpp',
       providers: ['llama-cpp'],
       type: 'chat',
-      capabilities: ['chat'],
+      capabilities: ['chat', 'json-schema'],
     });
     expect(models).toContainEqual(
       expect.objectContaining({ id: 'shared-model', owned_by: 'fake', provider: 'fake', providers: ['fake', 'fake-two'], type: 'chat' }),

@@ -14,11 +14,27 @@
  * — and generation stops when the context is full (finish reason `length`), as llama.cpp's own
  * server does since it turned context shift off by default
  * (https://github.com/ggml-org/llama.cpp/tree/master/tools/server, `--context-shift`).
+ *
+ * Structured replies (`responseFormat` `json-object`, `json-schema`) are held to a grammar on both
+ * paths (`llama-grammar.ts`); tools go through node-llama-cpp's function calling on models with a
+ * chat template (`llama-functions.ts`); what the models cannot take is refused with
+ * `UNSUPPORTED_INPUT` (`llama-unsupported-input.ts`); `listModels()` says which model can do what
+ * without loading it (`llama-model-files.ts`).
  */
-import { readdir, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
+import type {
+  ChatModelFunctions,
+  ChatWrapper,
+  LLamaChatGenerateResponseOptions,
+  Llama,
+  LlamaChatResponse,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaGrammar,
+  LlamaModel,
+} from 'node-llama-cpp';
 
 /**
  * node-llama-cpp, imported on first use: loading it costs memory that a gateway that never runs a
@@ -35,10 +51,16 @@ import {
   type ModelDescriptor,
   type StreamOptions,
 } from '../provider.js';
+import { planFunctionCalling, toolCallParts } from './llama-functions.js';
+import { GrammarCache } from './llama-grammar.js';
+import { UnsupportedSchemaError } from './llama-json-schema.js';
+import { capabilitiesOf, createModelFiles } from './llama-model-files.js';
 import { fitPrompt } from './llama-prompt.js';
+import { LLAMA_CPP_PROVIDER_ID, refuseToolMessagesWithoutTemplate, refuseUnsupportedRequest, unsupportedInput } from './llama-unsupported-input.js';
 import { SequencePool } from './sequence-pool.js';
 
 export { buildPlainPrompt } from './llama-prompt.js';
+export { LLAMA_CPP_PROVIDER_ID } from './llama-unsupported-input.js';
 
 /** Settings of the `llama-cpp` provider. */
 export interface LlamaCppProviderOptions {
@@ -54,6 +76,9 @@ export interface LlamaCppProviderOptions {
   gpu: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
 }
 
+/** The function calls a chat reply ended with. */
+type FunctionCalls = NonNullable<LlamaChatResponse<ChatModelFunctions>['functionCalls']>;
+
 interface LoadedModel {
   model: LlamaModel;
   context: LlamaContext;
@@ -62,18 +87,17 @@ interface LoadedModel {
   chatWrapper?: ChatWrapper;
   /** Tokens one sequence holds: the prompt and everything generated must fit in it. */
   contextSize: number;
+  /** The reply-format grammars built for this model. */
+  grammars: GrammarCache;
 }
-
-/** The provider id. */
-export const LLAMA_CPP_PROVIDER_ID = 'llama-cpp';
-
-/** How long a read of the models folder is reused, ms (models added later show up after this). */
-const MODEL_LIST_CACHE_MS = 2_000;
 
 /**
  * Creates the provider. Nothing is loaded until the first generation.
  * `streamChat` throws ProviderError `UPSTREAM_NOT_FOUND` for a model with no file,
- * `PROVIDER_UNAVAILABLE` when llama.cpp or the model cannot load, `PROVIDER_ERROR` when inference fails.
+ * `PROVIDER_UNAVAILABLE` when llama.cpp or the model cannot load, `UNSUPPORTED_INPUT` for what the
+ * model cannot take (images, a reasoning effort, tools on a model without a chat template, a JSON
+ * schema or tool parameters the grammar cannot enforce, tools together with a JSON reply format),
+ * `PROVIDER_ERROR` when inference fails.
  */
 export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatProvider {
   const modelsDir = resolve(options.modelsDir);
@@ -89,30 +113,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
   const closedError = (): ProviderError =>
     new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: LLAMA_CPP_PROVIDER_ID, message: 'llama-cpp is closed' });
 
-  let modelFiles: { files: Promise<Map<string, string>>; readAt: number } | undefined;
-
-  /** The `.gguf` files by model id; the folder is read at most once per {@link MODEL_LIST_CACHE_MS}. */
-  function listModelFiles(): Promise<Map<string, string>> {
-    const now = performance.now();
-    if (!modelFiles || now - modelFiles.readAt >= MODEL_LIST_CACHE_MS) {
-      modelFiles = { files: readModelFiles(), readAt: now };
-    }
-    return modelFiles.files;
-  }
-
-  async function readModelFiles(): Promise<Map<string, string>> {
-    const files = new Map<string, string>();
-    let names: string[];
-    try {
-      names = await readdir(modelsDir);
-    } catch {
-      return files;
-    }
-    for (const name of names.sort()) {
-      if (extname(name).toLowerCase() === '.gguf') files.set(basename(name, extname(name)), join(modelsDir, name));
-    }
-    return files;
-  }
+  const modelFiles = createModelFiles(modelsDir);
 
   function loadLlama(): Promise<Llama> {
     llamaPromise ??= importNodeLlamaCpp().then(({ getLlama, LlamaLogLevel }) =>
@@ -136,13 +137,10 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         const pool = new SequencePool(sequences);
         pools.add(pool);
         const { resolveChatWrapper } = await importNodeLlamaCpp();
-        return {
-          model,
-          context,
-          pool,
-          ...(model.fileInfo.metadata.tokenizer?.chat_template && { chatWrapper: resolveChatWrapper(model) }),
-          contextSize: context.contextSize,
-        };
+        const chatWrapper = model.fileInfo.metadata.tokenizer?.chat_template ? resolveChatWrapper(model) : undefined;
+        // From now on the resolved wrapper, not the file's header, says whether the model calls tools.
+        modelFiles.setLoadedCapabilities(id, capabilitiesOf(chatWrapper !== undefined, chatWrapper?.settings.functions !== undefined));
+        return { model, context, pool, ...(chatWrapper && { chatWrapper }), contextSize: context.contextSize, grammars: new GrammarCache(llama) };
       })();
       // A failed load is not cached, so a fixed file can be retried.
       promise.catch(() => loaded.delete(id));
@@ -151,13 +149,26 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
     return promise;
   }
 
+  /**
+   * The grammar of the request's reply format for `model`, if it asks for JSON.
+   * @throws ProviderError `UNSUPPORTED_INPUT` for a schema the grammar cannot enforce.
+   */
+  async function grammarOf(model: LoadedModel, request: ChatRequest): Promise<LlamaGrammar | undefined> {
+    try {
+      return await model.grammars.grammarFor(request.responseFormat);
+    } catch (error) {
+      if (error instanceof UnsupportedSchemaError) throw unsupportedInput(`The JSON schema uses what llama.cpp's grammar cannot enforce: ${error.message}.`, error);
+      throw unsupportedInput(`llama.cpp cannot make a grammar of the JSON schema: ${(error as Error).message}`, error);
+    }
+  }
+
   return {
     id: LLAMA_CPP_PROVIDER_ID,
     label: 'llama.cpp (local GGUF models)',
     capabilities: ['chat'],
 
-    async listModels(): Promise<ModelDescriptor[]> {
-      return [...(await listModelFiles()).keys()].map((id) => ({ id, capabilities: ['chat'] }));
+    listModels(): Promise<ModelDescriptor[]> {
+      return modelFiles.descriptors();
     },
 
     async checkAvailability(): Promise<Availability> {
@@ -166,7 +177,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       } catch {
         return { available: false, reason: `MODELS_DIR ${modelsDir} does not exist` };
       }
-      if ((await listModelFiles()).size === 0) return { available: false, reason: `no .gguf files in ${modelsDir}` };
+      if ((await modelFiles.files()).size === 0) return { available: false, reason: `no .gguf files in ${modelsDir}` };
       if (llamaPromise) {
         try {
           await llamaPromise;
@@ -179,7 +190,8 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
 
     async *streamChat(request: ChatRequest, { signal, deltaIntervalMs = 0 }: StreamOptions): AsyncGenerator<ChatStreamPart> {
       if (closed) throw closedError();
-      const path = (await listModelFiles()).get(request.model);
+      refuseUnsupportedRequest(request);
+      const path = (await modelFiles.files()).get(request.model);
       if (!path) {
         throw new ProviderError({
           code: 'UPSTREAM_NOT_FOUND',
@@ -198,8 +210,14 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           cause: error,
         });
       }
+      // Loaded with the model already; taken before the sequence is, so no await sits between acquiring that and the `finally` that releases it.
+      const { LlamaChat, LlamaCompletion, LlamaText } = await importNodeLlamaCpp();
+      if (!model.chatWrapper) refuseToolMessagesWithoutTemplate(request);
+      const functionCalling = planFunctionCalling(request, model.chatWrapper, request.model, LlamaText);
+      const grammar = await grammarOf(model, request);
       // A reply without a limit of its own keeps a quarter of the context when older turns can make room for it.
-      const prompt = fitPrompt(model, request, Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, Math.floor(model.contextSize / 4)));
+      const replyTokens = Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, Math.floor(model.contextSize / 4));
+      const prompt = fitPrompt(model, request, replyTokens, functionCalling);
       // One token of room at least: node-llama-cpp would otherwise cut the prompt (plain path) or
       // drop messages from its start (chat path) without a word.
       const room = model.contextSize - prompt.tokenCount - 1;
@@ -210,16 +228,13 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           message: `This model's context holds ${model.contextSize} tokens, and the messages take ${prompt.tokenCount}. Shorten the messages (or raise LLAMA_CONTEXT_SIZE, up to what the model was trained on).`,
         });
       }
-      // Loaded with the model already; taken before the sequence, so no await sits between acquiring it and the `finally` that releases it.
-      const { LlamaChat, LlamaCompletion } = await importNodeLlamaCpp();
       const sequence = await model.pool.acquire(AbortSignal.any([signal, closing.signal]));
       // Aborts inference when the caller aborts, when the consumer stops iterating early, and when the provider closes.
       const stopController = new AbortController();
       const generationSignal = AbortSignal.any([signal, stopController.signal, closing.signal]);
       const pending: string[] = [];
       let wake: (() => void) | undefined;
-      let outcome: { stopReason: string } | { error: unknown } | undefined;
-      let completionTokens = 0;
+      let outcome: { stopReason: string; functionCalls?: FunctionCalls } | { error: unknown } | undefined;
       const meterBefore = sequence.tokenMeter.getState();
       // The consumer is woken for the first text at once, then at most once per `deltaIntervalMs`:
       // node-llama-cpp dispatches the next token's evaluation on the next event-loop turn, so
@@ -241,9 +256,6 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
           if (waitMs <= 0) wakeConsumer();
           else wakeTimer = setTimeout(wakeConsumer, waitMs);
         },
-        onToken: (tokens: readonly unknown[]) => {
-          completionTokens += tokens.length;
-        },
         // The generation stops when the context is full, whatever the request allows.
         maxTokens: Math.min(request.maxTokens ?? room, room),
         ...(request.temperature !== undefined && { temperature: request.temperature }),
@@ -253,9 +265,14 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       };
       const generation = (async () => {
         if (prompt.kind === 'chat') {
-          const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: model.chatWrapper! });
+          const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: functionCalling?.chatWrapper ?? model.chatWrapper! });
           try {
-            return (await chat.generateResponse(prompt.history, generationOptions)).metadata.stopReason;
+            // node-llama-cpp takes either functions or a grammar (`refuseUnsupportedRequest` refuses both).
+            const options: LLamaChatGenerateResponseOptions<ChatModelFunctions> = functionCalling
+              ? { ...generationOptions, functions: functionCalling.functions, ...(functionCalling.maxParallelFunctionCalls && { maxParallelFunctionCalls: functionCalling.maxParallelFunctionCalls }) }
+              : { ...generationOptions, ...(grammar && { grammar }) };
+            const { metadata, functionCalls } = await chat.generateResponse(prompt.history, options);
+            return { stopReason: metadata.stopReason, ...(functionCalls && functionCalls.length > 0 && { functionCalls }) };
           } finally {
             chat.dispose({ disposeSequence: false });
           }
@@ -263,14 +280,19 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
         const completion = new LlamaCompletion({ contextSequence: sequence });
         try {
           // No context shift, and a shift size of one token so the prompt (which fits, see above) is never cut to make room for one.
-          const result = await completion.generateCompletionWithMeta(prompt.tokens, { ...generationOptions, disableContextShift: true, contextShiftSize: 1 });
-          return result.metadata.stopReason;
+          const result = await completion.generateCompletionWithMeta(prompt.tokens, {
+            ...generationOptions,
+            ...(grammar && { grammar }),
+            disableContextShift: true,
+            contextShiftSize: 1,
+          });
+          return { stopReason: result.metadata.stopReason };
         } finally {
           completion.dispose({ disposeSequence: false });
         }
       })().then(
-        (stopReason) => {
-          outcome = { stopReason };
+        (result) => {
+          outcome = result;
           wakeConsumer();
         },
         (error: unknown) => {
@@ -303,10 +325,12 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
             cause: outcome.error,
           });
         }
-        const promptTokens = sequence.tokenMeter.diff(meterBefore).usedInputTokens;
+        // Every token the model wrote counts, those of function calls (not text) too.
+        const { usedInputTokens: promptTokens, usedOutputTokens: completionTokens } = sequence.tokenMeter.diff(meterBefore);
+        if (outcome.functionCalls) yield* toolCallParts(outcome.functionCalls);
         yield {
           type: 'finish',
-          finishReason: outcome.stopReason === 'maxTokens' ? 'length' : 'stop',
+          finishReason: outcome.stopReason === 'maxTokens' ? 'length' : outcome.functionCalls ? 'tool-calls' : 'stop',
           usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
         };
       } finally {
@@ -335,6 +359,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       pools.clear();
       const models = await Promise.allSettled(loaded.values());
       loaded.clear();
+      modelFiles.clearLoadedCapabilities();
       for (const result of models) {
         if (result.status === 'fulfilled') {
           await result.value.context.dispose();
