@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGradioSpace, type FakeGradioSpace } from '../helpers/fake-gradio-space.js';
-import { startFakeOpenAIUpstream, unusedBaseURL, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
+import { fakeReasoning, fakeTokens, fakeToolCalls, startFakeOpenAIUpstream, unusedBaseURL, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -42,7 +42,7 @@ beforeAll(async () => {
     HF_SPACES_ENABLED: 'true',
     HF_FLUX_SCHNELL_URL: space.baseURL,
     OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([
-      { id: 'fake', baseURL: upstream.baseURL, models: ['endless?gapMs=20'] },
+      { id: 'fake', baseURL: upstream.baseURL, models: ['endless?gapMs=20', 'reasoning', 'tool-calls?calls=2'] },
       // Nothing listens there: unavailable, and tried first, so its model comes first in the picker.
       { id: 'down', baseURL: await unusedBaseURL(), models: ['down-model'] },
     ]),
@@ -238,6 +238,32 @@ describe('the web page', () => {
     expect(log.urls.map((url) => new URL(url).pathname)).toEqual(expect.arrayContaining(['/', '/assets/graphql-ws.min.js', '/graphql']));
     expect(hostsOf(log.urls)).toEqual([new URL(started.url).host]);
     await screenshot(page, 'loaded');
+  });
+
+  it("folds a model's reasoning above its answer and shows the tool calls it made", async () => {
+    const { page } = await openPage();
+    await page.getByTestId('chat-model').selectOption('fake:reasoning');
+    await page.getByTestId('chat-input').fill('Tell me a story');
+    await page.getByTestId('chat-send').click();
+    const answer = page.getByTestId('chat-turn-assistant').last();
+    await expect.poll(() => answer.getAttribute('data-state')).toBe('done');
+    const reasoning = answer.getByTestId('message-reasoning');
+    expect(await reasoning.evaluate((element: any) => element.open)).toBe(false);
+    expect(await reasoning.evaluate((element: any) => element.lastElementChild.textContent)).toBe(fakeReasoning(4).join(''));
+    expect(await answer.getByTestId('message-text').innerText()).toBe(fakeTokens(4).join(''));
+    await reasoning.locator('summary').click();
+    expect(await reasoning.evaluate((element: any) => element.open)).toBe(true);
+
+    await page.getByTestId('chat-model').selectOption('fake:tool-calls?calls=2');
+    await page.getByTestId('chat-input').fill('What is the weather?');
+    await page.getByTestId('chat-send').click();
+    const caller = page.getByTestId('chat-turn-assistant').last();
+    await expect.poll(() => caller.getAttribute('data-state')).toBe('done');
+    expect(await caller.getByTestId('message-tool-calls').locator('li').allInnerTexts()).toEqual(
+      fakeToolCalls(2).map((call) => `Tool call: ${call.name}(${call.arguments})`),
+    );
+    expect(await caller.locator('.meta').innerText()).toContain('finished: tool_calls');
+    await screenshot(page, 'reasoning-and-tool-calls');
   });
 
   it('streams a chat answer token by token, keeps the conversation, and starts a new one', async () => {
