@@ -405,6 +405,8 @@ async function main(): Promise<number> {
     MAX_CONCURRENT_GENERATIONS_PER_KEY: '0',
     LOG_LEVEL: 'error',
     MODELS_DIR: options.modelsDir,
+    // The benchmark's models folder is given; nothing is ever downloaded.
+    LLAMA_DEFAULT_MODEL: 'none',
     LLAMA_THREADS: String(options.llamaThreads),
     // Concurrent generations on one model share one context with this many sequences (`LLAMA_SEQUENCES`, docs/configuration.md).
     LLAMA_SEQUENCES: String(options.llamaSequences),

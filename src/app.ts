@@ -49,8 +49,8 @@ export interface App {
 
 /** Creates the gateway from a validated configuration. Nothing listens until `start()`. */
 export async function createApp(config: Config, options: { providers?: Provider[]; logger?: Logger } = {}): Promise<App> {
-  const providers = options.providers ?? createProviders(config);
   const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const providers = options.providers ?? createProviders(config, { logger });
   const shared = config.redisUrl
     ? await (await import('./scale-out/shared-state.js')).createSharedState({ ...config, redisUrl: config.redisUrl }, providers.map((provider) => provider.id), logger)
     : undefined;
@@ -137,6 +137,8 @@ export async function createApp(config: Config, options: { providers?: Provider[
       await shared?.startRole(generations);
       const port = await listen(server, config.host, config.port);
       if (config.publicBaseUrl === undefined) imageStore.setPublicBaseUrl(`http://localhost:${port}`);
+      // Background work (a default model's download) starts once the server answers, /healthz included.
+      await Promise.all(providers.map((provider) => provider.start?.()));
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       return { port, url: `http://${host}:${port}` };
     },

@@ -8,6 +8,15 @@ import { z } from 'zod';
 import { ConfigError, derived, setting, type Environment, type SourceValues } from './setting.js';
 import { booleanString, commaList, httpUrl, jsonArray, jsonValue, oneOf, positiveInteger, text, withoutTrailingSlashes } from './value-schemas.js';
 
+/**
+ * The model fetched on a first start with an empty `MODELS_DIR`: Qwen2.5-0.5B-Instruct (Apache 2.0)
+ * from the Qwen team's own GGUF repository, quantised Q4_K_M. Chosen for a first run on any laptop:
+ * small enough to download in minutes and run on a CPU, an instruct model with a chat template
+ * (node-llama-cpp's Qwen chat wrapper, which also calls tools), 32 K tokens of context.
+ * https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF
+ */
+export const DEFAULT_LLAMA_MODEL = 'hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf';
+
 export const llamaCppSettings = {
   modelsDir: setting({
     name: 'MODELS_DIR',
@@ -40,6 +49,26 @@ export const llamaCppSettings = {
     schema: positiveInteger,
     default: 4,
     description: 'generations one model runs at once (batched); more wait in a queue',
+  }),
+  llamaDefaultModel: setting({
+    name: 'LLAMA_DEFAULT_MODEL',
+    schema: (name) =>
+      z
+        .string()
+        .trim()
+        .refine((value) => value === 'none' || /^hf:[^/\s#]+\/[^/\s#]+\/[^\s#]+\.gguf(#[^\s#]+)?$/i.test(value) || /^https?:\/\/\S+$/i.test(value), {
+          error: `${name} must be none, hf:<owner>/<repository>/<file>.gguf (optionally #<revision>) or an http(s) URL of a .gguf file`,
+        }),
+    default: DEFAULT_LLAMA_MODEL,
+    description:
+      'model downloaded into `MODELS_DIR` on the first start when that folder holds no `.gguf` file: an `hf:<owner>/<repository>/<file>.gguf` URI ' +
+      '(`#<revision>` optional) or an http(s) URL; `none` turns the download off',
+  }),
+  huggingFaceEndpoint: setting({
+    name: 'HF_ENDPOINT',
+    schema: httpUrl,
+    default: 'https://huggingface.co',
+    description: 'base URL of the Hugging Face Hub that `hf:` model URIs are fetched from (the name huggingface_hub uses; a mirror or a local copy of the Hub)',
   }),
   llamaGpu: setting({
     name: 'LLAMA_GPU',
@@ -311,7 +340,7 @@ export const providerSettings = {
   huggingFaceToken: setting({
     name: 'HF_TOKEN',
     schema: () => z.string(),
-    description: 'Hugging Face token sent to Spaces as `Authorization: Bearer …` (more quota); never logged',
+    description: 'Hugging Face token sent to Spaces and to the Hub for model downloads as `Authorization: Bearer …` (more quota, gated models); never logged',
   }),
   huggingFaceSpaceTimeoutMs: setting({
     name: 'HF_SPACE_TIMEOUT_MS',

@@ -13,6 +13,8 @@ export type GatewayErrorCode =
   | 'UNSUPPORTED_INPUT'
   | 'MODEL_NOT_FOUND'
   | 'PROVIDER_NOT_FOUND'
+  /** No model was named and every provider that has one cannot serve now (a default model still downloading). REST answers 503. */
+  | 'PROVIDER_UNAVAILABLE'
   | 'GENERATION_NOT_FOUND'
   /** The server is shutting down (graceful shutdown) and starts no new generations; REST answers 503. */
   | 'SERVICE_UNAVAILABLE'

@@ -13,7 +13,9 @@
  *
  * Outside a shutdown, `/healthz` answers 503 `{"status":"degraded","reason":"…"}` while a health
  * check (see {@link Operations.addHealthCheck}) reports a reason, e.g. Redis unreachable; the
- * instance keeps serving what does not need the failed part.
+ * instance keeps serving what does not need the failed part. Providers with background work to
+ * report (`Provider.status`, e.g. a default model still downloading) add
+ * `"providers": {"<id>": "<one line>"}` to either answer, without changing the status.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
@@ -32,6 +34,14 @@ export interface OperationsOptions {
   registry: ProviderRegistry;
   /** The logger to use; default: a new one at `config.logLevel` on standard output. */
   logger?: Logger;
+}
+
+/** `[id, status]` of each provider that reports background work (see `Provider.status`). */
+function providerStatuses(registry: ProviderRegistry): Array<[string, string]> {
+  return registry.list().flatMap((provider) => {
+    const status = provider.status?.();
+    return status === undefined ? [] : [[provider.id, status] as [string, string]];
+  });
 }
 
 /** One health check of `/healthz`: undefined while healthy, else why not (one line, no secrets). */
@@ -75,11 +85,14 @@ export function createOperations(options: OperationsOptions): Operations {
     if (path === '/healthz') {
       request.resume();
       const reasons = shuttingDown ? [] : healthChecks.map((check) => check()).filter((reason) => reason !== undefined);
+      const providers = shuttingDown ? [] : providerStatuses(options.registry);
       const body = shuttingDown
         ? '{"status":"shutting down"}'
-        : reasons.length > 0
-          ? JSON.stringify({ status: 'degraded', reason: reasons.join('; ') })
-          : '{"status":"ok"}';
+        : JSON.stringify({
+            status: reasons.length > 0 ? 'degraded' : 'ok',
+            ...(reasons.length > 0 && { reason: reasons.join('; ') }),
+            ...(providers.length > 0 && { providers: Object.fromEntries(providers) }),
+          });
       const status = shuttingDown || reasons.length > 0 ? 503 : 200;
       response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
       return true;

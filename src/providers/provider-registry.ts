@@ -7,12 +7,14 @@ import type { Availability, ChatProvider, ImageProvider, ModelCapability, ModelD
 
 /**
  * A request names a model or provider that no registered provider serves: `code` is
- * `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`, the message says which and what there is instead.
+ * `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`, the message says which and what there is instead —
+ * or, for a request with no model, `PROVIDER_UNAVAILABLE` when the providers that have models
+ * cannot serve right now (a default model still downloading), the message saying why.
  */
 export class ModelResolutionError extends Error {
   override readonly name = 'ModelResolutionError';
   constructor(
-    readonly code: 'MODEL_NOT_FOUND' | 'PROVIDER_NOT_FOUND',
+    readonly code: 'MODEL_NOT_FOUND' | 'PROVIDER_NOT_FOUND' | 'PROVIDER_UNAVAILABLE',
     message: string,
   ) {
     super(message);
@@ -174,7 +176,8 @@ export class ProviderRegistry {
    *   id (its first model of the capability), or empty (the configured default, else the first model
    *   of each available provider).
    * @throws ModelResolutionError `PROVIDER_NOT_FOUND` (an unknown provider, or one without the capability),
-   *   `MODEL_NOT_FOUND` (no named provider serves the model, or no provider at all).
+   *   `MODEL_NOT_FOUND` (no named provider serves the model, or no provider at all),
+   *   `PROVIDER_UNAVAILABLE` (no model given, and every provider with a model of the capability is unavailable).
    */
   async candidates(capability: ModelCapability, request: ModelRequest): Promise<ResolvedModel[]> {
     const model = request.model?.trim() || undefined;
@@ -203,10 +206,18 @@ export class ProviderRegistry {
       const configured = capability === 'chat' ? this.options.defaultChatModel : this.options.defaultImageModel;
       if (configured) return this.candidates(capability, { model: configured });
       const found: ResolvedModel[] = [];
+      /** Why the providers that have a model of the capability but cannot serve now cannot. */
+      const unavailable: string[] = [];
       for (const provider of this.providers.values()) {
-        if (!serves(provider, capability) || !(await this.availability(provider)).available) continue;
+        if (!serves(provider, capability)) continue;
+        const availability = await this.availability(provider);
         const first = (await provider.listModels()).find((candidate) => candidate.capabilities.includes(capability));
-        if (first) found.push({ provider, model: first.id });
+        if (!first) continue;
+        if (availability.available) found.push({ provider, model: first.id });
+        else unavailable.push(`${provider.id}: ${availability.reason ?? 'unavailable'}`);
+      }
+      if (found.length === 0 && unavailable.length > 0) {
+        throw new ModelResolutionError('PROVIDER_UNAVAILABLE', `No ${capability} model is available right now (${unavailable.join('; ')}).`);
       }
       if (found.length === 0) {
         throw new ModelResolutionError(

@@ -245,7 +245,14 @@ export interface Provider {
    * @throws ProviderError as `streamChat` does.
    */
   generateImages?(request: ImageRequest, options: StreamOptions): AsyncIterable<ImageStreamPart>;
-  /** Releases models, sockets and timers. */
+  /**
+   * Starts the background work the provider needs, once the server listens (the `llama-cpp`
+   * provider's default model download); resolves when it is under way, not when it is done.
+   */
+  start?(): Promise<void>;
+  /** One line on background work in progress or failed (e.g. `downloading qwen…: 43 % (…)`), for `/healthz`; undefined when there is none. */
+  status?(): string | undefined;
+  /** Stops background work and releases models, sockets and timers. */
   close?(): Promise<void>;
   /** Requests waiting for a free slot of this provider now (for metrics); absent when the provider does not queue. */
   queueDepth?(): number;

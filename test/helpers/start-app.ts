@@ -1,6 +1,6 @@
 /**
  * Starts the real app on 127.0.0.1, port 0, with the configuration built from environment-style
- * settings (as a user would set them). Defaults: the test models folder (`TEST_MODELS_DIR`) and one llama.cpp thread.
+ * settings (as a user would set them). Defaults: the test models folder (`TEST_MODELS_DIR`), no default model download and one llama.cpp thread.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,8 @@ export interface StartedApp {
 export function testAppDefaults(): Record<string, string> {
   return {
     MODELS_DIR: SHARED_MODELS_DIR,
+    // Nothing is downloaded unless a test points LLAMA_DEFAULT_MODEL and HF_ENDPOINT at a fake Hub.
+    LLAMA_DEFAULT_MODEL: 'none',
     LLAMA_THREADS: '1',
     LLAMA_CONTEXT_SIZE: '512',
     HOST: '127.0.0.1',

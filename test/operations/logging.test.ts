@@ -3,11 +3,11 @@
  * (the client's `x-request-id` when acceptable, echoed back); generation lines carry the generation
  * id (and the request id that started it); API keys and authorization headers never appear.
  */
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { graphqlRequest } from '../helpers/graphql-clients.js';
 import { postJson } from '../helpers/rest-clients.js';
+import { memoryLog } from '../helpers/memory-log.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
 import { createLogger, createYogaLogger } from '../../src/operations/logger.js';
 
@@ -15,29 +15,9 @@ const UPSTREAM_KEY = 'sk-upstream-secret-for-logs-0123456789';
 const CLIENT_TOKEN = 'client-bearer-secret-0123456789';
 const BODY_KEY = 'sk-body-secret-0123456789';
 
-/** A pino destination that keeps every line in memory. */
-function memoryDestination(): { stream: Writable; lines: () => Array<Record<string, any>>; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, callback) {
-      text += String(chunk);
-      callback();
-    },
-  });
-  return {
-    stream,
-    text: () => text,
-    lines: () =>
-      text
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as Record<string, any>),
-  };
-}
-
 let upstream: FakeOpenAIUpstream;
 let started: StartedApp;
-const logs = memoryDestination();
+const logs = memoryLog();
 
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream();
@@ -146,7 +126,7 @@ describe('structured logs', () => {
 
 describe('redaction', () => {
   it('removes keys, tokens and authorization headers wherever code logs them', () => {
-    const destination = memoryDestination();
+    const destination = memoryLog();
     const logger = createLogger({ destination: destination.stream });
     logger.info(
       {
@@ -168,7 +148,7 @@ describe('redaction', () => {
   });
 
   it("Yoga's logger keeps messages and errors, and drops the other arguments (request parameters)", () => {
-    const destination = memoryDestination();
+    const destination = memoryLog();
     const yogaLogger = createYogaLogger(createLogger({ destination: destination.stream }));
     yogaLogger.error(new Error('resolver exploded'));
     yogaLogger.warn('something odd', { query: '{ secretField }', variables: { apiKey: 'secret-9' } });

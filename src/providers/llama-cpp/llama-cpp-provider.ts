@@ -54,7 +54,9 @@ import {
 import { planFunctionCalling, toolCallParts } from './llama-functions.js';
 import { GrammarCache } from './llama-grammar.js';
 import { UnsupportedSchemaError } from './llama-json-schema.js';
+import { createDefaultModel } from './default-model.js';
 import { capabilitiesOf, createModelFiles } from './llama-model-files.js';
+import type { ModelDownload } from './model-download.js';
 import { fitPrompt } from './llama-prompt.js';
 import { LLAMA_CPP_PROVIDER_ID, refuseToolMessagesWithoutTemplate, refuseUnsupportedRequest, unsupportedInput } from './llama-unsupported-input.js';
 import { SequencePool } from './sequence-pool.js';
@@ -74,6 +76,8 @@ export interface LlamaCppProviderOptions {
   sequences: number;
   /** GPU backend, or `false` for the CPU. */
   gpu: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
+  /** Downloaded by `start()` when the models folder holds no model (`default-model.ts`). */
+  defaultModel?: ModelDownload;
 }
 
 /** The function calls a chat reply ended with. */
@@ -114,6 +118,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
     new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: LLAMA_CPP_PROVIDER_ID, message: 'llama-cpp is closed' });
 
   const modelFiles = createModelFiles(modelsDir);
+  const defaultModel = options.defaultModel && createDefaultModel(options.defaultModel, modelFiles);
 
   function loadLlama(): Promise<Llama> {
     llamaPromise ??= importNodeLlamaCpp().then(({ getLlama, LlamaLogLevel }) =>
@@ -167,9 +172,14 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
     label: 'llama.cpp (local GGUF models)',
     capabilities: ['chat'],
 
-    listModels(): Promise<ModelDescriptor[]> {
-      return modelFiles.descriptors();
+    async listModels(): Promise<ModelDescriptor[]> {
+      const models = await modelFiles.descriptors();
+      const pending = defaultModel?.pending();
+      return pending && !models.some((model) => model.id === pending.id) ? [...models, pending] : models;
     },
+
+    start: () => defaultModel?.start() ?? Promise.resolve(),
+    status: () => defaultModel?.status(),
 
     async checkAvailability(): Promise<Availability> {
       try {
@@ -177,7 +187,10 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       } catch {
         return { available: false, reason: `MODELS_DIR ${modelsDir} does not exist` };
       }
-      if ((await modelFiles.files()).size === 0) return { available: false, reason: `no .gguf files in ${modelsDir}` };
+      if ((await modelFiles.files()).size === 0) {
+        const download = defaultModel?.status();
+        return { available: false, reason: `no .gguf files in ${modelsDir}${download ? `; ${download}` : ''}` };
+      }
       if (llamaPromise) {
         try {
           await llamaPromise;
@@ -193,6 +206,8 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
       refuseUnsupportedRequest(request);
       const path = (await modelFiles.files()).get(request.model);
       if (!path) {
+        const downloading = defaultModel?.unavailable(request.model);
+        if (downloading) throw downloading;
         throw new ProviderError({
           code: 'UPSTREAM_NOT_FOUND',
           provider: LLAMA_CPP_PROVIDER_ID,
@@ -351,6 +366,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
 
     async close(): Promise<void> {
       closed = true;
+      await defaultModel?.stop();
       // Stops every running and waiting generation, and waits until llama.cpp has stopped evaluating
       // for them: disposing a context while an evaluation is in flight makes node-llama-cpp throw
       // (`DisposedError`) where nothing can catch it.

@@ -33,6 +33,8 @@ export interface ModelFiles {
   setLoadedCapabilities(id: string, capabilities: ModelCapability[]): void;
   /** Forgets the loaded models' capabilities (when they are disposed). */
   clearLoadedCapabilities(): void;
+  /** Reads the folder again on the next call (a model was just added). */
+  refresh(): void;
 }
 
 /** The capabilities a model's header gives: `tools` with a chat template. */
@@ -105,5 +107,8 @@ export function createModelFiles(modelsDir: string): ModelFiles {
     },
     setLoadedCapabilities: (id, capabilities) => void loadedCapabilities.set(id, capabilities),
     clearLoadedCapabilities: () => loadedCapabilities.clear(),
+    refresh: () => {
+      listing = undefined;
+    },
   };
 }
