@@ -7,6 +7,7 @@
  */
 export { hashApiKey, parseApiKeysFile, API_KEY_DIGEST_PATTERN } from './config/api-key-digests.js';
 export { loadConfig, type Config, type SecurityConfig } from './config/load-config.js';
-export type { HuggingFaceSpaceConfig, OpenAICompatibleUpstreamConfig } from './config/provider-settings.js';
+export type { OpenAICompatibleUpstreamConfig } from './config/provider-settings.js';
+export type { HuggingFaceSpaceConfig } from './config/space-settings.js';
 export { ConfigError } from './config/setting.js';
 export { LOG_LEVELS, type LogLevel } from './config/value-schemas.js';
