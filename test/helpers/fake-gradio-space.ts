@@ -28,9 +28,16 @@
  * 3. `options.defaultScenario`, else `complete`.
  *
  * ## Where the fake reads width, height, prompt and seed
- * From `data` by index, per endpoint: `options.layouts[endpoint]`, default the FLUX.1-schnell
- * layout `[prompt, seed, randomize_seed, width, height, steps]`. The seed reported in `complete`
- * is the one asked for when `randomize_seed` is false, else a pseudo-random one.
+ * From `data` by index, per endpoint: `options.layouts[endpoint]`, else the places of `prompt`,
+ * `seed`, `randomize_seed`, `width` and `height` in the endpoint's signature (below), else the
+ * FLUX.1-schnell layout `[prompt, seed, randomize_seed, width, height, steps]`. The seed reported in
+ * `complete` is the one asked for when `randomize_seed` is false, else a pseudo-random one.
+ *
+ * ## The endpoints a Space has
+ * With `options.signatures` (the "Use via API" signatures of `./gradio-space-apis.ts`), the fake
+ * serves only those endpoints, as a Space does: a POST to another one is a 404, and a call whose
+ * `data` does not fit the signature (count, or an item's JSON type) gets the `error` scenario with
+ * the mismatch as its message. Without, any endpoint name is served.
  *
  * ## Observing the client
  * `requests` (the POSTs with parsed body and lower-cased headers), `resultRequests` (the GETs of
@@ -43,6 +50,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PNG } from 'pngjs';
+import { describeDataMismatch, type GradioEndpointSignature } from './gradio-space-apis.js';
 
 /** The names of the built-in behaviours; also accepted in the prompt as `scenario:<type>`. */
 export type FakeGradioScenarioType =
@@ -135,8 +143,10 @@ export interface RecordedFileRequest {
 export interface FakeGradioSpaceOptions {
   /** When set, every request must carry `Authorization: Bearer <token>`; others get 401 echoing the token received. */
   token?: string;
-  /** Layouts per endpoint name; endpoints not listed use {@link FLUX_LAYOUT}. */
+  /** Layouts per endpoint name; endpoints not listed use their signature's, else {@link FLUX_LAYOUT}. */
   layouts?: Record<string, FakeGradioLayout>;
+  /** The only endpoints served, each call's `data` checked against its signature (see the module comment). */
+  signatures?: GradioEndpointSignature[];
   defaultScenario?: FakeGradioScenario;
   /** Status of `GET /config` (default 200). */
   configStatus?: number;
@@ -162,6 +172,23 @@ export interface FakeGradioSpace {
   /** The exact bytes served for a file path or its full `…/gradio_api/file=…` URL; undefined when unknown. */
   imageBytes(pathOrUrl: string): Buffer | undefined;
   close(): Promise<void>;
+}
+
+/** Where `prompt`, `seed`, `randomize_seed`, `width` and `height` are in a signature's parameters. */
+function layoutOf(signature: GradioEndpointSignature): FakeGradioLayout {
+  const indexOf = (name: string) => {
+    const index = signature.parameters.findIndex((parameter) => parameter.name === name);
+    return index < 0 ? undefined : index;
+  };
+  const seed = indexOf('seed');
+  const randomizeSeed = indexOf('randomize_seed');
+  return {
+    prompt: indexOf('prompt') ?? 0,
+    width: indexOf('width') ?? -1,
+    height: indexOf('height') ?? -1,
+    ...(seed !== undefined && { seed }),
+    ...(randomizeSeed !== undefined && { randomizeSeed }),
+  };
 }
 
 /** A base URL where nothing listens (a port that was free a moment ago). */
@@ -276,7 +303,12 @@ export async function startFakeGradioSpace(options: FakeGradioSpaceOptions = {})
     return new Promise((resolve) => resultWaiters.push({ count, resolve }));
   };
 
-  const layoutFor = (endpoint: string): FakeGradioLayout => options.layouts?.[endpoint] ?? FLUX_LAYOUT;
+  const signatureOf = (endpoint: string) => options.signatures?.find((signature) => signature.name === endpoint);
+  const layoutFor = (endpoint: string): FakeGradioLayout => {
+    const given = options.layouts?.[endpoint];
+    const signature = signatureOf(endpoint);
+    return given ?? (signature ? layoutOf(signature) : FLUX_LAYOUT);
+  };
 
   /** The `complete` output list of a call: `[fileObject, seed]`; stores the PNG it points to. */
   const completeOutput = (call: RecordedGradioCall, scenario: Extract<FakeGradioScenario, { type: 'complete' }>): unknown[] => {
@@ -414,7 +446,9 @@ export async function startFakeGradioSpace(options: FakeGradioSpaceOptions = {})
         title: 'Fake Gradio image space',
         protocol: 'sse_v3',
         components: [],
-        dependencies: [...new Set(['infer', ...Object.keys(options.layouts ?? {})])].map((name, id) => ({ id, api_name: name })),
+        dependencies: [...new Set(options.signatures?.map((signature) => signature.name) ?? ['infer', ...Object.keys(options.layouts ?? {})])].map(
+          (name, id) => ({ id, api_name: name }),
+        ),
       });
       return;
     }
@@ -448,15 +482,19 @@ export async function startFakeGradioSpace(options: FakeGradioSpaceOptions = {})
       const call: RecordedGradioCall = { endpoint: callMatch[1]!, headers, body, scenario: { type: 'complete' }, reads: 0 };
       requests.push(call);
       if (!authorized) return rejectToken();
+      const signature = signatureOf(call.endpoint);
+      if (options.signatures && !signature) return sendJson(response, 404, { detail: 'Not Found' });
       const data = (body as { data?: unknown } | null)?.data;
       if (typeof body !== 'object' || body === null || !Array.isArray(data)) {
         return sendJson(response, 422, { detail: [{ type: 'missing', loc: ['body', 'data'], msg: 'Field required' }] });
       }
       const layout = layoutFor(call.endpoint);
-      call.scenario =
-        (forcedScenario && (typeof forcedScenario === 'function' ? forcedScenario(call) : forcedScenario)) ??
-        scenarioFromPrompt(data[layout.prompt]) ??
-        options.defaultScenario ?? { type: 'complete' };
+      const mismatch = signature && describeDataMismatch(signature, data);
+      call.scenario = mismatch
+        ? { type: 'error', message: mismatch }
+        : ((forcedScenario && (typeof forcedScenario === 'function' ? forcedScenario(call) : forcedScenario)) ??
+          scenarioFromPrompt(data[layout.prompt]) ??
+          options.defaultScenario ?? { type: 'complete' });
       if (call.scenario.type === 'no-response') return; // no headers, ever: until the client leaves or close()
       if (call.scenario.type === 'http-error') {
         const status = call.scenario.status ?? 500;
