@@ -52,6 +52,11 @@ describe('loadConfig', () => {
     [{ ROLE: 'api' }, /^Invalid configuration: ROLE: api needs REDIS_URL /],
     [{ WORKER_CONCURRENCY_FAKE: '0' }, /^Invalid configuration: WORKER_CONCURRENCY_FAKE: must be a whole number above 0 \(got "0"\)$/],
     [{ HF_SPACES: '[{"model":"flux-1-schnell","baseURL":"https://a.hf.space","endpoint":"infer","inputs":["{prompt}"]}]' }, /^Invalid configuration: HF_SPACES: model "flux-1-schnell" is used twice$/],
+    [
+      { HF_SD_3_5_LARGE_ENABLED: 'true', HF_SPACES: '[{"model":"sd-3.5-large","baseURL":"https://a.hf.space","endpoint":"infer","inputs":["{prompt}"]}]' },
+      /^Invalid configuration: HF_SPACES: model "sd-3.5-large" is used twice$/,
+    ],
+    [{ HF_FLUX_DEV_ENABLED: 'sometimes' }, /^Invalid configuration: HF_FLUX_DEV_ENABLED: /],
     [{ HF_SPACES: '[{"model":"x","baseURL":"https://a.hf.space","endpoint":"infer","inputs":[]}]' }, /^Invalid configuration: HF_SPACES\.0\.inputs: inputs must list the data items$/],
     [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL: LOG_LEVEL must be trace, debug, info, warn, error, fatal or silent \(got "loud"\)$/],
     [{ OPENAI_API_KEY: 'sk-secret', OPENAI_BASE_URL: 'not a url' }, /^Invalid configuration: OPENAI_BASE_URL: /],
@@ -111,9 +116,32 @@ describe('loadConfig, derived values', () => {
       textModels: ['openai'],
     });
     expect(config.modelAliases).toEqual({ flux: ['pollinations:flux'] });
-    expect(config.defaultModelAliases).toEqual({ 'flux-schnell': ['hf-space:flux-1-schnell', 'pollinations:flux'] });
+    expect(config.defaultModelAliases).toEqual({ 'flux-schnell': ['hf-space:flux-1-schnell', 'pollinations:flux'], 'flux-dev': ['hf-space:flux-1-dev'] });
     expect(config.publicBaseUrl).toBe('https://gateway.example');
     expect(config.corsOrigins).toEqual(['https://app.example.com', '*']);
+  });
+
+  it('adds the FLUX.1-dev and Stable Diffusion 3.5 Large presets only when turned on, before HF_SPACES', () => {
+    expect(loadConfig({}).huggingFaceSpaces.map((space) => space.model)).toEqual(['flux-1-schnell']);
+    const config = loadConfig({
+      HF_FLUX_DEV_ENABLED: 'true',
+      HF_SD_3_5_LARGE_ENABLED: 'true',
+      HF_SD_3_5_LARGE_URL: 'https://sd.example/',
+      HF_SPACES: '[{"model":"sd-3.5-large-copy","baseURL":"https://copy.hf.space","endpoint":"infer","inputs":["{prompt}"]}]',
+    });
+    expect(config.huggingFaceSpaces.map((space) => [space.model, space.baseURL])).toEqual([
+      ['flux-1-schnell', 'https://black-forest-labs-flux-1-schnell.hf.space'],
+      ['flux-1-dev', 'https://black-forest-labs-flux-1-dev.hf.space'],
+      ['sd-3.5-large', 'https://sd.example'],
+      ['sd-3.5-large-copy', 'https://copy.hf.space'],
+    ]);
+    // An HF_SPACES entry may use a preset's model id while that preset is off (the reference's old example did).
+    const spaces = loadConfig({ HF_SPACES: '[{"model":"sd-3.5-large","baseURL":"https://mine.hf.space","endpoint":"infer","inputs":["{prompt}"]}]' }).huggingFaceSpaces;
+    expect(spaces.map((space) => [space.model, space.baseURL])).toEqual([
+      ['flux-1-schnell', 'https://black-forest-labs-flux-1-schnell.hf.space'],
+      ['sd-3.5-large', 'https://mine.hf.space'],
+    ]);
+    expect(loadConfig({ HF_SPACES_ENABLED: 'false', HF_FLUX_DEV_ENABLED: 'true' }).huggingFaceSpaces).toEqual([]);
   });
 
   it('leaves switched-off providers and unset optional settings out', () => {

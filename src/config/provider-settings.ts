@@ -221,10 +221,15 @@ const pollinationsSources = {
   textModels: setting({ name: 'POLLINATIONS_TEXT_MODELS', schema: commaList, default: 'openai', description: 'chat models offered through `pollinations`' }),
 };
 
-/** Aliases that exist unless `MODEL_ALIASES` replaces them (gpt4free's `flux`, `docs/protocols.md` §6). */
+/**
+ * Aliases that exist unless `MODEL_ALIASES` replaces them: gpt4free's model names `flux`,
+ * `flux-schnell` and `flux-dev` (`docs/protocols.md` §6). `flux` stays FLUX.1-schnell, which needs
+ * no token, though gpt4free's FLUX.1-dev provider answers to it too.
+ */
 const DEFAULT_MODEL_ALIASES: Readonly<Record<string, string[]>> = {
   flux: ['hf-space:flux-1-schnell', 'pollinations:flux'],
   'flux-schnell': ['hf-space:flux-1-schnell', 'pollinations:flux'],
+  'flux-dev': ['hf-space:flux-1-dev'],
 };
 
 const modelAliases = setting({
