@@ -17,6 +17,7 @@ import { ImageStore } from './images/image-store.js';
 import { createLogger, type Logger } from './operations/logger.js';
 import { createOperations } from './operations/operations.js';
 import { CircuitBreaker } from './providers/circuit-breaker.js';
+import { GPT4FREE_PROVIDER_NAMES } from './providers/gpt4free-provider-names.js';
 import { ProviderRegistry } from './providers/provider-registry.js';
 import type { Provider } from './providers/provider.js';
 import { createRestApi } from './rest/rest-api.js';
@@ -62,6 +63,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     ...(config.defaultImageModel !== undefined && { defaultImageModel: config.defaultImageModel }),
     aliases: config.modelAliases,
     defaultAliases: config.defaultModelAliases,
+    providerNames: GPT4FREE_PROVIDER_NAMES,
     order: config.providerOrder,
     ...(breaker && { breaker }),
   });

@@ -3,6 +3,7 @@
  * candidates to try (gpt4free's resolution rules, `docs/protocols.md` §6).
  */
 import type { ProviderCircuitBreaker } from './circuit-breaker.js';
+import { ProviderNames, type ProviderNameTarget } from './provider-names.js';
 import type { Availability, ChatProvider, ImageProvider, ModelCapability, ModelDescriptor, Provider } from './provider.js';
 
 /**
@@ -47,10 +48,19 @@ export interface ResolvedModel<P extends Provider = Provider> {
 /** What a request says about model and provider; every field may be empty. */
 export interface ModelRequest {
   model?: string | null;
-  /** One provider id, or several separated by spaces or commas (tried in that order). */
+  /** One provider id or other name of a provider, or several separated by spaces or commas (tried in that order). */
   provider?: string | null;
-  /** Provider ids, tried in that order (GraphQL's list form). */
+  /** Provider ids or other names, tried in that order (GraphQL's list form). */
   providers?: readonly string[] | null;
+}
+
+/** The provider a name in a request stands for: its id in any case, or another name of it (`ProviderRegistryOptions.providerNames`). */
+export interface NamedProvider {
+  /** The name as the request wrote it. */
+  name: string;
+  provider: Provider;
+  /** The one model the name pins (`BlackForestLabs_Flux1Schnell` → `flux-1-schnell`); absent for an id or a name of the whole provider. */
+  model?: string;
 }
 
 /** Settings of the registry. */
@@ -67,6 +77,11 @@ export interface ProviderRegistryOptions {
    * says the model is.
    */
   defaultAliases?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Other names of providers, matched in any case (gpt4free's, `docs/protocols.md` §6): name → the
+   * provider id and, optionally, the one model the name pins. A registered provider id beats a name.
+   */
+  providerNames?: Readonly<Record<string, ProviderNameTarget>>;
   /** Provider ids tried first, in this order; the others follow in registration order. */
   order?: readonly string[];
   /** Failure counting per provider (in memory, or shared through Redis); its open circuits show as unavailable in the catalog. */
@@ -81,18 +96,20 @@ function serves(provider: Provider, capability: ModelCapability): boolean {
 }
 
 /**
- * Splits `"a b,c"` and `['d']` into `['a', 'b', 'c', 'd']`, without repeats. Provider ids are
- * matched without regard to case (gpt4free's clients write them in CamelCase, `"Copilot"`; ids here
- * are lower case), so they are lower-cased here.
+ * Splits `"a b,c"` and `['d']` into `['a', 'b', 'c', 'd']`, without repeats in any case. Provider
+ * names are matched without regard to case (gpt4free's clients write them in CamelCase, `"Copilot"`;
+ * ids here are lower case); each is kept as written, for messages.
  */
-function providerIdsOf(request: ModelRequest): string[] {
-  const ids = [...(request.provider?.split(/[\s,]+/) ?? []), ...(request.providers ?? [])].map((id) => id.trim().toLowerCase()).filter(Boolean);
-  return [...new Set(ids)];
+function providerNamesOf(request: ModelRequest): string[] {
+  const names = [...(request.provider?.split(/[\s,]+/) ?? []), ...(request.providers ?? [])].map((name) => name.trim()).filter(Boolean);
+  const seen = new Set<string>();
+  return names.filter((name) => !seen.has(name.toLowerCase()) && seen.add(name.toLowerCase()));
 }
 
 /** Holds the providers in priority order and resolves requests to candidates. */
 export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>();
+  private readonly names: ProviderNames;
   readonly breaker: ProviderCircuitBreaker | undefined;
 
   /**
@@ -113,6 +130,7 @@ export class ProviderRegistry {
       if (this.providers.has(key)) throw new Error(`provider id "${provider.id}" is registered twice`);
       this.providers.set(key, provider);
     }
+    this.names = new ProviderNames(options.providerNames);
     this.breaker = options.breaker;
   }
 
@@ -124,6 +142,37 @@ export class ProviderRegistry {
   /** The provider with this id (any case: `Copilot`, `LLAMA-CPP`), or undefined. */
   get(id: string): Provider | undefined {
     return this.providers.get(id.toLowerCase());
+  }
+
+  /**
+   * The provider `name` stands for: a provider id in any case, else another name of one
+   * (`providerNames`) whose provider is registered, with the model it pins. Undefined otherwise.
+   */
+  find(name: string): NamedProvider | undefined {
+    const byId = this.get(name);
+    if (byId) return { name, provider: byId };
+    const known = this.names.find(name);
+    const provider = known && this.get(known.provider);
+    return provider && { name, provider, ...(known.model !== undefined && { model: known.model }) };
+  }
+
+  /**
+   * The provider `name` stands for, as {@link find}.
+   * @throws ModelResolutionError `PROVIDER_NOT_FOUND` naming the provider ids of this registry and
+   *   the other names it accepts, or, for a name of a provider that is not registered here, that provider.
+   */
+  resolve(name: string): NamedProvider {
+    const found = this.find(name);
+    if (found) return found;
+    const ids = this.list().map((provider) => provider.id);
+    const known = `Known providers: ${ids.join(', ') || 'none'}`;
+    const otherNames = this.names.namesFor((id) => this.get(id) !== undefined);
+    const accepted = otherNames.length > 0 ? `; other names accepted: ${otherNames.join(', ')}` : '';
+    const target = this.names.find(name);
+    const message = target
+      ? `Provider "${name}" stands for "${target.provider}", which is not configured on this server. ${known}${accepted}.`
+      : `Unknown provider "${name}". ${known}${accepted}.`;
+    throw new ModelResolutionError('PROVIDER_NOT_FOUND', message);
   }
 
   /** The provider's availability: its own check, and then its circuit. Never throws. */
@@ -170,36 +219,35 @@ export class ProviderRegistry {
 
   /**
    * The providers (with their model ids) to try for a request, in order; never empty.
-   * - `provider` names one or several providers (space- or comma-separated, or `providers`):
-   *   each of them that serves the model, in that order.
+   * - `provider` names one or several providers (space- or comma-separated, or `providers`), by id
+   *   or other name ({@link find}): each of them that serves the model, in that order; a name that
+   *   pins a model runs that model.
    * - `model` may be `provider:model`, an alias, a model id (every provider listing it), a provider
-   *   id (its first model of the capability), or empty (the configured default, else the first model
-   *   of each available provider).
-   * @throws ModelResolutionError `PROVIDER_NOT_FOUND` (an unknown provider, or one without the capability),
-   *   `MODEL_NOT_FOUND` (no named provider serves the model, or no provider at all),
-   *   `PROVIDER_UNAVAILABLE` (no model given, and every provider with a model of the capability is unavailable).
+   *   id or other name (its first model of the capability, or the model the name pins), or empty
+   *   (the configured default, else the first model of each available provider).
+   * @throws ModelResolutionError `PROVIDER_NOT_FOUND` (an unknown provider, listing the known ids
+   *   and names, or one without the capability), `MODEL_NOT_FOUND` (no named provider serves the
+   *   model, a pinned model is not served, or no provider at all), `PROVIDER_UNAVAILABLE` (no model
+   *   given, and every provider with a model of the capability is unavailable).
    */
   async candidates(capability: ModelCapability, request: ModelRequest): Promise<ResolvedModel[]> {
     const model = request.model?.trim() || undefined;
-    const providerIds = providerIdsOf(request);
-    if (providerIds.length > 0) {
-      const named = providerIds.map((id) => {
-        const provider = this.providers.get(id);
-        if (!provider) {
-          throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Unknown provider "${id}". Known providers: ${this.list().map((known) => known.id).join(', ') || 'none'}.`);
-        }
-        if (!serves(provider, capability)) throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Provider "${id}" does not serve ${capability} models.`);
-        return provider;
+    const providerNames = providerNamesOf(request);
+    if (providerNames.length > 0) {
+      const named = providerNames.map((name) => {
+        const found = this.resolve(name);
+        if (!serves(found.provider, capability)) throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Provider "${name}" does not serve ${capability} models.`);
+        return found;
       });
       const found: ResolvedModel[] = [];
-      for (const provider of named) {
-        const resolved = await this.modelOn(capability, provider, model, named.length === 1);
+      for (const entry of named) {
+        const resolved = await this.namedModelOn(capability, entry, model, named.length === 1);
         if (resolved) found.push(resolved);
       }
       if (found.length === 0) {
-        throw new ModelResolutionError('MODEL_NOT_FOUND', `No ${capability} model "${model}" on ${providerIds.map((id) => `"${id}"`).join(', ')}.`);
+        throw new ModelResolutionError('MODEL_NOT_FOUND', `No ${capability} model "${model}" on ${providerNames.map((name) => `"${name}"`).join(', ')}.`);
       }
-      return found;
+      return dedupe(found);
     }
 
     if (!model) {
@@ -231,10 +279,12 @@ export class ProviderRegistry {
     }
 
     const separator = model.indexOf(':');
-    const prefixed = separator > 0 ? this.get(model.slice(0, separator)) : undefined;
+    const prefixed = separator > 0 ? this.find(model.slice(0, separator)) : undefined;
     if (prefixed) {
-      if (!serves(prefixed, capability)) throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Provider "${prefixed.id}" does not serve ${capability} models.`);
-      return [(await this.modelOn(capability, prefixed, model.slice(separator + 1) || undefined, true))!];
+      if (!serves(prefixed.provider, capability)) {
+        throw new ModelResolutionError('PROVIDER_NOT_FOUND', `Provider "${prefixed.name}" does not serve ${capability} models.`);
+      }
+      return [(await this.namedModelOn(capability, prefixed, model.slice(separator + 1) || undefined, true))!];
     }
 
     const aliasTargets = this.options.aliases?.[model] ?? (await this.defaultAliasTargets(capability, model));
@@ -259,8 +309,8 @@ export class ProviderRegistry {
     }
     if (found.length > 0) return found;
 
-    const asProvider = this.get(model);
-    if (asProvider && serves(asProvider, capability)) return [(await this.modelOn(capability, asProvider, undefined, true))!];
+    const asProvider = this.find(model);
+    if (asProvider && serves(asProvider.provider, capability)) return [(await this.namedModelOn(capability, asProvider, undefined, true))!];
     throw new ModelResolutionError('MODEL_NOT_FOUND', `Unknown ${capability} model "${model}". GET /v1/models (REST) and the models query (GraphQL) list the available ones.`);
   }
 
@@ -278,6 +328,28 @@ export class ProviderRegistry {
       if (models.some((candidate) => candidate.id === model && candidate.capabilities.includes(capability))) return undefined;
     }
     return targets;
+  }
+
+  /**
+   * The model to ask a named provider for: as {@link modelOn}, unless the name pins a model. Then
+   * that model, whatever else the request's `model` says (an alias such as `flux`, gpt4free's own
+   * model names: gpt4free's one-Space providers ignore it too) unless it is the id of another model
+   * of the provider, which is refused.
+   * @param required throw MODEL_NOT_FOUND instead of answering undefined.
+   */
+  private async namedModelOn(capability: ModelCapability, named: NamedProvider, model: string | undefined, required: boolean): Promise<ResolvedModel | undefined> {
+    const { provider, model: pinned } = named;
+    if (pinned === undefined) return this.modelOn(capability, provider, model, required);
+    const ids = (await provider.listModels()).filter((candidate) => candidate.capabilities.includes(capability)).map((candidate) => candidate.id);
+    if (!ids.includes(pinned)) {
+      if (!required) return undefined;
+      const served = ids.join(', ') || 'none';
+      throw new ModelResolutionError('MODEL_NOT_FOUND', `Provider "${named.name}" is ${provider.id}:${pinned}, which this server does not serve. Its ${capability} models: ${served}.`);
+    }
+    if (model !== undefined && model !== pinned && ids.includes(model)) {
+      throw new ModelResolutionError('MODEL_NOT_FOUND', `Provider "${named.name}" is ${provider.id}:${pinned} only; ask provider "${provider.id}" for "${model}".`);
+    }
+    return { provider, model: pinned };
   }
 
   /**

@@ -4,8 +4,8 @@
  * `created`, `label`, and in the detail `models` and `image_models`) plus availability.
  */
 import type { ServerResponse } from 'node:http';
-import type { ModelCapability } from '../providers/provider.js';
-import type { CatalogProvider } from '../providers/provider-registry.js';
+import type { ModelCapability, Provider } from '../providers/provider.js';
+import { ModelResolutionError, type CatalogProvider } from '../providers/provider-registry.js';
 import type { RestApiDependencies } from './rest-dependencies.js';
 import { RestError, sendError, sendJson } from './rest-http.js';
 
@@ -46,17 +46,20 @@ export async function handleListProviders(dependencies: RestApiDependencies, res
 }
 
 /**
- * Handles `GET /v1/providers/{id}`: `200 RestProvider` (availability as the catalog sees it, the
- * circuit breaker included), or 404 `PROVIDER_NOT_FOUND` with an OpenAI error body.
+ * Handles `GET /v1/providers/{id}`, the id in any case or another name of the provider (gpt4free's
+ * `PollinationsAI`): `200 RestProvider` (availability as the catalog sees it, the circuit breaker
+ * included), or 404 `PROVIDER_NOT_FOUND` with an OpenAI error body naming the known ids and names.
  */
-export async function handleGetProvider(dependencies: RestApiDependencies, response: ServerResponse, providerId: string): Promise<void> {
+export async function handleGetProvider(dependencies: RestApiDependencies, response: ServerResponse, providerName: string): Promise<void> {
   const { registry } = dependencies;
-  const registered = registry.get(providerId);
-  const provider = registered && (await registry.catalog()).find((candidate) => candidate.id === registered.id);
-  if (provider) {
-    sendJson(response, 200, toRestProvider(provider));
+  let registered: Provider;
+  try {
+    registered = registry.resolve(providerName).provider;
+  } catch (error) {
+    if (!(error instanceof ModelResolutionError)) throw error;
+    sendError(response, new RestError(error.code, error.message, { param: 'provider' }));
     return;
   }
-  const known = registry.list().map((candidate) => candidate.id).join(', ') || 'none';
-  sendError(response, new RestError('PROVIDER_NOT_FOUND', `Unknown provider "${providerId}". Known providers: ${known}.`, { param: 'provider' }));
+  const provider = (await registry.catalog()).find((candidate) => candidate.id === registered.id)!;
+  sendJson(response, 200, toRestProvider(provider));
 }

@@ -97,9 +97,9 @@ export const ChatCompletionInput = builder.inputType('ChatCompletionInput', {
       description: 'A model id, provider:model, an alias, or a provider id (its first model); empty or absent = the configured default.',
     }),
     provider: t.string({
-      description: 'A provider id, or several separated by spaces, tried in that order; absent = every provider that serves the model.',
+      description: 'A provider id or gpt4free provider name (e.g. PollinationsAI), in any case, or several separated by spaces, tried in that order; absent = every provider that serves the model.',
     }),
-    providers: t.stringList({ description: 'Provider ids tried in this order (the list form of provider).' }),
+    providers: t.stringList({ description: 'Provider ids or gpt4free provider names tried in this order (the list form of provider).' }),
     conversationId: t.id({
       description:
         'Continue (or start) a conversation the server keeps: send only the new message(s); the provider receives the whole history.',

@@ -35,8 +35,11 @@ const ImageGenerationInput = builder.inputType('ImageGenerationInput', {
     model: t.string({
       description: 'A model id (e.g. flux-1-schnell), provider:model, an alias (e.g. flux), or a provider id; empty or absent = the configured default.',
     }),
-    provider: t.string({ description: 'A provider id (e.g. hf-space, pollinations), or several separated by spaces, tried in that order.' }),
-    providers: t.stringList({ description: 'Provider ids tried in this order (the list form of provider).' }),
+    provider: t.string({
+      description:
+        'A provider id (e.g. hf-space, pollinations) or gpt4free provider name (e.g. StabilityAI_SD35Large), in any case, or several separated by spaces, tried in that order.',
+    }),
+    providers: t.stringList({ description: 'Provider ids or gpt4free provider names tried in this order (the list form of provider).' }),
     n: t.int({ description: 'Number of images, 1..4 (default 1).' }),
     width: t.int({ description: 'Pixels, 32..2048; give width/height or aspectRatio.' }),
     height: t.int({ description: 'Pixels, 32..2048.' }),
