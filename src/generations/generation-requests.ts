@@ -94,6 +94,7 @@ export async function prepareChat(input: ChatCompletionInput, origin: Generation
     model: first.model,
     messages,
     ...(messages.length > newMessages.length && { historyLength: messages.length - newMessages.length }),
+    ...(conversationId !== undefined && { conversationId }),
     ...(values.temperature != null && { temperature: values.temperature }),
     ...(values.topP != null && { topP: values.topP }),
     ...(maxTokens !== undefined && { maxTokens }),

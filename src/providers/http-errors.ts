@@ -253,7 +253,7 @@ export interface ProviderErrorDetails {
 
 /** The errors of one provider, each message with the provider's secret redacted. */
 export interface ProviderErrors {
-  /** `text` with every occurrence of the secret replaced by `***` (unchanged when there is no secret). */
+  /** `text` with every occurrence of a secret replaced by `***` (unchanged when there is none). */
   redact(text: string): string;
   /** A {@link ProviderError} of this provider; its message goes through {@link redact}. */
   error(code: ProviderErrorCode, message: string, details?: ProviderErrorDetails): ProviderError;
@@ -266,10 +266,12 @@ export interface ProviderErrors {
 
 /**
  * The errors of the provider `provider` (its id, as errors name it).
- * @param secret an API key or token that must never appear in a message; none when undefined or `''`.
+ * @param secret an API key or token that must never appear in a message, or several (session
+ *   cookies and a token, say; the longest are replaced first); none when undefined or `''`.
  */
-export function createProviderErrors(provider: string, secret?: string): ProviderErrors {
-  const redact = (text: string): string => (secret && secret.length > 0 ? text.split(secret).join('***') : text);
+export function createProviderErrors(provider: string, secret?: string | readonly string[]): ProviderErrors {
+  const secrets = (typeof secret === 'string' ? [secret] : (secret ?? [])).filter((value) => value.length > 0).sort((a, b) => b.length - a.length);
+  const redact = (text: string): string => secrets.reduce((redacted, value) => redacted.split(value).join('***'), text);
   const error = (code: ProviderErrorCode, message: string, details: ProviderErrorDetails = {}): ProviderError =>
     new ProviderError({ code, provider, message: redact(message), ...details });
   return {

@@ -93,6 +93,14 @@ export interface ChatRequest {
    * never left out. Absent = 0.
    */
   historyLength?: number;
+  /**
+   * The gateway conversation this turn belongs to (REST `conversation_id`, GraphQL
+   * `ChatCompletionInput.conversationId`), when the caller named one; `messages` already holds the
+   * history the gateway keeps for it. A provider whose upstream keeps conversations on its side
+   * (Copilot, `docs/protocols.md` §5) maps it to a conversation of its own; others ignore it.
+   * Absent = the turn belongs to no conversation.
+   */
+  conversationId?: string;
   /** Sampling temperature, 0..2. */
   temperature?: number;
   /** Nucleus sampling probability mass, 0..1 (exclusive of 0). */
