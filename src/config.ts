@@ -7,6 +7,7 @@
  */
 export { hashApiKey, parseApiKeysFile, API_KEY_DIGEST_PATTERN } from './config/api-key-digests.js';
 export { loadConfig, type Config, type SecurityConfig } from './config/load-config.js';
+export type { CopilotConfig } from './config/copilot-settings.js';
 export type { OpenAICompatibleUpstreamConfig } from './config/provider-settings.js';
 export type { HuggingFaceSpaceConfig } from './config/space-settings.js';
 export { ConfigError } from './config/setting.js';

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Config } from './config.js';
 import type { Logger } from './operations/logger.js';
 import { reportModelDownload } from './operations/model-download-reporter.js';
+import { createCopilotProvider } from './providers/copilot/copilot-provider.js';
 import { createHuggingFaceSpaceProvider } from './providers/hf-space/hf-space-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { ModelDownload } from './providers/llama-cpp/model-download.js';
@@ -13,7 +14,9 @@ import type { Provider } from './providers/provider.js';
 
 /**
  * Builds the providers named by the configuration, in priority order: `llama-cpp`, each
- * OpenAI-compatible upstream, `hf-space` (when it has spaces), `pollinations` (when enabled).
+ * OpenAI-compatible upstream, `hf-space` (when it has spaces), `pollinations` (when enabled),
+ * `copilot` (when enabled: it uses the upstream timeouts, and remembers conversations as long as
+ * the gateway keeps them, `CONVERSATION_RETENTION_MS`).
  * @param options.logger where the default model's download is reported (none: not reported).
  */
 export function createProviders(config: Config, options: { logger?: Logger } = {}): Provider[] {
@@ -47,6 +50,22 @@ export function createProviders(config: Config, options: { logger?: Logger } = {
         idleTimeoutMs: config.upstreamIdleTimeoutMs,
         downloadTimeoutMs: config.imageDownloadTimeoutMs,
         maxImageBytes: config.imageDownloadMaxBytes,
+      }),
+    );
+  }
+  if (config.copilot) {
+    const { baseURL, cookies, accessToken, harFile, userIdentityType, maxConversations } = config.copilot;
+    providers.push(
+      createCopilotProvider({
+        baseURL,
+        ...(cookies !== undefined && { cookies }),
+        ...(accessToken !== undefined && { accessToken }),
+        ...(harFile !== undefined && { harFile }),
+        ...(userIdentityType !== undefined && { userIdentityType }),
+        connectTimeoutMs: config.upstreamConnectTimeoutMs,
+        idleTimeoutMs: config.upstreamIdleTimeoutMs,
+        maxConversations,
+        conversationIdleMs: config.conversationRetentionMs,
       }),
     );
   }

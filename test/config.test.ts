@@ -144,6 +144,26 @@ describe('loadConfig, derived values', () => {
     expect(loadConfig({ HF_SPACES_ENABLED: 'false', HF_FLUX_DEV_ENABLED: 'true' }).huggingFaceSpaces).toEqual([]);
   });
 
+  it('builds the copilot settings only when COPILOT_ENABLED, with the gpt-4 and gpt-4o aliases, and never repeats a bad cookie value', () => {
+    const off = loadConfig({ COPILOT_COOKIES: '__Host-copilot-anon=a' });
+    expect('copilot' in off).toBe(false);
+    expect(Object.keys(off.defaultModelAliases)).toEqual(['flux', 'flux-schnell']);
+
+    const on = loadConfig({ COPILOT_ENABLED: 'true', COPILOT_BASE_URL: 'https://copilot.example/', COPILOT_COOKIES: '__Host-copilot-anon=a', MODEL_ALIASES: '{"gpt-4":"openai:gpt-4"}' });
+    expect(on.copilot).toEqual({ baseURL: 'https://copilot.example', cookies: '__Host-copilot-anon=a', maxConversations: 10_000 });
+    expect(on.defaultModelAliases).toMatchObject({ 'gpt-4o': ['copilot:Copilot'] });
+    expect('gpt-4' in on.defaultModelAliases).toBe(false); // MODEL_ALIASES names it
+
+    const error = (() => {
+      try {
+        loadConfig({ COPILOT_COOKIES: 'no-pairs-but-a-secret-0123456789' });
+      } catch (caught) {
+        return caught as Error;
+      }
+    })();
+    expect(error?.message).toBe('Invalid configuration: COPILOT_COOKIES: COPILOT_COOKIES must be a Cookie header: name=value; name2=value2');
+  });
+
   it('leaves switched-off providers and unset optional settings out', () => {
     const config = loadConfig({ HF_SPACES_ENABLED: 'false', POLLINATIONS_ENABLED: '0' });
     expect(config.huggingFaceSpaces).toEqual([]);

@@ -1,11 +1,12 @@
 /**
  * Settings of the providers (llama.cpp, OpenAI-compatible upstreams, Gradio Spaces, Pollinations)
  * and of choosing among them (aliases, order, circuit breaker); the Gradio Spaces' own settings are
- * in `space-settings.ts`. Part of the settings tree of `settings.ts`; see `setting.ts` for how a
- * setting is defined.
+ * in `space-settings.ts`, Copilot's in `copilot-settings.ts`. Part of the settings tree of
+ * `settings.ts`; see `setting.ts` for how a setting is defined.
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { COPILOT_MODEL_ALIASES, copilotEnabled, copilotSettings } from './copilot-settings.js';
 import { ConfigError, derived, setting, type Environment, type SourceValues } from './setting.js';
 import { huggingFaceSpaces } from './space-settings.js';
 import { booleanString, commaList, httpUrl, jsonArray, jsonValue, oneOf, positiveInteger, text, withoutTrailingSlashes } from './value-schemas.js';
@@ -155,8 +156,8 @@ const upstreamSources = {
         '```',
         '',
         'Chat requests go to `POST {baseURL}/chat/completions` with `stream: true` and `stream_options.include_usage`; ' +
-          'closing a subscription closes the upstream connection. Provider ids are unique: `llama-cpp`, `hf-space` and ' +
-          '`pollinations` are taken.',
+          'closing a subscription closes the upstream connection. Provider ids are unique: `llama-cpp`, `hf-space`, ' +
+          '`pollinations` and `copilot` are taken.',
       ].join('\n'),
     },
   }),
@@ -198,7 +199,7 @@ function resolveUpstreams(values: SourceValues<typeof upstreamSources>, environm
   if (values.openAIKey && !upstreams.some((upstream) => upstream.id === 'openai')) {
     upstreams.push({ id: 'openai', label: 'OpenAI', baseURL: values.openAIBaseURL, apiKey: values.openAIKey, connectTimeoutMs, idleTimeoutMs, imageTimeoutMs });
   }
-  const seen = new Set<string>(['llama-cpp', 'hf-space', 'pollinations']);
+  const seen = new Set<string>(['llama-cpp', 'hf-space', 'pollinations', 'copilot']);
   for (const upstream of upstreams) {
     if (seen.has(upstream.id)) {
       throw new ConfigError(`Invalid configuration: ${upstreamSources.configured.name}: provider id "${upstream.id}" is used twice`);
@@ -240,7 +241,7 @@ const modelAliases = setting({
     }),
   ),
   default: {},
-  documentedDefault: `\`${JSON.stringify(DEFAULT_MODEL_ALIASES)}\``,
+  documentedDefault: `\`${JSON.stringify(DEFAULT_MODEL_ALIASES)}\`, and with \`${copilotEnabled.name}\` \`${JSON.stringify(COPILOT_MODEL_ALIASES)}\``,
   description:
     'JSON object: alias → a target or a list of targets (`provider:model` or model ids), tried in order; an alias named here ' +
     'replaces the built-in one of that name, and a built-in alias is not used while a provider outside its targets serves a model of that very name',
@@ -269,21 +270,24 @@ export const providerSettings = {
     description: "how often a Space's result stream is read when it ends without a result",
   }),
   pollinations: derived(pollinationsSources, ({ enabled, ...pollinations }) => (enabled ? pollinations : undefined)),
+  ...copilotSettings,
   modelAliases,
   /**
    * The built-in aliases that `MODEL_ALIASES` does not replace. Configuration beats them: a built-in
    * alias is not used while a provider outside its targets serves a model of that very name (see
    * `ProviderRegistryOptions.defaultAliases`).
    */
-  defaultModelAliases: derived({ configured: modelAliases }, ({ configured }) =>
-    Object.fromEntries(Object.entries(DEFAULT_MODEL_ALIASES).filter(([alias]) => !(alias in configured))),
+  defaultModelAliases: derived({ configured: modelAliases, copilot: copilotEnabled }, ({ configured, copilot }) =>
+    Object.fromEntries(
+      Object.entries({ ...DEFAULT_MODEL_ALIASES, ...(copilot && COPILOT_MODEL_ALIASES) }).filter(([alias]) => !(alias in configured)),
+    ),
   ),
   providerOrder: setting({
     name: 'PROVIDER_ORDER',
     schema: commaList,
     default: [],
     description:
-      'comma-separated provider ids tried first, in this order; the others follow in the order `llama-cpp`, the upstreams in the order configured, `hf-space`, `pollinations`',
+      'comma-separated provider ids tried first, in this order; the others follow in the order `llama-cpp`, the upstreams in the order configured, `hf-space`, `pollinations`, `copilot`',
   }),
   breakerEnabled: setting({ name: 'BREAKER_ENABLED', schema: booleanString, default: true, description: 'skip failing providers for a cool-down (circuit breaker)' }),
   breakerFailureThreshold: setting({

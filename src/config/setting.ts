@@ -159,12 +159,12 @@ export function settingsOf(tree: SettingsTree): (Setting<unknown> | SettingFamil
   return [...found];
 }
 
-/** Formats a zod issue as `NAME[.path]: message (got value)`; values of secret-looking settings are never repeated. */
+/** Formats a zod issue as `NAME[.path]: message (got value)`; values of secret-looking settings (keys, tokens, passwords, cookies) are never repeated. */
 function describeIssue(issue: z.core.$ZodIssue, input: Readonly<Record<string, unknown>>): string {
   const path = issue.path.map(String);
   const name = path.join('.') || 'configuration';
   const top = path[0];
-  const secret = top !== undefined && /KEY|TOKEN|SECRET|PASSWORD/i.test(top);
+  const secret = top !== undefined && /KEY|TOKEN|SECRET|PASSWORD|COOKIE/i.test(top);
   const got = top !== undefined && !secret && path.length === 1 && input[top] !== undefined ? ` (got ${JSON.stringify(input[top])})` : '';
   return `${name}: ${issue.message}${got}`;
 }

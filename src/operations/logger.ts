@@ -19,9 +19,9 @@ export type { Logger } from 'pino';
 export { LOG_LEVELS, type LogLevel } from '../config.js';
 
 /**
- * Paths whose values never reach a log line (replaced by `[Redacted]`): authorization headers
- * (in any `headers` object up to two levels down), API keys and tokens under their usual names,
- * at the top level and one level down.
+ * Paths whose values never reach a log line (replaced by `[Redacted]`): authorization and cookie
+ * headers (in any `headers` object up to two levels down), API keys, tokens and session cookies
+ * under their usual names, at the top level and one level down.
  */
 export const REDACTED_PATHS: readonly string[] = [
   'authorization',
@@ -41,6 +41,13 @@ export const REDACTED_PATHS: readonly string[] = [
   '*.huggingFaceToken',
   'password',
   '*.password',
+  'cookie',
+  'headers.cookie',
+  '*.headers.cookie',
+  'accessToken',
+  '*.accessToken',
+  'cookies',
+  '*.cookies',
 ];
 
 /**
