@@ -147,7 +147,7 @@ describe('loadConfig, derived values', () => {
   it('builds the copilot settings only when COPILOT_ENABLED, with the gpt-4 and gpt-4o aliases, and never repeats a bad cookie value', () => {
     const off = loadConfig({ COPILOT_COOKIES: '__Host-copilot-anon=a' });
     expect('copilot' in off).toBe(false);
-    expect(Object.keys(off.defaultModelAliases)).toEqual(['flux', 'flux-schnell']);
+    expect(Object.keys(off.defaultModelAliases)).toEqual(['flux', 'flux-schnell', 'flux-dev']);
 
     const on = loadConfig({ COPILOT_ENABLED: 'true', COPILOT_BASE_URL: 'https://copilot.example/', COPILOT_COOKIES: '__Host-copilot-anon=a', MODEL_ALIASES: '{"gpt-4":"openai:gpt-4"}' });
     expect(on.copilot).toEqual({ baseURL: 'https://copilot.example', cookies: '__Host-copilot-anon=a', maxConversations: 10_000 });
