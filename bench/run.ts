@@ -407,6 +407,8 @@ async function main(): Promise<number> {
     MODELS_DIR: options.modelsDir,
     // The benchmark's models folder is given; nothing is ever downloaded.
     LLAMA_DEFAULT_MODEL: 'none',
+    // The streaming paths are measured without durable records.
+    DATABASE_URL: 'none',
     LLAMA_THREADS: String(options.llamaThreads),
     // Concurrent generations on one model share one context with this many sequences (`LLAMA_SEQUENCES`, docs/configuration.md).
     LLAMA_SEQUENCES: String(options.llamaSequences),

@@ -22,6 +22,7 @@ import { ProviderRegistry } from './providers/provider-registry.js';
 import type { Provider } from './providers/provider.js';
 import { createRestApi } from './rest/rest-api.js';
 import { createSecurity } from './security/security.js';
+import { openDatabase, type Database } from './storage/open-database.js';
 import { createCrossOriginHandler } from './transport/cross-origin.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './transport/graphql-server.js';
 import { attachGraphQLWebSocketServer } from './transport/graphql-websocket-server.js';
@@ -46,11 +47,18 @@ export interface App {
   readonly generations: GenerationService;
   readonly registry: ProviderRegistry;
   readonly conversations: ConversationStore;
+  /** The durable records' database; undefined with `DATABASE_URL=none`. */
+  readonly database: Database | undefined;
 }
 
-/** Creates the gateway from a validated configuration. Nothing listens until `start()`. */
+/**
+ * Creates the gateway from a validated configuration: opens the database (migrating it) and makes
+ * the parts. Nothing listens until `start()`.
+ * @throws DatabaseUnavailableError when the database cannot be opened (one line naming it).
+ */
 export async function createApp(config: Config, options: { providers?: Provider[]; logger?: Logger } = {}): Promise<App> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const database = config.database.driver === 'none' ? undefined : await openDatabase(config.database);
   const providers = options.providers ?? createProviders(config, { logger });
   const shared = config.redisUrl
     ? await (await import('./scale-out/shared-state.js')).createSharedState({ ...config, redisUrl: config.redisUrl }, providers.map((provider) => provider.id), logger)
@@ -133,6 +141,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     generations,
     registry,
     conversations,
+    database,
 
     async start() {
       await shared?.connect();
@@ -164,6 +173,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
         await Promise.all(providers.map((provider) => provider.close?.()));
         await conversations.close();
         await shared?.close();
+        await database?.close();
         logger.info('stopped');
       })();
       return stopping;

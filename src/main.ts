@@ -1,8 +1,8 @@
 /**
  * The only file that listens: loadConfig → createApp → start. Logs are JSON lines on standard
  * output (pino, `LOG_LEVEL`), buffered: a reader that stops reading loses lines instead of holding
- * up the server (see `operations/logger.ts`). A failed start (invalid configuration, port taken,
- * Redis unreachable) writes one plain line naming the problem to standard error and exits with
+ * up the server (see `operations/logger.ts`). A failed start (invalid configuration, database or
+ * Redis unreachable, port taken) writes one plain line naming the problem to standard error and exits with
  * status 1. SIGINT/SIGTERM shut down gracefully (`SHUTDOWN_GRACE_MS`, see `App.stop`) and exit 0; a
  * second signal exits at once with 1; a shutdown still running {@link SHUTDOWN_OVERRUN_MS} after
  * the grace period (something it waits for never answers) writes one line to standard error and
@@ -37,7 +37,14 @@ try {
 const SHUTDOWN_OVERRUN_MS = 5_000;
 
 const logger = createLogger({ level: config.logLevel });
-const app = await createApp(config, { logger });
+let app: Awaited<ReturnType<typeof createApp>>;
+try {
+  app = await createApp(config, { logger });
+} catch (error) {
+  if ((error as Error).name !== 'DatabaseUnavailableError') throw error;
+  process.stderr.write(`${(error as Error).message}\n`);
+  process.exit(1);
+}
 let url: string;
 try {
   ({ url } = await app.start());

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { llamaCppSettings, providerSettings } from './provider-settings.js';
 import { securitySettings } from './security-settings.js';
+import { databaseUrl, resolveDatabase } from './storage-settings.js';
 import { ConfigError, derived, setting, settingFamily, settingsOf } from './setting.js';
 import {
   alternatives,
@@ -37,6 +38,13 @@ const maxTokensLimit = setting({
   schema: positiveInteger,
   default: 131_072,
   description: 'largest `maxTokens` / `max_tokens` a request may ask for (`BAD_USER_INPUT` / 400 naming the limit beyond)',
+});
+
+const dataDir = setting({
+  name: 'DATA_DIR',
+  schema: text,
+  default: './data',
+  description: 'stored data: images in `DATA_DIR/images`, the embedded database in `DATA_DIR/db`',
 });
 
 const redisUrl = setting({
@@ -112,7 +120,8 @@ export const configurationSettings = {
     documentedDefault: 'first image model of the first available provider',
     description: 'model for image requests with no `model`: an id or `provider:model`',
   }),
-  dataDir: setting({ name: 'DATA_DIR', schema: text, default: './data', description: 'stored data; images go to `DATA_DIR/images`' }),
+  dataDir,
+  database: derived({ url: databaseUrl, dataDir }, resolveDatabase),
   redisUrl,
   subscriptionRecheckMs: setting({
     name: 'SUBSCRIPTION_RECHECK_MS',

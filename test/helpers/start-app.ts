@@ -33,6 +33,8 @@ export interface StartedApp {
 export function testAppDefaults(): Record<string, string> {
   return {
     MODELS_DIR: SHARED_MODELS_DIR,
+    // No database unless a test names one (test/helpers/test-databases.ts): opening PGlite takes seconds.
+    DATABASE_URL: 'none',
     // Nothing is downloaded unless a test points LLAMA_DEFAULT_MODEL and HF_ENDPOINT at a fake Hub.
     LLAMA_DEFAULT_MODEL: 'none',
     LLAMA_THREADS: '1',

@@ -1,0 +1,96 @@
+/**
+ * The `generations` table: one row per ended generation (see `database-schema.ts`), written once
+ * when it ends, read for usage, budgets and `generation(id)` after the in-memory record expired.
+ */
+import { and, eq, gte, sql } from 'drizzle-orm';
+import { generations } from './database-schema.js';
+import type { DrizzleDatabase } from './open-database.js';
+
+/** One ended generation as stored. Token counts and images are whole numbers; times are ms. */
+export interface GenerationRow {
+  id: string;
+  kind: 'chat' | 'image';
+  /** `key:<key id>`, `ip:<address>`, or undefined for starts from code. */
+  owner?: string;
+  provider: string;
+  model: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  errorCode?: string;
+  promptTokens: number;
+  completionTokens: number;
+  images: number;
+  timeToFirstTokenMs?: number;
+  durationMs: number;
+  /** In the currency of the price table; undefined without a price. */
+  cost?: number;
+  createdAt: Date;
+  finishedAt: Date;
+  /** The record as `generation(id)` shows it, JSON-serialisable. */
+  result: Record<string, unknown>;
+}
+
+/** Reads and writes {@link GenerationRow}s. */
+export class GenerationStore {
+  constructor(private readonly db: DrizzleDatabase) {}
+
+  /**
+   * Stores `row`; a row with the same id already stored is left as it is (a retried write).
+   * @throws the driver's error when the database cannot be written.
+   */
+  async record(row: GenerationRow): Promise<void> {
+    await this.db
+      .insert(generations)
+      .values({
+        id: row.id,
+        kind: row.kind,
+        owner: row.owner ?? null,
+        provider: row.provider,
+        model: row.model,
+        status: row.status,
+        errorCode: row.errorCode ?? null,
+        promptTokens: row.promptTokens,
+        completionTokens: row.completionTokens,
+        images: row.images,
+        timeToFirstTokenMs: row.timeToFirstTokenMs ?? null,
+        durationMs: row.durationMs,
+        cost: row.cost ?? null,
+        createdAt: row.createdAt,
+        finishedAt: row.finishedAt,
+        result: row.result,
+      })
+      .onConflictDoNothing({ target: generations.id });
+  }
+
+  /** The row of generation `id`, or undefined. */
+  async get(id: string): Promise<GenerationRow | undefined> {
+    const [row] = await this.db.select().from(generations).where(eq(generations.id, id)).limit(1);
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      kind: row.kind,
+      ...(row.owner !== null && { owner: row.owner }),
+      provider: row.provider,
+      model: row.model,
+      status: row.status,
+      ...(row.errorCode !== null && { errorCode: row.errorCode }),
+      promptTokens: row.promptTokens,
+      completionTokens: row.completionTokens,
+      images: row.images,
+      ...(row.timeToFirstTokenMs !== null && { timeToFirstTokenMs: row.timeToFirstTokenMs }),
+      durationMs: row.durationMs,
+      ...(row.cost !== null && { cost: row.cost }),
+      createdAt: row.createdAt,
+      finishedAt: row.finishedAt,
+      result: row.result as Record<string, unknown>,
+    };
+  }
+
+  /** Prompt plus completion tokens of `owner`'s generations that finished at or after `since`. */
+  async tokensSince(owner: string, since: Date): Promise<number> {
+    const [row] = await this.db
+      .select({ tokens: sql<string>`coalesce(sum(${generations.promptTokens} + ${generations.completionTokens}), 0)` })
+      .from(generations)
+      .where(and(eq(generations.owner, owner), gte(generations.finishedAt, since)));
+    return Number(row?.tokens ?? 0);
+  }
+}
