@@ -22,7 +22,10 @@ import { ProviderRegistry } from './providers/provider-registry.js';
 import type { Provider } from './providers/provider.js';
 import { createRestApi } from './rest/rest-api.js';
 import { createSecurity } from './security/security.js';
+import { GenerationStore } from './storage/generation-store.js';
 import { openDatabase, type Database } from './storage/open-database.js';
+import { UsageRecorder } from './operations/usage-recorder.js';
+import { combineObservers } from './generations/generation-observer.js';
 import { createCrossOriginHandler } from './transport/cross-origin.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './transport/graphql-server.js';
 import { attachGraphQLWebSocketServer } from './transport/graphql-websocket-server.js';
@@ -49,6 +52,8 @@ export interface App {
   readonly conversations: ConversationStore;
   /** The durable records' database; undefined with `DATABASE_URL=none`. */
   readonly database: Database | undefined;
+  /** Writes a row per ended generation to the database (`flush()` waits for it); undefined without one. */
+  readonly usageRecorder: UsageRecorder | undefined;
 }
 
 /**
@@ -78,6 +83,20 @@ export async function createApp(config: Config, options: { providers?: Provider[
   const operations = createOperations({ config, registry, logger });
   // /healthz answers 503 "degraded" with the reason while Redis is unreachable (ioredis reconnects by itself).
   if (shared) operations.addHealthCheck(() => shared.unavailableReason());
+  // One row per ended generation, written behind the generations; /healthz degraded while they cannot be.
+  const generationStore = database && new GenerationStore(database.db);
+  const usageRecorder =
+    generationStore &&
+    new UsageRecorder({
+      store: generationStore,
+      maxWaiting: config.usageQueueMax,
+      onOutage: (error) => logger.warn({ err: error }, 'usage records cannot be written to the database; they wait in memory'),
+      onRecovered: () => logger.info('usage records are written to the database again'),
+    });
+  if (usageRecorder) {
+    operations.addHealthCheck(() => usageRecorder.unavailableReason());
+    operations.metrics?.watchUsageRecorder(() => usageRecorder.stats);
+  }
 
   const conversationLimits = {
     maxMessages: config.conversationMaxMessages,
@@ -108,7 +127,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
       ...(config.defaultMaxTokens !== undefined && { defaultMaxTokens: config.defaultMaxTokens }),
     },
     generationTimeoutMs: config.generationTimeoutMs,
-    observer: operations.observer,
+    observer: usageRecorder ? combineObservers(operations.observer, usageRecorder) : operations.observer,
     logger,
   });
 
@@ -142,6 +161,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     registry,
     conversations,
     database,
+    usageRecorder,
 
     async start() {
       await shared?.connect();
@@ -173,6 +193,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
         await Promise.all(providers.map((provider) => provider.close?.()));
         await conversations.close();
         await shared?.close();
+        await usageRecorder?.close();
         await database?.close();
         logger.info('stopped');
       })();

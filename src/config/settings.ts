@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { llamaCppSettings, providerSettings } from './provider-settings.js';
 import { securitySettings } from './security-settings.js';
-import { databaseUrl, resolveDatabase } from './storage-settings.js';
+import { databaseUrl, resolveDatabase, usageQueueMax } from './storage-settings.js';
 import { ConfigError, derived, setting, settingFamily, settingsOf } from './setting.js';
 import {
   alternatives,
@@ -122,6 +122,7 @@ export const configurationSettings = {
   }),
   dataDir,
   database: derived({ url: databaseUrl, dataDir }, resolveDatabase),
+  usageQueueMax,
   redisUrl,
   subscriptionRecheckMs: setting({
     name: 'SUBSCRIPTION_RECHECK_MS',

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { setting } from './setting.js';
+import { positiveInteger } from './value-schemas.js';
 
 /** The database the configuration names. */
 export type DatabaseSettings =
@@ -38,3 +39,11 @@ export function resolveDatabase({ url, dataDir }: { url: string | undefined; dat
   if (url === 'memory://') return { driver: 'pglite' };
   return { driver: 'postgres', url };
 }
+
+export const usageQueueMax = setting({
+  name: 'USAGE_QUEUE_MAX',
+  schema: positiveInteger,
+  default: 10_000,
+  description:
+    'usage rows (one per ended generation) kept in memory while the database cannot be written; more are dropped and counted (`gateway_usage_rows_dropped_total`)',
+});

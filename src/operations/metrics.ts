@@ -149,6 +149,30 @@ export class GatewayMetrics implements GenerationObserver {
     });
   }
 
+  /**
+   * Adds the usage recorder's metrics: `gateway_usage_rows_waiting` (rows waiting for the database)
+   * and `gateway_usage_rows_dropped_total` (rows dropped because too many waited), read at scrape time.
+   */
+  watchUsageRecorder(stats: () => { waiting: number; dropped: number }): void {
+    new Gauge({
+      name: 'gateway_usage_rows_waiting',
+      help: 'Usage rows (one per ended generation) waiting to be written to the database.',
+      registers: [this.registry],
+      collect() {
+        this.set(stats().waiting);
+      },
+    });
+    new Counter({
+      name: 'gateway_usage_rows_dropped_total',
+      help: 'Usage rows dropped because the database could not be written and USAGE_QUEUE_MAX rows already waited.',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(stats().dropped);
+      },
+    });
+  }
+
   /** Counts one answered HTTP request. */
   countHttpRequest(route: HttpRouteLabel, method: string | undefined, status: number): void {
     this.httpRequests.inc({ route, method: methodLabel(method), status: String(status) });

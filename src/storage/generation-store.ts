@@ -37,27 +37,19 @@ export class GenerationStore {
    * Stores `row`; a row with the same id already stored is left as it is (a retried write).
    * @throws the driver's error when the database cannot be written.
    */
-  async record(row: GenerationRow): Promise<void> {
+  record(row: GenerationRow): Promise<void> {
+    return this.recordMany([row]);
+  }
+
+  /**
+   * Stores `rows` in one statement (all or none); rows whose id is already stored are left as they are.
+   * @throws the driver's error when the database cannot be written.
+   */
+  async recordMany(rows: readonly GenerationRow[]): Promise<void> {
+    if (rows.length === 0) return;
     await this.db
       .insert(generations)
-      .values({
-        id: row.id,
-        kind: row.kind,
-        owner: row.owner ?? null,
-        provider: row.provider,
-        model: row.model,
-        status: row.status,
-        errorCode: row.errorCode ?? null,
-        promptTokens: row.promptTokens,
-        completionTokens: row.completionTokens,
-        images: row.images,
-        timeToFirstTokenMs: row.timeToFirstTokenMs ?? null,
-        durationMs: row.durationMs,
-        cost: row.cost ?? null,
-        createdAt: row.createdAt,
-        finishedAt: row.finishedAt,
-        result: row.result,
-      })
+      .values(rows.map(toColumns))
       .onConflictDoNothing({ target: generations.id });
   }
 
@@ -93,4 +85,26 @@ export class GenerationStore {
       .where(and(eq(generations.owner, owner), gte(generations.finishedAt, since)));
     return Number(row?.tokens ?? 0);
   }
+}
+
+/** The columns of `row` (absent optional values as SQL null). */
+function toColumns(row: GenerationRow): typeof generations.$inferInsert {
+  return {
+    id: row.id,
+    kind: row.kind,
+    owner: row.owner ?? null,
+    provider: row.provider,
+    model: row.model,
+    status: row.status,
+    errorCode: row.errorCode ?? null,
+    promptTokens: row.promptTokens,
+    completionTokens: row.completionTokens,
+    images: row.images,
+    timeToFirstTokenMs: row.timeToFirstTokenMs ?? null,
+    durationMs: row.durationMs,
+    cost: row.cost ?? null,
+    createdAt: row.createdAt,
+    finishedAt: row.finishedAt,
+    result: row.result,
+  };
 }

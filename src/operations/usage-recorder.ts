@@ -1,0 +1,178 @@
+/**
+ * Writes one `generations` row per ended generation (usage, budgets, durable history), behind the
+ * generations: an observer that queues the row when a generation ends and a writer that stores
+ * the queue in batches. A generation never waits for the database.
+ *
+ * While the database cannot be written the rows wait in memory (at most `maxWaiting`; rows past
+ * that are dropped and counted, never silently), the writer retries with a growing pause (up to
+ * {@link MAX_RETRY_PAUSE_MS}), and {@link UsageRecorder.unavailableReason} says so for `/healthz`.
+ * When the database answers again the waiting rows are written, oldest first.
+ */
+import type { GenerationObserver } from '../generations/generation-observer.js';
+import type { GenerationRecord } from '../generations/generation-records.js';
+import type { GenerationRow, GenerationStore } from '../storage/generation-store.js';
+
+/** Rows written in one statement at most. */
+const BATCH_ROWS = 200;
+/** First pause after a failed write, ms; doubled after each further failure. */
+const FIRST_RETRY_PAUSE_MS = 250;
+/** Longest pause between two attempts while the database is down, ms. */
+const MAX_RETRY_PAUSE_MS = 30_000;
+
+/** Settings of a {@link UsageRecorder}. */
+export interface UsageRecorderOptions {
+  store: Pick<GenerationStore, 'recordMany'>;
+  /** Most rows waiting for the database; more are dropped (and counted). */
+  maxWaiting: number;
+  /** The cost of a row (in the price table's currency), or undefined when its model has no price. */
+  costOf?(row: GenerationRow): number | undefined;
+  /** Told once per outage, with the error, when a write first fails; and when writes succeed again. */
+  onOutage?(error: unknown): void;
+  onRecovered?(written: number): void;
+}
+
+/** What {@link GenerationRecord} becomes in the table. */
+export function generationRow(record: GenerationRecord, timeToFirstTokenMs: number | undefined): GenerationRow {
+  const finishedAt = record.finishedAt ?? new Date();
+  const common = {
+    id: record.id,
+    kind: record.kind,
+    ...(record.owner !== undefined && { owner: record.owner }),
+    provider: record.provider,
+    model: record.model,
+    status: record.status === 'completed' || record.status === 'cancelled' ? record.status : ('failed' as const),
+    ...(record.error && { errorCode: record.error.code }),
+    ...(timeToFirstTokenMs !== undefined && { timeToFirstTokenMs }),
+    durationMs: Math.max(0, finishedAt.getTime() - record.createdAt.getTime()),
+    createdAt: record.createdAt,
+    finishedAt,
+  };
+  if (record.kind === 'chat') {
+    return {
+      ...common,
+      promptTokens: record.usage?.promptTokens ?? 0,
+      completionTokens: record.usage?.completionTokens ?? 0,
+      images: 0,
+      result: JSON.parse(
+        JSON.stringify({
+          text: record.text,
+          finishReason: record.finishReason,
+          usage: record.usage,
+          toolCalls: record.toolCalls,
+          reasoning: record.reasoning,
+          conversationId: record.conversationId,
+          error: record.error,
+        }),
+      ) as Record<string, unknown>,
+    };
+  }
+  return {
+    ...common,
+    promptTokens: 0,
+    completionTokens: 0,
+    images: record.images.length,
+    result: JSON.parse(JSON.stringify({ prompt: record.prompt, images: record.images, error: record.error })) as Record<string, unknown>,
+  };
+}
+
+/** The observer and writer; see the module comment. */
+export class UsageRecorder implements GenerationObserver {
+  private readonly waiting: GenerationRow[] = [];
+  private readonly firstContentAt = new WeakMap<GenerationRecord, number>();
+  private writing: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryPauseMs = FIRST_RETRY_PAUSE_MS;
+  private outage: string | undefined;
+  private droppedTotal = 0;
+  private closed = false;
+
+  constructor(private readonly options: UsageRecorderOptions) {}
+
+  /** Rows waiting to be written, and rows dropped since start. */
+  get stats(): { waiting: number; dropped: number } {
+    return { waiting: this.waiting.length, dropped: this.droppedTotal };
+  }
+
+  contentReceived(record: GenerationRecord): void {
+    if (!this.firstContentAt.has(record)) this.firstContentAt.set(record, Date.now());
+  }
+
+  generationFinished(record: GenerationRecord): void {
+    if (this.closed) return;
+    const firstContentAt = this.firstContentAt.get(record);
+    const row = generationRow(record, firstContentAt === undefined ? undefined : Math.max(0, firstContentAt - record.createdAt.getTime()));
+    const cost = this.options.costOf?.(row);
+    if (cost !== undefined) row.cost = cost;
+    if (this.waiting.length >= this.options.maxWaiting) {
+      this.droppedTotal += 1;
+      return;
+    }
+    this.waiting.push(row);
+    if (!this.retryTimer) this.write();
+  }
+
+  /** Why rows cannot be written right now (for `/healthz`), or undefined. */
+  unavailableReason(): string | undefined {
+    if (this.outage === undefined) return undefined;
+    return `usage records cannot be written to the database (${this.outage}); ${this.waiting.length} waiting, ${this.droppedTotal} dropped`;
+  }
+
+  /**
+   * Resolves once every row queued so far has been written (or the database refused it); for tests
+   * and for a stop. Does not wait for a database that is down beyond one attempt.
+   */
+  async flush(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    while (this.waiting.length > 0 || this.writing) {
+      const before = this.waiting.length;
+      await (this.writing ?? this.write());
+      if (this.outage !== undefined && this.waiting.length >= before) return;
+    }
+  }
+
+  /** Writes what waits (at most one attempt more), then stops taking rows. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  private write(): Promise<void> {
+    this.writing ??= this.writeBatches().finally(() => {
+      this.writing = undefined;
+    });
+    return this.writing;
+  }
+
+  private async writeBatches(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.slice(0, BATCH_ROWS);
+      try {
+        await this.options.store.recordMany(batch);
+      } catch (error) {
+        if (this.outage === undefined) this.options.onOutage?.(error);
+        this.outage = ((error as Error)?.message ?? String(error)).split('\n')[0];
+        this.scheduleRetry();
+        return;
+      }
+      this.waiting.splice(0, batch.length);
+      if (this.outage !== undefined) {
+        this.outage = undefined;
+        this.retryPauseMs = FIRST_RETRY_PAUSE_MS;
+        this.options.onRecovered?.(batch.length);
+      }
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.write();
+    }, this.retryPauseMs);
+    this.retryTimer.unref();
+    this.retryPauseMs = Math.min(this.retryPauseMs * 2, MAX_RETRY_PAUSE_MS);
+  }
+}
