@@ -1,4 +1,5 @@
 /** The benchmark's result shapes and their Markdown rendering. */
+import { formatUsageWrites, type UsageWritesResult } from './usage-writes.js';
 import { formatNumber } from './statistics.js';
 
 /**
@@ -260,6 +261,8 @@ export interface BenchResult {
   idleSubscriptions?: IdleSubscriptionsResult[];
   llama?: LlamaResult;
   llamaBatch?: LlamaBatchResult;
+  /** What a usage row costs, per database (`bench/usage-writes.ts`). */
+  usageWrites?: UsageWritesResult[];
   /** CPU used during the run by the benchmark's processes and by every other process of the machine (noise). */
   machineLoad?: {
     benchmarkCpuSeconds: number;
@@ -614,6 +617,11 @@ export function formatMarkdown(result: BenchResult): string {
       `| ${name} | ${formatNumber(side.oneAtATimeTokensPerSecond, 0)} | ${formatNumber(side.concurrentTokensPerSecond, 0)} | **${formatNumber(side.speedup, 2)}×** | ${side.concurrentTextsDifferent} of ${batch.generations * batch.rounds} | ${failuresCell(side.failures)} |`;
     lines.push(row('gateway, graphql-ws subscriptions', batch.gateway));
     if (batch.raw) lines.push(row('raw node-llama-cpp', batch.raw));
+    lines.push('');
+  }
+
+  if (result.usageWrites) {
+    lines.push(formatUsageWrites(result.usageWrites));
     lines.push('');
   }
 

@@ -44,6 +44,9 @@
  * 5. llama-cpp: raw node-llama-cpp versus the subscription, alternating one at a time
  *    (`bench/llama-comparison.ts`); then 4 generations one at a time versus all at once, through
  *    the gateway and raw (`bench/llama-batch.ts`).
+ * 5b. Usage records: what one row per ended generation costs, written one at a time and in a burst,
+ *    to PGlite and to PostgreSQL (`bench/usage-writes.ts`; PostgreSQL at `TEST_POSTGRES_URL`, as
+ *    for the tests).
  * 6. Ramp: the largest number of concurrent streams with no lost or reordered token, per path
  *    (`bench/concurrency-ramp.ts`).
  * 7. Idle subscriptions (`bench/idle-subscriptions.ts`), each variant on a fresh gateway: resident
@@ -72,7 +75,7 @@
  * `BENCH_LLAMA_MODEL` (stories260K), `BENCH_LLAMA_SEQUENCES` (4), `BENCH_LLAMA_CONTEXT_SIZE`
  * (gateway default when unset), `BENCH_LLAMA_BATCH` (4 concurrent generations), `TEST_MODELS_DIR`
  * (the tests' models folder, as for `npm test`), `BENCH_SKIP_LLAMA=1`, `BENCH_SKIP_PORTKEY=1`, `BENCH_SKIP_RAMP=1`,
- * `BENCH_SKIP_IDLE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
+ * `BENCH_SKIP_IDLE=1`, `BENCH_USAGE_SEQUENTIAL` (500), `BENCH_USAGE_BURST` (5000), `BENCH_SKIP_USAGE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
  * baseline; handy with `--profile`), and `BENCH_GATEWAY_<NAME>=value` for any gateway setting
  * (e.g. `BENCH_GATEWAY_DELTA_COALESCE_MS=0`; the gateway's defaults otherwise).
  *
@@ -94,6 +97,7 @@ import { benchTokens, BENCH_MODEL } from './fake-upstream.js';
 import { createGatewayProfiler } from './gateway-profiler.js';
 import { measureIdleSubscriptions, type IdleGateway } from './idle-subscriptions.js';
 import { measureLlamaBatch } from './llama-batch.js';
+import { measureUsageWrites } from './usage-writes.js';
 import { measureLlama, warmUpGatewayLlama, warmUpRawLlama } from './llama-comparison.js';
 import { ensurePortkeyInstalled, startPortkey, type PortkeyGateway } from './portkey-process.js';
 import { ALL_PATHS, formatMarkdown, GATEWAY_PATHS, type BenchResult, type GcPauseSummary, type UpstreamPath } from './report.js';
@@ -162,6 +166,9 @@ interface BenchOptions {
   llamaContextSize?: number;
   llamaBatch: number;
   llamaBatchRounds: number;
+  /** Usage rows written one at a time and in a burst, per database (0 and 0: the phase is skipped). */
+  usageSequential: number;
+  usageBurst: number;
   /** Extra gateway settings from `BENCH_GATEWAY_<NAME>` variables, e.g. `DELTA_COALESCE_MS`. */
   gatewayOverrides: Record<string, string>;
   modelsDir: string;
@@ -255,6 +262,8 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     ...(llamaContextSize !== undefined && { llamaContextSize }),
     llamaBatch: Math.min(llamaSequences, integerSetting(environment, 'BENCH_LLAMA_BATCH', 4)),
     llamaBatchRounds: smoke ? 1 : 3,
+    usageSequential: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_SEQUENTIAL', smoke ? 20 : 500),
+    usageBurst: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_BURST', smoke ? 200 : 5_000),
     gatewayOverrides,
     modelsDir: testModelsDir(environment),
     deadlineMs: smoke ? 60_000 : 295_000,
@@ -698,6 +707,19 @@ async function main(): Promise<number> {
         );
       } catch (error) {
         phaseErrors.push(`llama-cpp, concurrent generations: ${(error as Error).message}`);
+      }
+    }
+
+    if (options.usageSequential + options.usageBurst > 0) {
+      try {
+        log(`usage records: ${options.usageSequential} rows one at a time and ${options.usageBurst} at once, PGlite and PostgreSQL`);
+        result.usageWrites = await withTimeout(
+          measureUsageWrites({ sequential: options.usageSequential, burst: options.usageBurst, timeoutMs: 60_000 }),
+          120_000,
+          'usage records phase',
+        );
+      } catch (error) {
+        phaseErrors.push(`usage records: ${(error as Error).message}`);
       }
     }
 
