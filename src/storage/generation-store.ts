@@ -29,9 +29,21 @@ export interface GenerationRow {
   result: Record<string, unknown>;
 }
 
+/** The columns of a row, as placeholders of the one-row insert prepared once per store. */
+const ONE_ROW_PLACEHOLDERS = Object.fromEntries(
+  ['id', 'kind', 'owner', 'provider', 'model', 'status', 'errorCode', 'promptTokens', 'completionTokens', 'images', 'timeToFirstTokenMs', 'durationMs', 'cost', 'createdAt', 'finishedAt', 'result'].map(
+    (column) => [column, sql.placeholder(column)],
+  ),
+) as unknown as typeof generations.$inferInsert;
+
 /** Reads and writes {@link GenerationRow}s. */
 export class GenerationStore {
-  constructor(private readonly db: DrizzleDatabase) {}
+  /** The one-row insert, built once: most rows are written alone, as their generation ends. */
+  private readonly insertOne;
+
+  constructor(private readonly db: DrizzleDatabase) {
+    this.insertOne = db.insert(generations).values(ONE_ROW_PLACEHOLDERS).onConflictDoNothing({ target: generations.id }).prepare('insert_generation');
+  }
 
   /**
    * Stores `row`; a row with the same id already stored is left as it is (a retried write).
@@ -47,6 +59,10 @@ export class GenerationStore {
    */
   async recordMany(rows: readonly GenerationRow[]): Promise<void> {
     if (rows.length === 0) return;
+    if (rows.length === 1) {
+      await this.insertOne.execute(toColumns(rows[0]!) as Record<string, unknown>);
+      return;
+    }
     await this.db
       .insert(generations)
       .values(rows.map(toColumns))
