@@ -72,7 +72,14 @@ export const generations = pgTable(
     /** The record as `generation(id)` shows it (text, reasoning, tool calls, images, usage, error), without its events. */
     result: jsonb('result').notNull(),
   },
-  (table) => [index('generations_owner_finished_at').on(table.owner, table.finishedAt), index('generations_finished_at').on(table.finishedAt)],
+  (table) => [
+    // Usage and budgets: rows of a time range, of one owner or of all.
+    index('generations_owner_finished_at').on(table.owner, table.finishedAt),
+    index('generations_finished_at').on(table.finishedAt),
+    // `generations` after the in-memory retention: newest first, of one owner or of all.
+    index('generations_owner_created_at').on(table.owner, table.createdAt),
+    index('generations_created_at').on(table.createdAt),
+  ],
 );
 
 export const conversations = pgTable(

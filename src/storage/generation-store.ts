@@ -1,8 +1,9 @@
 /**
  * The `generations` table: one row per ended generation (see `database-schema.ts`), written once
- * when it ends, read for usage, budgets and `generation(id)` after the in-memory record expired.
+ * when it ends, read for usage, budgets, and `generation(id)` and `generations` after the
+ * in-memory record expired (the summaries of usage are `usage-store.ts`).
  */
-import { and, eq, gte, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, or, sql } from 'drizzle-orm';
 import { generations } from './database-schema.js';
 import type { DrizzleDatabase } from './open-database.js';
 
@@ -35,6 +36,18 @@ const ONE_ROW_PLACEHOLDERS = Object.fromEntries(
     (column) => [column, sql.placeholder(column)],
   ),
 ) as unknown as typeof generations.$inferInsert;
+
+/** Which rows {@link GenerationStore.list} gives: all conditions given must hold. */
+export interface GenerationListQuery {
+  /** Only this owner's rows; absent = every owner's. */
+  owner?: string;
+  status?: GenerationRow['status'];
+  kind?: GenerationRow['kind'];
+  /** Only rows that come after this position in the order (created earlier, or at the same time with a smaller id). */
+  before?: { createdAt: Date; id: string };
+  /** Most rows returned. */
+  limit: number;
+}
 
 /** Reads and writes {@link GenerationRow}s. */
 export class GenerationStore {
@@ -72,25 +85,31 @@ export class GenerationStore {
   /** The row of generation `id`, or undefined. */
   async get(id: string): Promise<GenerationRow | undefined> {
     const [row] = await this.db.select().from(generations).where(eq(generations.id, id)).limit(1);
-    if (!row) return undefined;
-    return {
-      id: row.id,
-      kind: row.kind,
-      ...(row.owner !== null && { owner: row.owner }),
-      provider: row.provider,
-      model: row.model,
-      status: row.status,
-      ...(row.errorCode !== null && { errorCode: row.errorCode }),
-      promptTokens: row.promptTokens,
-      completionTokens: row.completionTokens,
-      images: row.images,
-      ...(row.timeToFirstTokenMs !== null && { timeToFirstTokenMs: row.timeToFirstTokenMs }),
-      durationMs: row.durationMs,
-      ...(row.cost !== null && { cost: row.cost }),
-      createdAt: row.createdAt,
-      finishedAt: row.finishedAt,
-      result: row.result as Record<string, unknown>,
-    };
+    return row && fromColumns(row);
+  }
+
+  /**
+   * Rows matching `query`, newest first: by creation time, then by id (compared as bytes, as
+   * JavaScript compares strings), at most `query.limit`.
+   */
+  async list(query: GenerationListQuery): Promise<GenerationRow[]> {
+    const { before } = query;
+    const rows = await this.db
+      .select()
+      .from(generations)
+      .where(
+        and(
+          query.owner === undefined ? undefined : eq(generations.owner, query.owner),
+          query.status === undefined ? undefined : eq(generations.status, query.status),
+          query.kind === undefined ? undefined : eq(generations.kind, query.kind),
+          before === undefined
+            ? undefined
+            : or(lt(generations.createdAt, before.createdAt), and(eq(generations.createdAt, before.createdAt), sql`${generations.id} collate "C" < ${before.id}`)),
+        ),
+      )
+      .orderBy(desc(generations.createdAt), sql`${generations.id} collate "C" desc`)
+      .limit(query.limit);
+    return rows.map(fromColumns);
   }
 
   /** Prompt plus completion tokens of `owner`'s generations that finished at or after `since`. */
@@ -101,6 +120,28 @@ export class GenerationStore {
       .where(and(eq(generations.owner, owner), gte(generations.finishedAt, since)));
     return Number(row?.tokens ?? 0);
   }
+}
+
+/** The row of a table row (SQL nulls as absent values). */
+function fromColumns(row: typeof generations.$inferSelect): GenerationRow {
+  return {
+    id: row.id,
+    kind: row.kind,
+    ...(row.owner !== null && { owner: row.owner }),
+    provider: row.provider,
+    model: row.model,
+    status: row.status,
+    ...(row.errorCode !== null && { errorCode: row.errorCode }),
+    promptTokens: row.promptTokens,
+    completionTokens: row.completionTokens,
+    images: row.images,
+    ...(row.timeToFirstTokenMs !== null && { timeToFirstTokenMs: row.timeToFirstTokenMs }),
+    durationMs: row.durationMs,
+    ...(row.cost !== null && { cost: row.cost }),
+    createdAt: row.createdAt,
+    finishedAt: row.finishedAt,
+    result: row.result as Record<string, unknown>,
+  };
 }
 
 /** The columns of `row` (absent optional values as SQL null). */

@@ -70,7 +70,7 @@ describe('PostgreSQL', () => {
       const opened = await Promise.all([1, 2, 3].map(() => openDatabase({ driver: 'postgres', url })));
       const again = await openDatabase({ driver: 'postgres', url });
       const migrations = await again.db.execute(sql`select count(*)::int as count from drizzle.__drizzle_migrations`);
-      expect((migrations as unknown as { rows: Array<{ count: number }> }).rows[0]!.count).toBe(1);
+      expect((migrations as unknown as { rows: Array<{ count: number }> }).rows[0]!.count).toBe(2); // 0000_initial, 0001_generation_listing
       await Promise.all([...opened, again].map((database) => database.close()));
     } finally {
       await drop();

@@ -1,0 +1,2 @@
+CREATE INDEX "generations_owner_created_at" ON "generations" USING btree ("owner","created_at");--> statement-breakpoint
+CREATE INDEX "generations_created_at" ON "generations" USING btree ("created_at");
