@@ -24,6 +24,7 @@ import { createRestApi } from './rest/rest-api.js';
 import { createSecurity } from './security/security.js';
 import { GenerationStore } from './storage/generation-store.js';
 import { openDatabase, type Database } from './storage/open-database.js';
+import { costOf } from './operations/model-prices.js';
 import { UsageRecorder } from './operations/usage-recorder.js';
 import { combineObservers } from './generations/generation-observer.js';
 import { createCrossOriginHandler } from './transport/cross-origin.js';
@@ -90,6 +91,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     new UsageRecorder({
       store: generationStore,
       maxWaiting: config.usageQueueMax,
+      costOf: (row) => costOf(config.modelPrices, row),
       onOutage: (error) => logger.warn({ err: error }, 'usage records cannot be written to the database; they wait in memory'),
       onRecovered: () => logger.info('usage records are written to the database again'),
     });

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { llamaCppSettings, providerSettings } from './provider-settings.js';
 import { securitySettings } from './security-settings.js';
+import { modelPrices } from './price-settings.js';
 import { databaseUrl, resolveDatabase, usageQueueMax } from './storage-settings.js';
 import { ConfigError, derived, setting, settingFamily, settingsOf } from './setting.js';
 import {
@@ -123,6 +124,7 @@ export const configurationSettings = {
   dataDir,
   database: derived({ url: databaseUrl, dataDir }, resolveDatabase),
   usageQueueMax,
+  modelPrices,
   redisUrl,
   subscriptionRecheckMs: setting({
     name: 'SUBSCRIPTION_RECHECK_MS',

@@ -31,7 +31,11 @@ export interface UsageRecorderOptions {
   onRecovered?(written: number): void;
 }
 
-/** What {@link GenerationRecord} becomes in the table. */
+/**
+ * What {@link GenerationRecord} becomes in the table. `result` holds what `generation(id)` shows
+ * (`generations/generation-history.ts` reads it back) and the last event's sequence; the bytes of
+ * inline (`B64_JSON`) images are left out.
+ */
 export function generationRow(record: GenerationRecord, timeToFirstTokenMs: number | undefined): GenerationRow {
   const finishedAt = record.finishedAt ?? new Date();
   const common = {
@@ -47,6 +51,8 @@ export function generationRow(record: GenerationRecord, timeToFirstTokenMs: numb
     createdAt: record.createdAt,
     finishedAt,
   };
+  // The last sequence lets a subscriber of an expired generation learn which events are gone (EVENTS_EXPIRED).
+  const { lastSequence } = record;
   if (record.kind === 'chat') {
     return {
       ...common,
@@ -62,6 +68,7 @@ export function generationRow(record: GenerationRecord, timeToFirstTokenMs: numb
           reasoning: record.reasoning,
           conversationId: record.conversationId,
           error: record.error,
+          lastSequence,
         }),
       ) as Record<string, unknown>,
     };
@@ -71,7 +78,10 @@ export function generationRow(record: GenerationRecord, timeToFirstTokenMs: numb
     promptTokens: 0,
     completionTokens: 0,
     images: record.images.length,
-    result: JSON.parse(JSON.stringify({ prompt: record.prompt, images: record.images, error: record.error })) as Record<string, unknown>,
+    // Inline images (`B64_JSON`) are not stored: that format keeps nothing on the server, and its bytes would swell every row.
+    result: JSON.parse(
+      JSON.stringify({ prompt: record.prompt, images: record.images.map(({ b64Json: _bytes, ...image }) => image), error: record.error, lastSequence }),
+    ) as Record<string, unknown>,
   };
 }
 

@@ -46,6 +46,8 @@ describe.each(TEST_DATABASES)('$driver', ({ create }) => {
     expect(row!.timeToFirstTokenMs).toBeGreaterThanOrEqual(0);
     expect(row!.timeToFirstTokenMs).toBeLessThanOrEqual(row!.durationMs);
     expect(row!.result).toMatchObject({ finishReason: 'length', usage: { completionTokens: 8 } });
+    // Started, at least one delta, completed: the sequence a subscriber of the expired generation is told about.
+    expect(row!.result.lastSequence).toBeGreaterThanOrEqual(3);
     expect((row!.result.text as string).length).toBeGreaterThan(0);
     expect(row!.owner).toBe('ip:127.0.0.1');
     const all = await started.app.database!.db.query.generations.findMany();
