@@ -129,6 +129,8 @@ export async function createApp(config: Config, options: { providers?: Provider[
       ...(config.defaultMaxTokens !== undefined && { defaultMaxTokens: config.defaultMaxTokens }),
     },
     generationTimeoutMs: config.generationTimeoutMs,
+    // Past the retention, generation(id) and generations read the rows the usage recorder wrote.
+    ...(generationStore && { history: generationStore }),
     observer: usageRecorder ? combineObservers(operations.observer, usageRecorder) : operations.observer,
     logger,
   });

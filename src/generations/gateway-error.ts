@@ -28,7 +28,11 @@ export type GatewayErrorCode =
    * The event log (Redis when scaled out) cannot be read or written: a generation whose event could
    * not be stored ends with this code, and subscribers and new requests that need it fail with it. REST answers 503.
    */
-  | 'EVENT_LOG_UNAVAILABLE';
+  | 'EVENT_LOG_UNAVAILABLE'
+  /** The database (durable history, usage) cannot be read right now. REST answers 503. */
+  | 'DATABASE_UNAVAILABLE'
+  /** What was asked needs a database (usage reports) and the server runs without one (`DATABASE_URL=none`). REST answers 501. */
+  | 'DATABASE_NOT_CONFIGURED';
 
 /** An expected, client-facing error with a stable code (also in `extensions.code`). */
 export class GatewayError extends GraphQLError {

@@ -18,6 +18,7 @@ import { GatewayError } from './gateway-error.js';
 import type { GenerationEvent, UnnumberedGenerationEvent } from './generation-events.js';
 import type { ChatCompletionInput, GenerationOrigin, ImageGenerationInput } from './generation-inputs.js';
 import { jobWork, type GenerationJobData } from './generation-job.js';
+import { findStoredGeneration, withStoredGenerations, type GenerationHistory } from './generation-history.js';
 import { listRecords, type GenerationFilter, type GenerationPage } from './generation-listing.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
 import { isFinalStatus, type ChatGenerationRecord, type GenerationRecord, type ImageGenerationRecord } from './generation-records.js';
@@ -61,6 +62,11 @@ export interface GenerationServiceOptions {
   observer?: GenerationObserver;
   /** Where unexpected failures are logged; default: a JSON logger on standard output. */
   logger?: Logger;
+  /**
+   * Where ended generations are kept after the retention (the database); `find` and
+   * `listGenerations` read it for what memory no longer holds. Absent = nothing past the retention.
+   */
+  history?: GenerationHistory;
   /**
    * Scaled out: the state shared with other instances (see `scale-out.ts`). With `enqueue` (role
    * `api`), generations are queued for a worker (`runJob`) instead of run here, except one with a
@@ -205,21 +211,33 @@ export class GenerationService implements GenerationAccess {
 
   /**
    * The generation with this id: this instance's own record, else (scaled out) the shared one (see
-   * `ScaleOut.find`). Undefined when unknown or expired.
-   * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared state (Redis) cannot be reached.
+   * `ScaleOut.find`), else the stored one past its retention (with a history: its result, no
+   * events). Undefined when unknown, or expired and not stored.
+   * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared state (Redis) cannot be reached;
+   *   `DATABASE_UNAVAILABLE` when the history cannot be read.
    */
   async find(generationId: string): Promise<GenerationRecord | undefined> {
-    return this.records.get(generationId) ?? this.options.scaleOut?.find(generationId);
+    const { scaleOut, history } = this.options;
+    const held = this.records.get(generationId) ?? (await scaleOut?.find(generationId));
+    return held ?? (history && (await findStoredGeneration(history, generationId)));
   }
 
   /**
    * One page of generations, newest first (see generation-listing.ts). Scaled out, every instance's
    * (this instance's own records stand for their shared copies, and a chat still running elsewhere
-   * has its text rebuilt, as `find` does); else the running and retained generations of this instance.
+   * has its text rebuilt, as `find` does); else the running and retained generations of this
+   * instance. With a history, the stored ones past their retention too (see `withStoredGenerations`).
    * @throws GatewayError `BAD_USER_INPUT` for a bad page size or cursor; `EVENT_LOG_UNAVAILABLE` when
-   *   the shared state cannot be reached.
+   *   the shared state cannot be reached; `DATABASE_UNAVAILABLE` when the history cannot be read.
    */
   async listGenerations(filter: GenerationFilter): Promise<GenerationPage> {
+    const live = await this.listHeldGenerations(filter);
+    const { history } = this.options;
+    return history ? withStoredGenerations(history, filter, live) : live;
+  }
+
+  /** One page of the generations held in memory: this instance's, or scaled out every instance's. */
+  private async listHeldGenerations(filter: GenerationFilter): Promise<GenerationPage> {
     const { scaleOut } = this.options;
     if (!scaleOut) return listRecords(this.records.values(), filter);
     const page = await scaleOut.list(filter);

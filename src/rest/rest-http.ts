@@ -26,13 +26,14 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * - 401 `UNAUTHORIZED`, 403 `FORBIDDEN`
  * - 404 `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, `GENERATION_NOT_FOUND`, `UPSTREAM_NOT_FOUND`, `ROUTE_NOT_FOUND`
  * - 405 `METHOD_NOT_ALLOWED`, 413 `REQUEST_TOO_LARGE`
+ * - 501 `DATABASE_NOT_CONFIGURED` (usage needs a database; the server runs with `DATABASE_URL=none`)
  * - 429 `RATE_LIMITED`
  * - 502 `UPSTREAM_ERROR`, `UPSTREAM_BAD_RESPONSE`, `UPSTREAM_CONNECTION_LOST`, `UPSTREAM_BAD_REQUEST`,
  *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`, `WORKER_LOST`,
  *   `INSTANCE_LOST` (the instance running the generation died: its owner lease expired)
  * - 503 `PROVIDER_UNAVAILABLE`, `GENERATION_CANCELLED` (cancelled by someone other than this client,
  *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down),
- *   `EVENT_LOG_UNAVAILABLE` (Redis unreachable)
+ *   `EVENT_LOG_UNAVAILABLE` (Redis unreachable), `DATABASE_UNAVAILABLE` (the database cannot be read)
  * - 504 `UPSTREAM_TIMEOUT`, `GENERATION_TIMEOUT` (the generation ran past `GENERATION_TIMEOUT_MS`)
  * - 500 anything else: `EVENTS_EXPIRED` (events the reply needs are gone from the log; a retry starts
  *   a new generation), `INTERNAL_ERROR` and codes this table does not know yet.
@@ -55,6 +56,8 @@ export function httpStatusForCode(code: string): number {
       return 404;
     case 'METHOD_NOT_ALLOWED':
       return 405;
+    case 'DATABASE_NOT_CONFIGURED':
+      return 501;
     case 'REQUEST_TOO_LARGE':
       return 413;
     case 'RATE_LIMITED':
@@ -74,6 +77,7 @@ export function httpStatusForCode(code: string): number {
     case 'GENERATION_CANCELLED':
     case 'SERVICE_UNAVAILABLE':
     case 'EVENT_LOG_UNAVAILABLE': // Redis unreachable: retrying later helps (OpenAI clients retry 5xx by themselves)
+    case 'DATABASE_UNAVAILABLE':
       return 503;
     case 'UPSTREAM_TIMEOUT':
     case 'GENERATION_TIMEOUT':

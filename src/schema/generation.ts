@@ -110,7 +110,8 @@ builder.queryField('generation', (t) =>
   t.field({
     type: Generation,
     nullable: true,
-    description: 'A generation by id; null when unknown or past its retention time.',
+    description:
+      'A generation by id; null when unknown. Past its retention time (GENERATION_RETENTION_MS) it is read from the database with its result (text, reasoning, tool calls, usage, images, error) but no events; null there only with DATABASE_URL=none. Errors: DATABASE_UNAVAILABLE.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, { generations }) => generations.find(id),
   }),
@@ -159,7 +160,7 @@ builder.queryField('generations', (t) =>
   t.field({
     type: GenerationConnection,
     description:
-      `The caller's generations (every generation when the server runs without API keys), running and retained (GENERATION_RETENTION_MS), newest first, so running work can always be found and cancelled. first: 1 to ${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}; after: the endCursor of the previous page. Errors: BAD_USER_INPUT.`,
+      `The caller's generations (every generation when the server runs without API keys), newest first: running ones, retained ones (GENERATION_RETENTION_MS) and, with a database, every ended one stored there, so running work can always be found and cancelled. first: 1 to ${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}; after: the endCursor of the previous page. Errors: BAD_USER_INPUT, DATABASE_UNAVAILABLE.`,
     args: {
       status: t.arg({ type: GenerationStatus }),
       kind: t.arg({ type: GenerationKind }),
