@@ -24,8 +24,10 @@ import { createRestApi } from './rest/rest-api.js';
 import { createSecurity } from './security/security.js';
 import { GenerationStore } from './storage/generation-store.js';
 import { openDatabase, type Database } from './storage/open-database.js';
+import { UsageStore } from './storage/usage-store.js';
 import { costOf } from './operations/model-prices.js';
 import { UsageRecorder } from './operations/usage-recorder.js';
+import { UsageReports } from './operations/usage-reports.js';
 import { combineObservers } from './generations/generation-observer.js';
 import { createCrossOriginHandler } from './transport/cross-origin.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './transport/graphql-server.js';
@@ -138,6 +140,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
   // API keys, per-caller limits, GraphQL armor/CSRF/introspection, body size limit: see security/security.ts.
   const security = createSecurity(config.security, {
     generations,
+    usageReports: new UsageReports(database && new UsageStore(database.db)),
     graphqlPath: GRAPHQL_PATH,
     graphiql: config.graphiql,
     ...(shared && { rateLimitStore: shared.rateLimitStore }),
@@ -152,7 +155,14 @@ export async function createApp(config: Config, options: { providers?: Provider[
     security,
     routes: [
       (request, response) => imageStore.handle(request, response),
-      createRestApi({ generations, registry, logger, generationsFor: security.generationsFor, maxBodyBytes: config.security.maxRequestBodyBytes }),
+      createRestApi({
+        generations,
+        registry,
+        logger,
+        generationsFor: security.generationsFor,
+        usageFor: security.usageFor,
+        maxBodyBytes: config.security.maxRequestBodyBytes,
+      }),
       createWebPage(),
     ],
     yoga,

@@ -1,7 +1,7 @@
 /**
  * The gpt4free-style REST API (`docs/protocols.md` §1): `/v1/chat/completions`,
- * `/v1/images/generations`, `/v1/models`, `/v1/providers`. A thin front door to the same
- * generation service as the GraphQL resolvers.
+ * `/v1/images/generations`, `/v1/models`, `/v1/providers`, and the gateway's own `/v1/usage`. A
+ * thin front door to the same generation service and usage reports as the GraphQL resolvers.
  *
  * | method, path | handler |
  * |---|---|
@@ -9,6 +9,7 @@
  * | `POST /v1/images/generations`, `POST /v1/images/generate` | {@link handleImageGenerations} |
  * | `GET /v1/models`, `GET /v1/models/{id}` | {@link handleListModels}, {@link handleGetModel} |
  * | `GET /v1/providers`, `GET /v1/providers/{id}` | {@link handleListProviders}, {@link handleGetProvider} |
+ * | `GET /v1/usage` | {@link handleUsage} |
  *
  * Any other `/v1/…` path answers 404 `ROUTE_NOT_FOUND`, a known path with another method 405
  * `METHOD_NOT_ALLOWED` (with `Allow`), both with an OpenAI error body. `HEAD` works where `GET` does.
@@ -21,6 +22,7 @@ import { handleChatCompletions } from './chat-completions.js';
 import { handleImageGenerations } from './image-generations.js';
 import { handleGetModel, handleListModels } from './models.js';
 import { handleGetProvider, handleListProviders } from './providers.js';
+import { handleUsage } from './usage.js';
 import { EventStreamWriter, RestError, sendError } from './rest-http.js';
 import type { RestApiDependencies } from './rest-dependencies.js';
 
@@ -49,6 +51,7 @@ const ROUTES: RestRoute[] = [
   { path: '/v1/models', prefix: true, methods: { GET: (dependencies, _request, response, id) => handleGetModel(dependencies, response, id) } },
   { path: '/v1/providers', methods: { GET: (dependencies, _request, response) => handleListProviders(dependencies, response) } },
   { path: '/v1/providers', prefix: true, methods: { GET: (dependencies, _request, response, id) => handleGetProvider(dependencies, response, id) } },
+  { path: '/v1/usage', methods: { GET: (dependencies, request, response) => handleUsage(dependencies, request, response) } },
 ];
 
 /** The route for a path and its `{id}`, or undefined. @throws RestError 400 for a badly encoded id. */

@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { GenerationAccess } from '../generations/generation-access.js';
 import type { Logger } from '../operations/logger.js';
+import type { UsageAccess } from '../operations/usage-reports.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 
 /** What the REST routes need. */
@@ -15,6 +16,8 @@ export interface RestApiDependencies {
    * limits); absent = `generations` for everyone.
    */
   generationsFor?: (request: IncomingMessage) => GenerationAccess;
+  /** Usage reports as the caller of a request may ask for them (the security layer decides who may read what). */
+  usageFor: (request: IncomingMessage) => UsageAccess;
   /** Largest request body read, bytes; absent = `MAX_BODY_BYTES`. */
   maxBodyBytes?: number;
 }

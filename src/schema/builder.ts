@@ -5,6 +5,7 @@
 import SchemaBuilder from '@pothos/core';
 import type { ConversationStore } from '../conversations/conversation-store.js';
 import type { GenerationAccess } from '../generations/generation-access.js';
+import type { UsageAccess } from '../operations/usage-reports.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 
 /** What every resolver receives as its context. */
@@ -12,6 +13,8 @@ export interface GatewayContext {
   generations: GenerationAccess;
   registry: ProviderRegistry;
   conversations: ConversationStore;
+  /** Usage reports as the request's caller may ask for them. */
+  usage: UsageAccess;
 }
 
 /** The one builder of the schema. */
@@ -20,6 +23,7 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
+    SafeInt: { Input: number; Output: number };
     ID: { Input: string; Output: string };
   };
   DefaultFieldNullability: false;

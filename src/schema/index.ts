@@ -6,6 +6,7 @@ import './chat.js';
 import './image.js';
 import './conversation.js';
 import './catalog.js';
+import './usage.js';
 
 /** The executable schema of the gateway. */
 export const schema = builder.toSchema();

@@ -1,6 +1,6 @@
 /** Custom scalars. */
 import { GraphQLError, Kind } from 'graphql';
-import { JSONResolver } from 'graphql-scalars';
+import { JSONResolver, SafeIntResolver } from 'graphql-scalars';
 import { builder } from './builder.js';
 
 function parseDateTime(value: unknown): Date {
@@ -21,3 +21,6 @@ export const DateTime = builder.scalarType('DateTime', {
 
 /** Any JSON value (graphql-scalars' `JSON`): tool parameters and response formats are JSON Schemas. */
 export const JSON = builder.addScalarType('JSON', JSONResolver);
+
+/** A whole number up to 2^53 − 1 (graphql-scalars' `SafeInt`): sums of tokens can pass GraphQL's 32-bit `Int`. */
+export const SafeInt = builder.addScalarType('SafeInt', SafeIntResolver);

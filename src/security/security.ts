@@ -25,6 +25,8 @@ import { usePartialSuccessStatus } from './partial-success-status.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RunningGenerationLimiter } from './running-generation-limiter.js';
 import { requestIdOf } from '../operations/request-context.js';
+import type { UsageAccess, UsageReports } from '../operations/usage-reports.js';
+import { usageAccessFor } from './usage-access.js';
 import { RequestProperty } from '../operations/request-property.js';
 
 /**
@@ -74,6 +76,11 @@ export interface Security {
    */
   generationsFor(request: IncomingMessage | undefined): GenerationAccess;
   /**
+   * Usage reports as the caller of `request` may ask for them: `myUsage` its own, `usage` everyone's
+   * for an admin (`admin-access.ts`). For an unknown request while keys are required, both are refused (401).
+   */
+  usageFor(request: IncomingMessage | undefined): UsageAccess;
+  /**
    * graphql-ws `onNext`: a result whose errors carry Yoga's `http` extension (status and headers
    * meant for an HTTP response, which Yoga strips itself over HTTP and SSE) without it; undefined
    * (send as it is) for every other result, so token events cost nothing.
@@ -86,6 +93,8 @@ export interface Security {
 /** Dependencies of {@link createSecurity}. */
 export interface SecurityDependencies {
   generations: GenerationAccess;
+  /** Usage reports (refusing every report without a database). */
+  usageReports: UsageReports;
   /** The GraphQL endpoint path (`/graphql`). */
   graphqlPath: string;
   /** Whether GraphiQL is served (its HTML page is then public). */
@@ -164,6 +173,9 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
   /** The generation service as the caller of each request, made once per request (see `generationsFor`). */
   const guardedServices = new RequestProperty<GenerationAccess>('generation service of the caller');
   const limit = config.maxRequestBodyBytes;
+  /** The caller of an accepted request; without authentication, the client's address; undefined when keys are required and none was accepted. */
+  const callerOf = (request: IncomingMessage | undefined): Caller | undefined =>
+    (request && callers.get(request)) ?? (authenticator.enabled ? undefined : { id: `ip:${clientAddressOf(request, config.trustedProxyHops)}` });
 
   /** Reads a GraphQL request body up to the limit and hands it to Yoga as `request.body`; refuses with 413 when it is larger. */
   const bufferGraphQLBody = async (request: IncomingMessage): Promise<HttpRefusal | undefined> => {
@@ -270,12 +282,15 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       // the upgrade request) shares its connection's, instead of building one per operation.
       const cached = request && guardedServices.get(request);
       if (cached) return cached;
-      const caller =
-        (request && callers.get(request)) ?? (authenticator.enabled ? undefined : { id: `ip:${clientAddressOf(request, config.trustedProxyHops)}` });
+      const caller = callerOf(request);
       const requestId = request && requestIdOf(request);
       const guarded = admission.forCaller(dependencies.generations, caller, requestId === undefined ? {} : { requestId }, !authenticator.enabled);
       if (request) guardedServices.set(request, guarded);
       return guarded;
+    },
+
+    usageFor(request) {
+      return usageAccessFor(dependencies.usageReports, callerOf(request), authenticator.enabled);
     },
   };
 }
