@@ -78,17 +78,13 @@ export class MemoryConversationStore implements ConversationStore {
   }
 
   async get(id: string): Promise<Conversation | undefined> {
-    const conversation = this.conversations.get(id);
-    if (conversation && this.expired(conversation)) {
-      this.conversations.delete(id);
-      return undefined;
-    }
-    return conversation;
+    return this.current(id);
   }
 
   async append(id: string, messages: ConversationMessage[]): Promise<Conversation> {
+    // Read and write with no await between: appends to one conversation at once keep every turn.
     const now = new Date(this.now());
-    const existing = await this.get(id);
+    const existing = this.current(id);
     const conversation = existing ?? { id, messages: [], createdAt: now, updatedAt: now };
     conversation.messages = trimConversation([...conversation.messages, ...messages], this.limits);
     conversation.updatedAt = now;
@@ -102,6 +98,16 @@ export class MemoryConversationStore implements ConversationStore {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+  }
+
+  /** The conversation, unless unknown or expired (an expired one is forgotten now). */
+  private current(id: string): Conversation | undefined {
+    const conversation = this.conversations.get(id);
+    if (conversation && this.expired(conversation)) {
+      this.conversations.delete(id);
+      return undefined;
+    }
+    return conversation;
   }
 
   private expired(conversation: Conversation): boolean {
