@@ -8,7 +8,9 @@
  */
 import { join } from 'node:path';
 import type { Config } from './config.js';
-import { MemoryConversationStore, type ConversationStore } from './conversations/conversation-store.js';
+import { MemoryConversationStore, type ConversationLimits, type ConversationStore } from './conversations/conversation-store.js';
+import { DatabaseConversationStore } from './conversations/database-conversation-store.js';
+import type { ConversationStoreKind } from './config/storage-settings.js';
 import { createProviders } from './create-providers.js';
 import { MemoryEventLog } from './generations/event-log.js';
 import { createGenerationPubSub } from './generations/generation-pub-sub.js';
@@ -107,7 +109,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     maxCharacters: config.conversationMaxCharacters,
     retentionMs: config.conversationRetentionMs,
   };
-  const conversations = shared?.conversations ?? new MemoryConversationStore(conversationLimits);
+  const conversations = createConversationStore(config.conversationStore, { shared, database, limits: conversationLimits, logger });
   const imageStore = new ImageStore({
     directory: join(config.dataDir, 'images'),
     maxBytes: config.imageDownloadMaxBytes,
@@ -214,4 +216,21 @@ export async function createApp(config: Config, options: { providers?: Provider[
       return stopping;
     },
   };
+}
+
+/**
+ * The conversation store `CONVERSATION_STORE` names (the configuration has checked that what it
+ * needs is there: a database for `database`, Redis for `redis`).
+ */
+function createConversationStore(
+  kind: ConversationStoreKind,
+  { shared, database, limits, logger }: { shared: { conversations: ConversationStore } | undefined; database: Database | undefined; limits: ConversationLimits; logger: Logger },
+): ConversationStore {
+  if (kind === 'redis' && shared) return shared.conversations;
+  if (kind === 'database' && database) {
+    return new DatabaseConversationStore(database.db, limits, {
+      onSweepError: (error) => logger.warn({ err: error }, 'expired conversations could not be deleted from the database; the next sweep tries again'),
+    });
+  }
+  return new MemoryConversationStore(limits);
 }

@@ -219,3 +219,31 @@ describe('start-up', () => {
     }
   });
 });
+
+describe('CONVERSATION_STORE', () => {
+  const POSTGRES = 'postgres://gateway@127.0.0.1:5432/gateway';
+  const REDIS = 'redis://127.0.0.1:6379/0';
+
+  it.each([
+    [{}, 'database'],
+    [{ DATABASE_URL: 'memory://' }, 'database'],
+    [{ DATABASE_URL: 'none' }, 'memory'],
+    [{ DATABASE_URL: 'none', REDIS_URL: REDIS }, 'redis'],
+    // Instances on one Redis share it; an embedded database would be each instance's own.
+    [{ REDIS_URL: REDIS }, 'redis'],
+    [{ DATABASE_URL: POSTGRES, REDIS_URL: REDIS }, 'database'],
+    [{ DATABASE_URL: POSTGRES }, 'database'],
+    [{ CONVERSATION_STORE: 'memory' }, 'memory'],
+    [{ CONVERSATION_STORE: 'redis', REDIS_URL: REDIS, DATABASE_URL: POSTGRES }, 'redis'],
+  ])('with %j is %s', (environment, store) => {
+    expect(loadConfig(environment).conversationStore).toBe(store);
+  });
+
+  it.each([
+    [{ CONVERSATION_STORE: 'database', DATABASE_URL: 'none' }, 'Invalid configuration: CONVERSATION_STORE: database needs a database, and DATABASE_URL is none'],
+    [{ CONVERSATION_STORE: 'redis' }, 'Invalid configuration: CONVERSATION_STORE: redis needs REDIS_URL'],
+    [{ CONVERSATION_STORE: 'disk' }, 'Invalid configuration: CONVERSATION_STORE: CONVERSATION_STORE must be database, memory or redis (got "disk")'],
+  ])('refuses %j in one line', (environment, message) => {
+    expect(() => loadConfig(environment)).toThrow(new ConfigError(message));
+  });
+});

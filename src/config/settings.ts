@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { llamaCppSettings, providerSettings } from './provider-settings.js';
 import { securitySettings } from './security-settings.js';
 import { modelPrices } from './price-settings.js';
-import { databaseUrl, resolveDatabase, usageQueueMax } from './storage-settings.js';
+import { conversationStore, databaseUrl, resolveConversationStore, resolveDatabase, usageQueueMax } from './storage-settings.js';
 import { ConfigError, derived, setting, settingFamily, settingsOf } from './setting.js';
 import {
   alternatives,
@@ -200,6 +200,8 @@ export const configurationSettings = {
     default: 60_000,
     description: 'time one image download (or one Pollinations image) may take',
   }),
+  /** `CONVERSATION_STORE` or its default (see `resolveConversationStore`). */
+  conversationStore: derived({ requested: conversationStore, databaseUrl, redisUrl }, resolveConversationStore),
   conversationMaxMessages: setting({
     name: 'CONVERSATION_MAX_MESSAGES',
     schema: positiveInteger,
