@@ -16,6 +16,8 @@ export type GatewayErrorCode =
   /** No model was named and every provider that has one cannot serve now (a default model still downloading). REST answers 503. */
   | 'PROVIDER_UNAVAILABLE'
   | 'GENERATION_NOT_FOUND'
+  /** The caller may not use any candidate of the request (a virtual key's allowed models or providers). REST answers 403. */
+  | 'FORBIDDEN'
   /** The server is shutting down (graceful shutdown) and starts no new generations; REST answers 503. */
   | 'SERVICE_UNAVAILABLE'
   /**

@@ -109,6 +109,26 @@ export interface GenerationOrigin {
   requestId?: string;
   /** The caller that starts it (`Caller.id`): kept as the record's `owner`, so the caller can list its generations. */
   callerId?: string;
+  /**
+   * The models and providers the caller may use (a virtual key's `allowedModels` and
+   * `allowedProviders`): candidates outside them are dropped before anything runs, so fallback never
+   * tries one; when none is left the start is refused with `FORBIDDEN`. Absent = any.
+   */
+  restriction?: CandidateRestriction;
+  /**
+   * The id under which the caller's admission reserved tokens for this start (the security layer's
+   * tokens-per-minute and budget checks): observers see it in `generationStarted` and settle the
+   * reservation with the real usage when the generation ends.
+   */
+  reservationId?: string;
+}
+
+/** Models and providers a caller may use; an absent list allows any (see `candidate-restriction.ts`). */
+export interface CandidateRestriction {
+  /** Model ids (any provider), `provider:model`, or the names (aliases) requests use. */
+  allowedModels?: readonly string[];
+  /** Provider ids, in any case. */
+  allowedProviders?: readonly string[];
 }
 
 /** How images come back: stored and served by this service (`url`), or inline (`b64_json`). */

@@ -17,6 +17,7 @@ import type {
   ImageRequest,
 } from '../providers/provider.js';
 import type { z } from 'zod';
+import { restrictCandidates } from './candidate-restriction.js';
 import { GatewayError } from './gateway-error.js';
 import type { UnnumberedGenerationEvent } from './generation-events.js';
 import { newGenerationId } from './generation-ids.js';
@@ -77,9 +78,11 @@ export interface PreparedImages {
 
 /**
  * Validates a chat request and resolves it. A per-request provider key goes to one provider only:
- * no fallback may hand it to another upstream. `origin.callerId` becomes the record's owner.
+ * no fallback may hand it to another upstream. `origin.callerId` becomes the record's owner;
+ * candidates outside `origin.restriction` are dropped (see `candidate-restriction.ts`).
  * @throws GatewayError `BAD_USER_INPUT` (a bad field, `maxTokens` over the limit, new messages over
- *   the conversation limits), `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`.
+ *   the conversation limits), `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, or `FORBIDDEN` (no candidate
+ *   is allowed to the caller).
  */
 export async function prepareChat(input: ChatCompletionInput, origin: GenerationOrigin, preparation: ChatPreparation): Promise<PreparedChat> {
   const values = parseInput(chatCompletionInputSchema, input);
@@ -87,7 +90,7 @@ export async function prepareChat(input: ChatCompletionInput, origin: Generation
   const conversationId = values.conversationId ?? undefined;
   const { messages, newMessages } = await withHistory(conversationId, values.messages.map(toChatMessage), preparation);
   const features = chatFeaturesOf(values, messages);
-  const resolvedCandidates = await resolved(preparation.registry.chatCandidates(values));
+  const resolvedCandidates = restrictCandidates(await resolved(preparation.registry.chatCandidates(values)), origin.restriction, values.model?.trim() || undefined);
   const candidates = (await withFeatures(resolvedCandidates, features)).slice(0, values.apiKey ? 1 : undefined);
   const first = candidates[0]!;
   const request: ChatRequest = {
@@ -125,12 +128,13 @@ export async function prepareChat(input: ChatCompletionInput, origin: Generation
 
 /**
  * Validates an image request and resolves it (a per-request provider key, as for chats, goes to
- * one provider only).
- * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`.
+ * one provider only; `origin.restriction` applies as for chats).
+ * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND` or `FORBIDDEN`.
  */
 export async function prepareImages(input: ImageGenerationInput, origin: GenerationOrigin, registry: ProviderRegistry): Promise<PreparedImages> {
   const values = parseInput(imageGenerationInputSchema, input);
-  const candidates = (await resolved(registry.imageCandidates(values))).slice(0, values.apiKey ? 1 : undefined);
+  const allowed = restrictCandidates(await resolved(registry.imageCandidates(values)), origin.restriction, values.model?.trim() || undefined);
+  const candidates = allowed.slice(0, values.apiKey ? 1 : undefined);
   const { provider, model } = candidates[0]!;
   const request: ImageRequest = {
     model,

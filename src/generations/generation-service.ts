@@ -140,8 +140,9 @@ export class GenerationService implements GenerationAccess {
    * Returns with the RUNNING record one event-loop turn later (after the turn's check phase, where
    * undici writes a request on a reused connection; see `launch`); event 1
    * (`chat-completion-started`) is already in the log.
-   * `origin` goes to the observers; its `callerId` becomes the record's owner.
-   * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
+   * `origin` goes to the observers; its `callerId` becomes the record's owner, its `restriction` limits the candidates.
+   * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, or `FORBIDDEN` (no candidate is in
+   *   `origin.restriction`); nothing is started then.
    */
   async startChat(input: ChatCompletionInput, origin: GenerationOrigin = {}): Promise<ChatGenerationRecord> {
     this.assertRunning();
@@ -162,7 +163,8 @@ export class GenerationService implements GenerationAccess {
   /**
    * Validates an image request, resolves provider and model, and starts the generation in the
    * background; returns as `startChat` does, with event 1 (`image-generation-started`) in the log.
-   * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND` or `PROVIDER_NOT_FOUND`; nothing is started then.
+   * @throws GatewayError `BAD_USER_INPUT`, `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, or `FORBIDDEN` (no candidate is in
+   *   `origin.restriction`); nothing is started then.
    */
   async startImages(input: ImageGenerationInput, origin: GenerationOrigin = {}): Promise<ImageGenerationRecord> {
     this.assertRunning();
