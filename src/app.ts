@@ -24,7 +24,12 @@ import { ProviderRegistry } from './providers/provider-registry.js';
 import type { Provider } from './providers/provider.js';
 import { createRestApi } from './rest/rest-api.js';
 import { createSecurity } from './security/security.js';
+import { ApiKeyStore } from './storage/api-key-store.js';
 import { GenerationStore } from './storage/generation-store.js';
+import { TokenAccounting } from './security/token-accounting.js';
+import { TokenBudgetLedger } from './security/token-budget-ledger.js';
+import { TokenRateLimiter } from './security/token-rate-limiter.js';
+import { VirtualKeys } from './security/virtual-keys.js';
 import { openDatabase, type Database } from './storage/open-database.js';
 import { UsageStore } from './storage/usage-store.js';
 import { costOf } from './operations/model-prices.js';
@@ -88,12 +93,28 @@ export async function createApp(config: Config, options: { providers?: Provider[
   const operations = createOperations({ config, registry, logger });
   // /healthz answers 503 "degraded" with the reason while Redis is unreachable (ioredis reconnects by itself).
   if (shared) operations.addHealthCheck(() => shared.unavailableReason());
+  // Virtual keys live in the database (cached in memory); their tokens per minute in Redis when scaled out, budgets in the database.
+  const cacheTtlMs = config.security.apiKeyCacheTtlMs;
+  const virtualKeys = database && new VirtualKeys(new ApiKeyStore(database.db), { cacheTtlMs, cacheMaxEntries: config.security.apiKeyCacheMax });
+  const virtualKeysExist = (await virtualKeys?.anyExist()) ?? false;
   // One row per ended generation, written behind the generations; /healthz degraded while they cannot be.
   const generationStore = database && new GenerationStore(database.db);
+  const tokens =
+    generationStore &&
+    new TokenAccounting({
+      ledger: new TokenBudgetLedger({ source: generationStore, cacheTtlMs, maxCachedSums: config.security.apiKeyCacheMax }),
+      rateLimiter: new TokenRateLimiter({ windowMs: 60_000, ...(shared && { store: shared.tokenRateStore }), logger }),
+    });
   const usageRecorder =
     generationStore &&
     new UsageRecorder({
-      store: generationStore,
+      // Budgets count a generation from memory until its row is written, then from the database.
+      store: {
+        recordMany: async (rows) => {
+          await generationStore.recordMany(rows);
+          tokens?.written(rows);
+        },
+      },
       maxWaiting: config.usageQueueMax,
       costOf: (row) => costOf(config.modelPrices, row),
       onOutage: (error) => logger.warn({ err: error }, 'usage records cannot be written to the database; they wait in memory'),
@@ -135,7 +156,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     generationTimeoutMs: config.generationTimeoutMs,
     // Past the retention, generation(id) and generations read the rows the usage recorder wrote.
     ...(generationStore && { history: generationStore }),
-    observer: usageRecorder ? combineObservers(operations.observer, usageRecorder) : operations.observer,
+    observer: usageRecorder ? combineObservers(operations.observer, usageRecorder, tokens) : operations.observer,
     logger,
   });
 
@@ -147,6 +168,10 @@ export async function createApp(config: Config, options: { providers?: Provider[
     graphiql: config.graphiql,
     ...(shared && { rateLimitStore: shared.rateLimitStore }),
     logger,
+    ...(virtualKeys && { virtualKeys }),
+    virtualKeysExist,
+    ...(tokens && { tokens }),
+    defaultCompletionTokens: config.defaultMaxTokens ?? config.security.estimatedCompletionTokens,
   });
   for (const warning of security.warnings) logger.warn(warning);
 
@@ -200,6 +225,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
         // Every subscriber has its terminal event; let graphql-ws send each operation's `complete` (pure
         // promise work once the events ended) before the sockets close with 1001.
         await new Promise((resolve) => setImmediate(resolve));
+        security.close();
         await webSockets.dispose();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

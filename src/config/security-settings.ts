@@ -44,13 +44,49 @@ export const securitySettings = {
         name: 'API_KEYS',
         schema: () => commaList().transform((keys) => keys.map(hashApiKey)),
         default: [],
-        documentedDefault: '— (**authentication off**)',
+        documentedDefault: '— (**authentication off** unless `MASTER_KEY` or a virtual key exists)',
         description: 'comma-separated API keys clients must send (see [Security](security.md)); hashed when loaded',
       }),
       file: apiKeysFile,
     },
     ({ keys, file }) => [...new Set([...keys, ...readApiKeysFile(file)])],
   ),
+  /**
+   * sha256 hex digest of `MASTER_KEY` (hashed when loaded; the plain key is not kept), or undefined.
+   * The master key authorises the admin operations on virtual keys and turns authentication on.
+   */
+  masterKeyDigest: setting({
+    name: 'MASTER_KEY',
+    schema: (name) =>
+      z
+        .string()
+        .trim()
+        .min(16, `${name} must be at least 16 characters (make one with: openssl rand -hex 32)`)
+        .transform(hashApiKey),
+    documentedDefault: '— (no admin operations)',
+    description:
+      'the admin key: authorises `createApiKey`, `updateApiKey`, `revokeApiKey` and `apiKeys` (virtual keys, see [Security](security.md#virtual-keys)), at least 16 characters; hashed when loaded; turns authentication on',
+  }),
+  apiKeyCacheTtlMs: setting({
+    name: 'API_KEY_CACHE_TTL_MS',
+    schema: positiveInteger,
+    default: 5_000,
+    description:
+      'how long a virtual key read from the database (and a key\'s token use for its budget) is trusted before it is read again: a change made on another instance (a revocation) applies here within this time; on the instance that made it, at once',
+  }),
+  apiKeyCacheMax: setting({
+    name: 'API_KEY_CACHE_MAX',
+    schema: positiveInteger,
+    default: 10_000,
+    description: 'most virtual keys (and unknown keys) remembered in memory; the least recently used are forgotten first',
+  }),
+  estimatedCompletionTokens: setting({
+    name: 'ESTIMATED_COMPLETION_TOKENS',
+    schema: positiveInteger,
+    default: 512,
+    description:
+      'completion tokens a chat request that sets no `maxTokens` is assumed to use when a key\'s tokens per minute and budget are checked before it starts (`DEFAULT_MAX_TOKENS` instead when set); the real usage settles it',
+  }),
   rateLimitPerMinute: setting({
     name: 'RATE_LIMIT_PER_MINUTE',
     schema: wholeNumber,

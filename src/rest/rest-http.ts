@@ -24,16 +24,16 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * - 400 `BAD_USER_INPUT`, `CONTEXT_LENGTH_EXCEEDED` (the messages do not fit the model's context),
  *   `UNSUPPORTED_INPUT` (the request needs tools, images or a JSON schema that no candidate model can do)
  * - 401 `UNAUTHORIZED`, 403 `FORBIDDEN`
- * - 404 `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, `GENERATION_NOT_FOUND`, `UPSTREAM_NOT_FOUND`, `ROUTE_NOT_FOUND`
+ * - 404 `MODEL_NOT_FOUND`, `PROVIDER_NOT_FOUND`, `GENERATION_NOT_FOUND`, `UPSTREAM_NOT_FOUND`, `ROUTE_NOT_FOUND`, `API_KEY_NOT_FOUND`
  * - 405 `METHOD_NOT_ALLOWED`, 413 `REQUEST_TOO_LARGE`
- * - 501 `DATABASE_NOT_CONFIGURED` (usage needs a database; the server runs with `DATABASE_URL=none`)
- * - 429 `RATE_LIMITED`
+ * - 429 `RATE_LIMITED`, `BUDGET_EXCEEDED` (a virtual key's token budget is spent)
+ * - 501 `DATABASE_NOT_CONFIGURED` (usage or virtual keys on a server with `DATABASE_URL=none`)
  * - 502 `UPSTREAM_ERROR`, `UPSTREAM_BAD_RESPONSE`, `UPSTREAM_CONNECTION_LOST`, `UPSTREAM_BAD_REQUEST`,
  *   `IMAGE_DOWNLOAD_FAILED`, `INVALID_IMAGE`, `PROVIDER_ERROR`, `ALL_PROVIDERS_FAILED`, `WORKER_LOST`,
  *   `INSTANCE_LOST` (the instance running the generation died: its owner lease expired)
  * - 503 `PROVIDER_UNAVAILABLE`, `GENERATION_CANCELLED` (cancelled by someone other than this client,
  *   e.g. `cancelGeneration` or a server shutdown), `SERVICE_UNAVAILABLE` (the server is shutting down),
- *   `EVENT_LOG_UNAVAILABLE` (Redis unreachable), `DATABASE_UNAVAILABLE` (the database cannot be read)
+ *   `EVENT_LOG_UNAVAILABLE` (Redis unreachable), `DATABASE_UNAVAILABLE` (the database cannot be read: usage, history, a virtual key)
  * - 504 `UPSTREAM_TIMEOUT`, `GENERATION_TIMEOUT` (the generation ran past `GENERATION_TIMEOUT_MS`)
  * - 500 anything else: `EVENTS_EXPIRED` (events the reply needs are gone from the log; a retry starts
  *   a new generation), `INTERNAL_ERROR` and codes this table does not know yet.
@@ -53,6 +53,7 @@ export function httpStatusForCode(code: string): number {
     case 'GENERATION_NOT_FOUND':
     case 'UPSTREAM_NOT_FOUND':
     case 'ROUTE_NOT_FOUND':
+    case 'API_KEY_NOT_FOUND':
       return 404;
     case 'METHOD_NOT_ALLOWED':
       return 405;
@@ -61,6 +62,7 @@ export function httpStatusForCode(code: string): number {
     case 'REQUEST_TOO_LARGE':
       return 413;
     case 'RATE_LIMITED':
+    case 'BUDGET_EXCEEDED':
       return 429;
     case 'UPSTREAM_ERROR':
     case 'UPSTREAM_BAD_RESPONSE':
@@ -79,6 +81,8 @@ export function httpStatusForCode(code: string): number {
     case 'EVENT_LOG_UNAVAILABLE': // Redis unreachable: retrying later helps (OpenAI clients retry 5xx by themselves)
     case 'DATABASE_UNAVAILABLE':
       return 503;
+    case 'DATABASE_REQUIRED':
+      return 501;
     case 'UPSTREAM_TIMEOUT':
     case 'GENERATION_TIMEOUT':
       return 504;

@@ -2,7 +2,7 @@
  * Everything an instance shares with others through one Redis (`REDIS_URL`; see
  * `docs/scaling-out.md`), built in one place: the event log and pub/sub, the generation records,
  * owner leases and lost-instance recovery ({@link RedisScaleOut}), conversations, the rate-limit
- * counters, the circuits, and for roles `api`/`worker` the BullMQ queue. The app imports this
+ * counters (starts, and virtual keys' tokens per minute), the circuits, and for roles `api`/`worker` the BullMQ queue. The app imports this
  * module only when `REDIS_URL` is set, so a single instance loads none of it.
  */
 import type { Store } from '@envelop/rate-limiter';
@@ -15,7 +15,9 @@ import type { GenerationService } from '../generations/generation-service.js';
 import type { ScaleOut } from '../generations/scale-out.js';
 import type { Logger } from '../operations/logger.js';
 import type { CircuitBreakerOptions, ProviderCircuitBreaker } from '../providers/circuit-breaker.js';
+import type { TokenRateStore } from '../security/token-rate-limiter.js';
 import { RedisRateLimitStore } from './redis-rate-limit-store.js';
+import { RedisTokenRateStore } from './redis-token-rate-store.js';
 import { GenerationLeases } from './generation-leases.js';
 import type { GenerationQueue } from './generation-queue.js';
 import { RedisCircuitBreaker } from './redis-circuit-breaker.js';
@@ -32,6 +34,8 @@ export interface SharedState {
   conversations: ConversationStore;
   /** One rate-limit budget per caller across instances. */
   rateLimitStore: Store;
+  /** Virtual keys' tokens per minute across instances. */
+  tokenRateStore: TokenRateStore;
   /** A circuit breaker whose circuits every instance shares (this instance's view while Redis is away). */
   createBreaker(options: CircuitBreakerOptions): ProviderCircuitBreaker;
   /** One line naming the Redis connections that are down, or undefined (for `/healthz`). */
@@ -84,6 +88,7 @@ export async function createSharedState(config: Config & { redisUrl: string }, p
       retentionMs: config.conversationRetentionMs,
     }),
     rateLimitStore: new RedisRateLimitStore(redis.commands),
+    tokenRateStore: new RedisTokenRateStore(redis.commands),
     createBreaker: (options) => new RedisCircuitBreaker(redis.commands, { ...options, logger }),
     unavailableReason: () => redis.unavailableReason(),
     connect: () => redis.connect(),

@@ -7,6 +7,7 @@ import type { ConversationStore } from '../conversations/conversation-store.js';
 import type { GenerationAccess } from '../generations/generation-access.js';
 import type { UsageAccess } from '../operations/usage-reports.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
+import type { ApiKeyAdministration } from '../security/api-key-administration.js';
 
 /** What every resolver receives as its context. */
 export interface GatewayContext {
@@ -15,6 +16,8 @@ export interface GatewayContext {
   conversations: ConversationStore;
   /** Usage reports as the request's caller may ask for them. */
   usage: UsageAccess;
+  /** The admin operations on virtual keys as the request's caller may use them. */
+  apiKeys: ApiKeyAdministration;
 }
 
 /** The one builder of the schema. */

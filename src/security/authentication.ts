@@ -1,26 +1,43 @@
 /**
  * Who is calling: an API key presented over HTTP (`Authorization: Bearer`), REST (also
  * gpt4free's `g4f-api-key` header) or graphql-ws (`connectionParams.authorization`), checked
- * against the configured keys. With no keys configured, authentication is off and callers are
- * told apart by their IP address (for the limits): the connection's, or behind trusted reverse
- * proxies (`TRUST_PROXY`) the one they name in `X-Forwarded-For` (see {@link clientAddressOf}).
+ * against the static keys (`API_KEYS`, `API_KEYS_FILE`), the master key (`MASTER_KEY`) and the
+ * virtual keys of the database (`virtual-keys.ts`).
+ *
+ * Authentication is on as soon as any key exists: a static key or the master key is configured, or
+ * the database holds a virtual key (revoked and expired ones included, so revoking every key never
+ * opens the gateway; a key made on another instance turns it on here within `API_KEY_CACHE_TTL_MS`).
+ * Only with none of these is it off, and callers are then told apart by their IP address (for the
+ * limits): the connection's, or behind trusted reverse proxies (`TRUST_PROXY`) the one they name in
+ * `X-Forwarded-For` (see {@link clientAddressOf}).
  */
 import type { IncomingMessage } from 'node:http';
+import type { ApiKeyRecord } from '../storage/api-key-store.js';
 import { ApiKeyVerifier, bearerToken } from './api-keys.js';
+import { apiKeyStatus, type VirtualKeys } from './virtual-keys.js';
 
 /** The identity limits are counted against. */
 export interface Caller {
   /**
-   * `key:<first 16 hex digits of the key's sha256>` for a caller authenticated by key, or
-   * `ip:<client address>` ({@link clientAddressOf}) when authentication is off. Never contains the key.
+   * `key:<first 16 hex digits of the key's sha256>` for a caller authenticated by a static key or
+   * the master key, `key:<key id>` for a virtual key, or `ip:<client address>`
+   * ({@link clientAddressOf}) when authentication is off. Never contains the key.
    */
   id: string;
+  /** The virtual key's id, for a caller authenticated by one (its limits are read again at each start). */
+  virtualKeyId?: string;
+  /** Whether the caller presented the master key (admin operations). */
+  admin?: boolean;
 }
 
-/** The answer of an authentication: the caller, or why it is refused (401 `UNAUTHORIZED`, 403 `FORBIDDEN`). */
+/**
+ * The answer of an authentication: the caller (with the virtual key it presented, if any), or why
+ * it is refused: 401 `UNAUTHORIZED` (no key, or a key that is not valid: unknown, expired, revoked),
+ * 503 `DATABASE_UNAVAILABLE` (a virtual key could not be looked up just now).
+ */
 export type AuthenticationResult =
-  | { ok: true; caller: Caller }
-  | { ok: false; code: 'UNAUTHORIZED' | 'FORBIDDEN'; message: string };
+  | { ok: true; caller: Caller; virtualKey?: ApiKeyRecord }
+  | { ok: false; code: 'UNAUTHORIZED' | 'DATABASE_UNAVAILABLE'; message: string };
 
 /** The gpt4free API server's own key header, accepted on REST beside `Authorization: Bearer`. */
 export const GPT4FREE_KEY_HEADER = 'g4f-api-key';
@@ -60,32 +77,62 @@ export interface AuthenticatorOptions {
    * `Infinity` = all); names callers when authentication is off. Default 0: the connection's address.
    */
   trustedProxyHops?: number;
+  /** sha256 hex digest of the master key (`MASTER_KEY`); absent = none. */
+  masterKeyDigest?: string;
+  /** The virtual keys (a database); absent = none. */
+  virtualKeys?: VirtualKeys;
 }
 
 /** Checks presented API keys and names the caller. */
 export class Authenticator {
   private readonly verifier: ApiKeyVerifier;
+  private readonly masterVerifier: ApiKeyVerifier;
   private readonly trustedProxyHops: number;
+  private readonly virtualKeys: VirtualKeys | undefined;
+  /** Whether keys were last seen to be required (static ones, the master key, or a virtual key in the database). */
+  private requiredNow: boolean;
 
-  /** @param digests sha256 hex digests of the accepted keys; empty = authentication off. */
+  /** @param digests sha256 hex digests of the static keys. */
   constructor(digests: readonly string[], options: AuthenticatorOptions = {}) {
     this.verifier = new ApiKeyVerifier(digests);
+    this.masterVerifier = new ApiKeyVerifier(options.masterKeyDigest === undefined ? [] : [options.masterKeyDigest]);
     this.trustedProxyHops = options.trustedProxyHops ?? 0;
+    this.virtualKeys = options.virtualKeys;
+    this.requiredNow = this.verifier.enabled || this.masterVerifier.enabled;
   }
 
-  /** Whether keys are required. */
+  /** Whether keys are required, as last seen (see {@link required}); never goes back from true to false. */
   get enabled(): boolean {
-    return this.verifier.enabled;
+    return this.requiredNow;
+  }
+
+  /** Whether a master key is configured. */
+  get hasMasterKey(): boolean {
+    return this.masterVerifier.enabled;
+  }
+
+  /**
+   * Whether keys are required now: a static key or the master key is configured, or a virtual key
+   * exists (asked of the database at most once per cache time to live while none did).
+   */
+  async required(): Promise<boolean> {
+    if (!this.requiredNow && this.virtualKeys && (await this.virtualKeys.anyExist())) this.requiredNow = true;
+    return this.requiredNow;
+  }
+
+  /** The caller when authentication is off: the client's address. */
+  anonymousCaller(request: IncomingMessage | undefined): Caller {
+    return { id: `ip:${clientAddressOf(request, this.trustedProxyHops)}` };
   }
 
   /**
    * An HTTP request (GraphQL or REST): the key from `Authorization: Bearer <key>`, or on REST
    * (`allowGpt4freeHeader`) from `g4f-api-key: <key>`.
    * @returns 401 when keys are required and none was sent (or `Authorization` uses another scheme),
-   *   403 when the key is not a configured one.
+   *   or the key is not valid; 503 when a virtual key cannot be looked up.
    */
-  authenticateRequest(request: IncomingMessage, options: { allowGpt4freeHeader?: boolean } = {}): AuthenticationResult {
-    if (!this.enabled) return { ok: true, caller: { id: `ip:${clientAddressOf(request, this.trustedProxyHops)}` } };
+  async authenticateRequest(request: IncomingMessage, options: { allowGpt4freeHeader?: boolean } = {}): Promise<AuthenticationResult> {
+    if (!(await this.required())) return { ok: true, caller: this.anonymousCaller(request) };
     const authorization = request.headers.authorization;
     const headerKey = options.allowGpt4freeHeader ? request.headers[GPT4FREE_KEY_HEADER] : undefined;
     const key = bearerToken(authorization) ?? (typeof headerKey === 'string' && headerKey.trim() !== '' ? headerKey.trim() : undefined);
@@ -101,10 +148,11 @@ export class Authenticator {
    * A graphql-ws `connection_init` payload: `authorization: "Bearer <key>"` (also `Authorization`),
    * or `apiKey: "<key>"`.
    * @param request the WebSocket upgrade request (its address, or with trusted proxies its `X-Forwarded-For`, names the caller when authentication is off).
-   * @returns `UNAUTHORIZED` when no key was sent, `FORBIDDEN` when it is not a configured one (both close the socket with 4403).
+   * @returns `UNAUTHORIZED` when no key was sent or it is not valid (the socket is closed with 4403),
+   *   `DATABASE_UNAVAILABLE` when a virtual key cannot be looked up.
    */
-  authenticateConnectionParams(connectionParams: Readonly<Record<string, unknown>> | undefined, request: IncomingMessage): AuthenticationResult {
-    if (!this.enabled) return { ok: true, caller: { id: `ip:${clientAddressOf(request, this.trustedProxyHops)}` } };
+  async authenticateConnectionParams(connectionParams: Readonly<Record<string, unknown>> | undefined, request: IncomingMessage): Promise<AuthenticationResult> {
+    if (!(await this.required())) return { ok: true, caller: this.anonymousCaller(request) };
     const authorization = connectionParams?.authorization ?? connectionParams?.Authorization;
     const apiKey = connectionParams?.apiKey;
     const key =
@@ -116,9 +164,29 @@ export class Authenticator {
     return this.check(key);
   }
 
-  private check(key: string): AuthenticationResult {
+  /** A static key, the master key, then a virtual key (only keys of its form reach the database). */
+  private async check(key: string): Promise<AuthenticationResult> {
     const digest = this.verifier.verify(key);
-    if (digest === undefined) return { ok: false, code: 'FORBIDDEN', message: 'Forbidden: the API key is not valid.' };
-    return { ok: true, caller: { id: `key:${digest.slice(0, 16)}` } };
+    if (digest !== undefined) return { ok: true, caller: { id: `key:${digest.slice(0, 16)}` } };
+    const masterDigest = this.masterVerifier.verify(key);
+    if (masterDigest !== undefined) return { ok: true, caller: { id: `key:${masterDigest.slice(0, 16)}`, admin: true } };
+    let virtualKey: ApiKeyRecord | undefined;
+    try {
+      virtualKey = await this.virtualKeys?.findByKey(key);
+    } catch {
+      return { ok: false, code: 'DATABASE_UNAVAILABLE', message: 'The API key cannot be checked right now (the database does not answer); try again shortly.' };
+    }
+    if (!virtualKey) return { ok: false, code: 'UNAUTHORIZED', message: 'Unauthorized: the API key is not valid.' };
+    const refusal = virtualKeyRefusal(virtualKey);
+    if (refusal) return { ok: false, code: 'UNAUTHORIZED', message: refusal };
+    return { ok: true, caller: { id: `key:${virtualKey.id}`, virtualKeyId: virtualKey.id }, virtualKey };
   }
+}
+
+/** Why a virtual key cannot be used now (`Unauthorized: the API key was revoked.` / `… expired at <time>.`), or undefined when it can. */
+export function virtualKeyRefusal(record: ApiKeyRecord, now: Date = new Date()): string | undefined {
+  const status = apiKeyStatus(record, now);
+  if (status === 'revoked') return 'Unauthorized: the API key was revoked.';
+  if (status === 'expired') return `Unauthorized: the API key expired at ${record.expiresAt!.toISOString()}.`;
+  return undefined;
 }

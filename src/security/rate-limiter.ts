@@ -130,14 +130,15 @@ export class RateLimiter {
 
   /**
    * Counts one start for the caller when the window has room.
-   * @param callerId who is starting (`key:<digest prefix>` or `ip:<address>`).
+   * @param callerId who is starting (`key:<digest prefix>`, `key:<virtual key id>` or `ip:<address>`).
+   * @param maxPerWindow this caller's own limit instead of the limiter's (a virtual key's; 0 = none).
    * @returns `{ allowed: true }` (counted), or `{ allowed: false, retryAfterMs }` (not counted):
    *   the time until the oldest start in the window leaves it, ms (at least 1).
    *   While a shared store (Redis) fails, the caller's starts are counted in this instance's memory
    *   instead (each instance then allows the full budget), and counted in the shared store again once it answers.
    */
-  async consume(callerId: string): Promise<RateLimitDecision> {
-    const { maxPerWindow, windowMs } = this.options;
+  async consume(callerId: string, maxPerWindow = this.options.maxPerWindow): Promise<RateLimitDecision> {
+    const { windowMs } = this.options;
     if (maxPerWindow <= 0) return { allowed: true };
     const identity: Identity = { contextIdentity: callerId, fieldIdentity: RATE_LIMIT_BUCKET };
     const now = this.now();

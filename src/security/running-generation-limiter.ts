@@ -42,10 +42,11 @@ export class RunningGenerationLimiter {
   /**
    * Takes a slot for a generation about to start, or undefined when the caller already holds
    * `maxPerCaller` (the caller must be refused). Always succeeds when the cap is off.
+   * @param maxPerCaller this caller's own cap instead of the limiter's (a virtual key's; 0 = none).
    */
-  reserve(callerId: string): GenerationSlot | undefined {
+  reserve(callerId: string, maxPerCaller = this.maxPerCaller): GenerationSlot | undefined {
     let slots = this.liveSlots(callerId);
-    if (this.enabled && slots && slots.size >= this.maxPerCaller) return undefined;
+    if (maxPerCaller > 0 && slots && slots.size >= maxPerCaller) return undefined;
     if (!slots) {
       slots = new Set();
       this.slotsByCaller.set(callerId, slots);

@@ -7,19 +7,37 @@ import { GraphQLError } from 'graphql';
 
 /**
  * Codes of security refusals:
- * - `UNAUTHORIZED` (401): no API key was presented while keys are configured.
- * - `FORBIDDEN` (403): the presented API key is not one of the configured keys.
- * - `RATE_LIMITED` (429): too many generation starts per minute, or too many running generations.
+ * - `UNAUTHORIZED` (401): no API key was presented while keys are required, or the key is not valid
+ *   (unknown, expired or revoked).
+ * - `FORBIDDEN` (403): the caller is known but may not do this (an admin operation without the
+ *   master key; a model or provider its virtual key does not allow).
+ * - `API_KEY_NOT_FOUND` (404): an admin operation names a virtual key that does not exist.
+ * - `RATE_LIMITED` (429): too many generation starts or tokens per minute, or too many running generations.
+ * - `BUDGET_EXCEEDED` (429): the virtual key's token budget for its period is spent (or this request would exceed it).
  * - `REQUEST_TOO_LARGE` (413): the request body is larger than `MAX_REQUEST_BODY_BYTES`.
+ * - `DATABASE_REQUIRED` (501): virtual keys were asked for on a server without a database (`DATABASE_URL=none`).
+ * - `DATABASE_UNAVAILABLE` (503): a virtual key or a key's token use could not be read from the database just now.
  */
-export type SecurityErrorCode = 'UNAUTHORIZED' | 'FORBIDDEN' | 'RATE_LIMITED' | 'REQUEST_TOO_LARGE';
+export type SecurityErrorCode =
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'API_KEY_NOT_FOUND'
+  | 'RATE_LIMITED'
+  | 'BUDGET_EXCEEDED'
+  | 'REQUEST_TOO_LARGE'
+  | 'DATABASE_REQUIRED'
+  | 'DATABASE_UNAVAILABLE';
 
 /** The HTTP status of each security code. */
 export const SECURITY_ERROR_STATUS: Readonly<Record<SecurityErrorCode, number>> = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  API_KEY_NOT_FOUND: 404,
   RATE_LIMITED: 429,
+  BUDGET_EXCEEDED: 429,
   REQUEST_TOO_LARGE: 413,
+  DATABASE_REQUIRED: 501,
+  DATABASE_UNAVAILABLE: 503,
 };
 
 /**
@@ -30,17 +48,22 @@ export const SECURITY_ERROR_STATUS: Readonly<Record<SecurityErrorCode, number>> 
 export class SecurityError extends GraphQLError {
   override readonly name = 'SecurityError';
   readonly code: SecurityErrorCode;
-  /** HTTP status for the code (401, 403, 413, 429). */
+  /** HTTP status for the code (see {@link SECURITY_ERROR_STATUS}). */
   readonly status: number;
   /** Whole seconds a client should wait before trying again, when known. */
   readonly retryAfterSeconds?: number;
 
-  constructor(code: SecurityErrorCode, message: string, options: { retryAfterSeconds?: number } = {}) {
+  /**
+   * @param options `retryAfterSeconds` (also sent as `Retry-After`); `extensions` added to the
+   *   error's (e.g. `resetsAt` of a budget).
+   */
+  constructor(code: SecurityErrorCode, message: string, options: { retryAfterSeconds?: number; extensions?: Record<string, unknown> } = {}) {
     const status = SECURITY_ERROR_STATUS[code];
     const retryAfterSeconds = options.retryAfterSeconds;
     super(message, {
       extensions: {
         code,
+        ...options.extensions,
         ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
         http: {
           status,

@@ -1,7 +1,9 @@
 /**
  * The security layer of one app, built from `config.security`: API-key authentication for
- * GraphQL (HTTP, SSE and graphql-ws) and REST (`/v1`), the GraphQL request body limit, the
- * protection plugins for Yoga, and the per-caller limits on generation starts.
+ * GraphQL (HTTP, SSE and graphql-ws) and REST (`/v1`) — static keys, the master key and virtual
+ * keys alike —, the GraphQL request body limit, the protection plugins for Yoga, the per-caller
+ * limits on generation starts (a virtual key's own among them), and the admin operations on
+ * virtual keys.
  *
  * Deny by default: every HTTP request needs a key except the public ones — `/healthz`, the page
  * (`/`, `/index.html`, `/assets/graphql-ws.min.js`), stored images (`/images/*`, `/media/*`:
@@ -18,19 +20,24 @@ import type { Plugin } from 'graphql-yoga';
 import type { SecurityConfig } from '../config.js';
 import type { GenerationAccess } from '../generations/generation-access.js';
 import type { Logger } from '../operations/logger.js';
-import { Authenticator, clientAddressOf, type AuthenticationResult, type Caller } from './authentication.js';
+import { apiKeyAdministration, type ApiKeyAdministration } from './api-key-administration.js';
+import { Authenticator, virtualKeyRefusal, type AuthenticationResult, type Caller } from './authentication.js';
 import { createGraphQLProtection } from './graphql-protection.js';
-import { GenerationAdmission } from './guarded-generations.js';
+import { GenerationAdmission, type KeyLimitsSource } from './guarded-generations.js';
 import { usePartialSuccessStatus } from './partial-success-status.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RunningGenerationLimiter } from './running-generation-limiter.js';
+import { SECURITY_ERROR_STATUS, SecurityError } from './security-error.js';
+import type { TokenAccounting } from './token-accounting.js';
+import { VirtualKeySockets, type KeySocket } from './virtual-key-sockets.js';
+import type { VirtualKeys } from './virtual-keys.js';
 import { requestIdOf } from '../operations/request-context.js';
 import type { UsageAccess, UsageReports } from '../operations/usage-reports.js';
 import { usageAccessFor } from './usage-access.js';
 import { RequestProperty } from '../operations/request-property.js';
 
 /**
- * A refused HTTP request: the status, the stable code (`UNAUTHORIZED`, `FORBIDDEN`,
+ * A refused HTTP request: the status, the stable code (`UNAUTHORIZED`, `DATABASE_UNAVAILABLE`,
  * `REQUEST_TOO_LARGE`), the message, the headers to send (`WWW-Authenticate`, `connection`), and
  * the API it was for, whose error format the answer takes: an OpenAI error body under `/v1`
  * (`rest`), a GraphQL error body elsewhere (`graphql`).
@@ -46,7 +53,7 @@ export interface HttpRefusal {
 /** The graphql-ws context `onWebSocketConnect` needs (the `ws` adapter's `extra`). */
 export interface WebSocketConnectContext {
   connectionParams?: Readonly<Record<string, unknown>>;
-  extra: { request: IncomingMessage; socket: { close(code: number, reason?: string): void } };
+  extra: { request: IncomingMessage; socket: KeySocket };
 }
 
 /** What the app uses of the security layer. */
@@ -55,7 +62,7 @@ export interface Security {
   readonly plugins: Array<Plugin<Record<string, unknown>>>;
   /**
    * Runs before the routes, for every request but the public ones: refuses a request without a
-   * valid key (401/403), and a body outside `/v1` larger than `maxRequestBodyBytes` (413; the body is
+   * valid key (401; 503 when a virtual key cannot be looked up), and a body outside `/v1` larger than `maxRequestBodyBytes` (413; the body is
    * read and buffered here, so Yoga gets it whole; REST checks its own with the same limit);
    * remembers the caller of an accepted request for {@link generationsFor}. A refused request's body
    * is drained (and `connection: close` asked for when it had one), so an endless upload ends with
@@ -65,16 +72,21 @@ export interface Security {
   admitHttp(request: IncomingMessage): Promise<HttpRefusal | undefined>;
   /**
    * graphql-ws `onConnect`: checks `connectionParams.authorization` (`Bearer <key>`) or
-   * `connectionParams.apiKey`. A refusal closes the socket with 4403 and a reason naming what was
-   * wrong, and returns false.
+   * `connectionParams.apiKey`. A refusal closes the socket with 4403 (1013, try again later, when a
+   * virtual key cannot be looked up) and a reason naming what was wrong, and returns false. A socket
+   * opened with a virtual key is closed with 4403 when the key is revoked or expires.
    */
-  onWebSocketConnect(context: WebSocketConnectContext): boolean;
+  onWebSocketConnect(context: WebSocketConnectContext): Promise<boolean>;
   /**
    * The generation service as the caller of `request` (an HTTP request that passed `admitHttp`, or
    * the upgrade request of an accepted WebSocket) may use it: starts pass the size limits, the
    * running cap and the rate limit. For an unknown request while keys are required, starts are refused (401).
    */
   generationsFor(request: IncomingMessage | undefined): GenerationAccess;
+  /** The admin operations on virtual keys as the caller of `request` may use them (see `api-key-administration.ts`). */
+  apiKeysFor(request: IncomingMessage | undefined): ApiKeyAdministration;
+  /** Stops the sweeps of virtual keys' sockets. */
+  close(): void;
   /**
    * Usage reports as the caller of `request` may ask for them: `myUsage` its own, `usage` everyone's
    * for an admin (`admin-access.ts`). For an unknown request while keys are required, both are refused (401).
@@ -103,6 +115,14 @@ export interface SecurityDependencies {
   rateLimitStore?: Store;
   /** Where the rate limiter reports a shared store that stops (and starts again) answering. */
   logger?: Pick<Logger, 'warn' | 'info'>;
+  /** The virtual keys; absent without a database. */
+  virtualKeys?: VirtualKeys;
+  /** Whether a virtual key existed at start (authentication is then on; see `VirtualKeys.anyExist`). */
+  virtualKeysExist?: boolean;
+  /** Virtual keys' tokens per minute and budgets; absent = none. */
+  tokens?: TokenAccounting;
+  /** Completion tokens assumed for a chat request without `maxTokens` (`DEFAULT_MAX_TOKENS`, else `ESTIMATED_COMPLETION_TOKENS`). */
+  defaultCompletionTokens?: number;
 }
 
 /** Paths served without a key, exactly as sent (besides the `/images/` and `/media/` prefixes). */
@@ -138,11 +158,11 @@ function isGraphiQLPageRequest(request: IncomingMessage): boolean {
   return !new URL(request.url ?? '/', 'http://gateway.invalid').searchParams.has('query');
 }
 
-/** `WWW-Authenticate` for a refused key (RFC 6750). */
-function challenge(result: Extract<AuthenticationResult, { ok: false }>): Record<string, string> {
-  return {
-    'www-authenticate': result.code === 'UNAUTHORIZED' ? 'Bearer realm="graphql-ai-gateway"' : 'Bearer realm="graphql-ai-gateway", error="invalid_token"',
-  };
+/** `WWW-Authenticate` for a refused key (RFC 6750 §3: `invalid_token` when a key was sent but is not valid). */
+function challenge(request: IncomingMessage, result: Extract<AuthenticationResult, { ok: false }>): Record<string, string> {
+  if (result.code !== 'UNAUTHORIZED') return {};
+  const keySent = request.headers.authorization !== undefined || request.headers['g4f-api-key'] !== undefined;
+  return { 'www-authenticate': keySent ? 'Bearer realm="graphql-ai-gateway", error="invalid_token"' : 'Bearer realm="graphql-ai-gateway"' };
 }
 
 /** A WebSocket close reason fits 123 bytes. */
@@ -153,8 +173,32 @@ function closeReason(text: string): string {
 
 /** Builds the security layer of one app. */
 export function createSecurity(config: SecurityConfig, dependencies: SecurityDependencies): Security {
-  const authenticator = new Authenticator(config.apiKeyDigests, { trustedProxyHops: config.trustedProxyHops });
+  const { virtualKeys } = dependencies;
+  const authenticator = new Authenticator(config.apiKeyDigests, {
+    trustedProxyHops: config.trustedProxyHops,
+    ...(config.masterKeyDigest !== undefined && { masterKeyDigest: config.masterKeyDigest }),
+    ...(virtualKeys && { virtualKeys }),
+  });
+  const keySockets = virtualKeys && new VirtualKeySockets({ keys: virtualKeys, intervalMs: virtualKeys.cacheTtlMs, ...(dependencies.logger && { logger: dependencies.logger }) });
+  /** A virtual key's limits as they are now, read at each start (a revocation or a change applies to open sockets too). */
+  const keyLimits: KeyLimitsSource | undefined = virtualKeys && {
+    async limitsOf(caller) {
+      if (caller.virtualKeyId === undefined) return undefined;
+      let record;
+      try {
+        record = await virtualKeys.findById(caller.virtualKeyId);
+      } catch {
+        throw new SecurityError('DATABASE_UNAVAILABLE', 'The API key cannot be checked right now (the database does not answer); try again shortly.');
+      }
+      const refusal = record ? virtualKeyRefusal(record) : 'Unauthorized: the API key no longer exists.';
+      if (refusal) throw new SecurityError('UNAUTHORIZED', refusal);
+      return record!.limits;
+    },
+  };
   const admission = new GenerationAdmission({
+    ...(keyLimits && { keyLimits }),
+    ...(dependencies.tokens && { tokens: dependencies.tokens }),
+    ...(dependencies.defaultCompletionTokens !== undefined && { defaultCompletionTokens: dependencies.defaultCompletionTokens }),
     rateLimiter: new RateLimiter({
       maxPerWindow: config.rateLimitPerMinute,
       windowMs: 60_000,
@@ -175,7 +219,7 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
   const limit = config.maxRequestBodyBytes;
   /** The caller of an accepted request; without authentication, the client's address; undefined when keys are required and none was accepted. */
   const callerOf = (request: IncomingMessage | undefined): Caller | undefined =>
-    (request && callers.get(request)) ?? (authenticator.enabled ? undefined : { id: `ip:${clientAddressOf(request, config.trustedProxyHops)}` });
+    (request && callers.get(request)) ?? (authenticator.enabled ? undefined : authenticator.anonymousCaller(request));
 
   /** Reads a GraphQL request body up to the limit and hands it to Yoga as `request.body`; refuses with 413 when it is larger. */
   const bufferGraphQLBody = async (request: IncomingMessage): Promise<HttpRefusal | undefined> => {
@@ -198,13 +242,14 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
   };
 
   const warnings: string[] = [];
-  if (!authenticator.enabled) {
+  const authenticationOff = !authenticator.enabled && !dependencies.virtualKeysExist;
+  if (authenticationOff) {
     warnings.push(
-      'AUTHENTICATION IS OFF: no API_KEYS or API_KEYS_FILE is configured, so anyone who can reach this server can use it ' +
+      'AUTHENTICATION IS OFF: no API_KEYS, API_KEYS_FILE or MASTER_KEY is configured and the database holds no virtual key, so anyone who can reach this server can use it ' +
         '(and spend the providers\' keys). Configure API keys before exposing it beyond this machine.',
     );
   }
-  if (!authenticator.enabled && config.trustedProxyHops === Number.POSITIVE_INFINITY) {
+  if (authenticationOff && config.trustedProxyHops === Number.POSITIVE_INFINITY) {
     warnings.push(
       'TRUST_PROXY=true: callers are told apart by the leftmost X-Forwarded-For address, which clients can write themselves; ' +
         'set TRUST_PROXY to the number of proxies in front of this server instead.',
@@ -238,17 +283,17 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       const path = normalizedPathOf(request);
       const rest = path === '/v1' || path.startsWith('/v1/');
       if (!rest && dependencies.graphiql && path === dependencies.graphqlPath && isGraphiQLPageRequest(request)) return undefined;
-      const result = authenticator.authenticateRequest(request, { allowGpt4freeHeader: rest });
+      const result = await authenticator.authenticateRequest(request, { allowGpt4freeHeader: rest });
       if (!result.ok) {
         // An unread body is drained, and the connection closes after the answer, so an endless upload ends with it.
         const hasBody = Number(request.headers['content-length']) > 0 || request.headers['transfer-encoding'] !== undefined;
         request.resume();
         return {
           api: rest ? 'rest' : 'graphql',
-          status: result.code === 'UNAUTHORIZED' ? 401 : 403,
+          status: SECURITY_ERROR_STATUS[result.code],
           code: result.code,
           message: result.message,
-          headers: { ...challenge(result), ...(hasBody && { connection: 'close' }) },
+          headers: { ...challenge(request, result), ...(hasBody && { connection: 'close' }) },
         };
       }
       callers.set(request, result.caller);
@@ -256,13 +301,15 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       return undefined;
     },
 
-    onWebSocketConnect({ connectionParams, extra }) {
-      const result = authenticator.authenticateConnectionParams(connectionParams, extra.request);
+    async onWebSocketConnect({ connectionParams, extra }) {
+      const result = await authenticator.authenticateConnectionParams(connectionParams, extra.request);
       if (!result.ok) {
-        extra.socket.close(4403, closeReason(result.message));
+        // 1013 (Try Again Later, in IANA's WebSocket close code registry): the key may be fine, the database did not answer.
+        extra.socket.close(result.code === 'DATABASE_UNAVAILABLE' ? 1013 : 4403, closeReason(result.message));
         return false;
       }
       callers.set(extra.request, result.caller);
+      if (result.virtualKey) keySockets?.add(result.virtualKey, extra.socket);
       return true;
     },
 
@@ -291,6 +338,14 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
 
     usageFor(request) {
       return usageAccessFor(dependencies.usageReports, callerOf(request), authenticator.enabled);
+    },
+
+    apiKeysFor(request) {
+      return apiKeyAdministration(request && callers.get(request), virtualKeys, authenticator.hasMasterKey);
+    },
+
+    close() {
+      keySockets?.stop();
     },
   };
 }

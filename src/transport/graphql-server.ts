@@ -33,8 +33,8 @@ export type GraphQLServer = YogaServerInstance<{ req: IncomingMessage; res: Serv
 
 /** What the GraphQL server is made of. */
 export interface GraphQLServerOptions {
-  /** The context every request starts from; `generations` is replaced by the caller's view, and the caller's `usage` added. */
-  context: Omit<GatewayContext, 'usage'>;
+  /** The context every request starts from; `generations` is replaced by the caller's view, and the caller's `usage` and `apiKeys` added. */
+  context: Omit<GatewayContext, 'usage' | 'apiKeys'>;
   security: Security;
   operations: Pick<Operations, 'yogaLogger'>;
   /** Serve GraphiQL to browsers at {@link GRAPHQL_PATH}. */
@@ -46,8 +46,8 @@ export function createGraphQLServer({ context, security, operations, graphiql }:
   return createYoga({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    // Each request's resolvers see the generations through the caller's limits, and usage as the caller may read it.
-    context: ({ req }) => ({ ...context, generations: security.generationsFor(req), usage: security.usageFor(req) }),
+    // Each request's resolvers see the generations through the caller's limits, usage as the caller may read it, and the admin operations the caller may use.
+    context: ({ req }) => ({ ...context, generations: security.generationsFor(req), usage: security.usageFor(req), apiKeys: security.apiKeysFor(req) }),
     plugins: security.plugins,
     landingPage: false,
     // CORS is answered for every route in one place (CORS_ORIGINS, cross-origin.ts); Yoga's own default

@@ -71,6 +71,9 @@ describe('configuration', () => {
     const { security } = loadConfig({});
     expect(security).toEqual({
       apiKeyDigests: [],
+      apiKeyCacheTtlMs: 5000,
+      apiKeyCacheMax: 10_000,
+      estimatedCompletionTokens: 512,
       rateLimitPerMinute: 60,
       maxConcurrentGenerationsPerKey: 8,
       graphqlMaxDepth: 10,
@@ -94,6 +97,14 @@ describe('configuration', () => {
     const { security } = loadConfig({ API_KEYS: 'plain-one, both', API_KEYS_FILE: file });
     expect(security.apiKeyDigests).toEqual([hashApiKey('plain-one'), hashApiKey('both'), hashApiKey('from-file')]);
     expect(JSON.stringify(security)).not.toContain('plain-one');
+  });
+
+  it('keeps MASTER_KEY only as its digest, and refuses one shorter than 16 characters without repeating it', () => {
+    const { security } = loadConfig({ MASTER_KEY: 'master-key-0123456789' });
+    expect(security.masterKeyDigest).toBe(hashApiKey('master-key-0123456789'));
+    expect(JSON.stringify(security)).not.toContain('master-key-0123456789');
+    expect(() => loadConfig({ MASTER_KEY: 'short-secret' })).toThrow(/MASTER_KEY: MASTER_KEY must be at least 16 characters/);
+    expect(() => loadConfig({ MASTER_KEY: 'short-secret' })).not.toThrow(/short-secret/);
   });
 
   it('refuses an unreadable or malformed keys file with one line', () => {

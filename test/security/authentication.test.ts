@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI, { AuthenticationError, PermissionDeniedError } from 'openai';
+import OpenAI, { AuthenticationError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/operations/logger.js';
@@ -85,12 +85,12 @@ describe('GraphQL over HTTP', () => {
     expect(body).toEqual({ errors: [{ message: expect.stringMatching(/Authentication required.*Authorization: Bearer <key>/), extensions: { code: 'UNAUTHORIZED' } }] });
   });
 
-  it('answers 401 for another scheme and 403 FORBIDDEN for a wrong key', async () => {
+  it('answers 401 for another scheme and 401 UNAUTHORIZED with invalid_token for a wrong key (RFC 6750 §3.1)', async () => {
     expect((await postGraphQL(MODELS_QUERY, { authorization: `Basic ${PLAIN_KEY}` })).status).toBe(401);
     const { status, headers, body } = await postGraphQL(MODELS_QUERY, { authorization: 'Bearer wrong-key' });
-    expect(status).toBe(403);
+    expect(status).toBe(401);
     expect(headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
-    expect(body.errors).toEqual([{ message: 'Forbidden: the API key is not valid.', extensions: { code: 'FORBIDDEN' } }]);
+    expect(body.errors).toEqual([{ message: 'Unauthorized: the API key is not valid.', extensions: { code: 'UNAUTHORIZED' } }]);
   });
 
   it('serves a plain key from API_KEYS and a hashed one from API_KEYS_FILE', async () => {
@@ -124,11 +124,11 @@ describe('REST with the official openai client', () => {
     expect((error as Error).message).toMatch(/g4f-api-key/);
   });
 
-  it('gets PermissionDeniedError (403) with a wrong key', async () => {
+  it('gets AuthenticationError (401) with a wrong key, as OpenAI answers an incorrect key', async () => {
     const error = await client('wrong-key').chat.completions.create(request).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(PermissionDeniedError);
-    expect(error).toMatchObject({ status: 403, code: 'FORBIDDEN', type: 'permission_error' });
-    await expect(client('wrong-key').models.list()).rejects.toBeInstanceOf(PermissionDeniedError);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect(error).toMatchObject({ status: 401, code: 'UNAUTHORIZED', type: 'authentication_error' });
+    await expect(client('wrong-key').models.list()).rejects.toBeInstanceOf(AuthenticationError);
   });
 
   it('works with a configured key, as Bearer or as gpt4free\'s g4f-api-key header', async () => {
@@ -148,7 +148,7 @@ describe('graphql-ws', () => {
     const missing = await connectionInit(undefined);
     expect(missing).toEqual({ closeCode: 4403, closeReason: expect.stringMatching(/^Forbidden: no API key; send connectionParams\.authorization/) });
     const wrong = await connectionInit({ authorization: 'Bearer wrong-key' });
-    expect(wrong).toEqual({ closeCode: 4403, closeReason: 'Forbidden: the API key is not valid.' });
+    expect(wrong).toEqual({ closeCode: 4403, closeReason: 'Unauthorized: the API key is not valid.' });
     expect(await connectionInit({ apiKey: 'wrong-key' })).toMatchObject({ closeCode: 4403 });
   });
 
@@ -218,7 +218,8 @@ describe('the start-up log', () => {
   }
 
   it('warns loudly when authentication is off, and not when keys are configured', async () => {
-    expect(await startupWarnings({})).toContainEqual(expect.stringMatching(/^AUTHENTICATION IS OFF: no API_KEYS or API_KEYS_FILE is configured/));
+    expect(await startupWarnings({})).toContainEqual(expect.stringMatching(/^AUTHENTICATION IS OFF: no API_KEYS, API_KEYS_FILE or MASTER_KEY is configured and the database holds no virtual key/));
     expect(await startupWarnings({ API_KEYS: 'some-key', ALLOW_PRIVATE_NETWORK_DOWNLOADS: 'false' })).toEqual([]);
+    expect(await startupWarnings({ MASTER_KEY: 'master-key-0123456789', ALLOW_PRIVATE_NETWORK_DOWNLOADS: 'false' })).toEqual([]);
   });
 });
