@@ -7,6 +7,7 @@ import './image.js';
 import './conversation.js';
 import './catalog.js';
 import './usage.js';
+import './api-keys.js';
 
 /** The executable schema of the gateway. */
 export const schema = builder.toSchema();
