@@ -127,6 +127,7 @@ export class TokenAccounting implements GenerationObserver {
     };
   }
 
+  /** A generation started with a reservation (`origin.reservationId`): the reservation is now the generation's. */
   generationStarted(record: GenerationRecord, origin: GenerationOrigin): void {
     const reservation = origin.reservationId === undefined ? undefined : this.reservations.get(origin.reservationId);
     if (!reservation) return;
@@ -134,6 +135,7 @@ export class TokenAccounting implements GenerationObserver {
     this.byGeneration.set(record.id, reservation);
   }
 
+  /** A generation ended: its budget hold becomes its real usage (until its row is written), and its tokens-per-minute entry too. */
   generationFinished(record: GenerationRecord): void {
     const reservation = this.byGeneration.get(record.id);
     if (!reservation) return;
