@@ -81,8 +81,6 @@ export function httpStatusForCode(code: string): number {
     case 'EVENT_LOG_UNAVAILABLE': // Redis unreachable: retrying later helps (OpenAI clients retry 5xx by themselves)
     case 'DATABASE_UNAVAILABLE':
       return 503;
-    case 'DATABASE_REQUIRED':
-      return 501;
     case 'UPSTREAM_TIMEOUT':
     case 'GENERATION_TIMEOUT':
       return 504;

@@ -11,7 +11,7 @@ import { PageInfo } from './generation.js';
 import './scalars.js';
 
 const ADMIN_ERRORS =
-  'Needs the master key (MASTER_KEY) and a database. Errors: UNAUTHORIZED, FORBIDDEN, DATABASE_REQUIRED (DATABASE_URL=none), DATABASE_UNAVAILABLE, BAD_USER_INPUT';
+  'Needs the master key (MASTER_KEY) and a database. Errors: UNAUTHORIZED, FORBIDDEN, DATABASE_NOT_CONFIGURED (DATABASE_URL=none), DATABASE_UNAVAILABLE, BAD_USER_INPUT';
 
 const BudgetPeriod = builder.enumType('BudgetPeriod', {
   description: 'What a token budget counts over: a UTC calendar DAY, WEEK (from Monday) or MONTH, or the key\'s whole life (TOTAL, never resets).',

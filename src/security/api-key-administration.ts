@@ -49,7 +49,7 @@ async function databaseCall<Result>(call: () => Promise<Result>): Promise<Result
 /**
  * The admin operations as `caller` may use them. Each call is refused, in this order, with
  * SecurityError `FORBIDDEN` when no master key is configured, `UNAUTHORIZED` without a caller,
- * `FORBIDDEN` when the caller did not present the master key, `DATABASE_REQUIRED` without a
+ * `FORBIDDEN` when the caller did not present the master key, `DATABASE_NOT_CONFIGURED` without a
  * database (`DATABASE_URL=none`); then `API_KEY_NOT_FOUND` for an unknown id,
  * GatewayError `BAD_USER_INPUT` for bad input, `DATABASE_UNAVAILABLE` when the database does not answer.
  * @param virtualKeys undefined without a database.
@@ -61,7 +61,7 @@ export function apiKeyAdministration(caller: Caller | undefined, virtualKeys: Vi
     if (!caller.admin) throw new SecurityError('FORBIDDEN', 'Admin operations need the master key (MASTER_KEY); this API key may not manage keys.');
     if (!virtualKeys) {
       throw new SecurityError(
-        'DATABASE_REQUIRED',
+        'DATABASE_NOT_CONFIGURED',
         'Virtual keys need a database, and this server runs with DATABASE_URL=none: unset it (the embedded database in DATA_DIR/db) or set a postgres:// URL.',
       );
     }

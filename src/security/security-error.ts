@@ -15,7 +15,7 @@ import { GraphQLError } from 'graphql';
  * - `RATE_LIMITED` (429): too many generation starts or tokens per minute, or too many running generations.
  * - `BUDGET_EXCEEDED` (429): the virtual key's token budget for its period is spent (or this request would exceed it).
  * - `REQUEST_TOO_LARGE` (413): the request body is larger than `MAX_REQUEST_BODY_BYTES`.
- * - `DATABASE_REQUIRED` (501): virtual keys were asked for on a server without a database (`DATABASE_URL=none`).
+ * - `DATABASE_NOT_CONFIGURED` (501): virtual keys were asked for on a server without a database (`DATABASE_URL=none`).
  * - `DATABASE_UNAVAILABLE` (503): a virtual key or a key's token use could not be read from the database just now.
  */
 export type SecurityErrorCode =
@@ -25,7 +25,7 @@ export type SecurityErrorCode =
   | 'RATE_LIMITED'
   | 'BUDGET_EXCEEDED'
   | 'REQUEST_TOO_LARGE'
-  | 'DATABASE_REQUIRED'
+  | 'DATABASE_NOT_CONFIGURED'
   | 'DATABASE_UNAVAILABLE';
 
 /** The HTTP status of each security code. */
@@ -36,7 +36,7 @@ export const SECURITY_ERROR_STATUS: Readonly<Record<SecurityErrorCode, number>> 
   RATE_LIMITED: 429,
   BUDGET_EXCEEDED: 429,
   REQUEST_TOO_LARGE: 413,
-  DATABASE_REQUIRED: 501,
+  DATABASE_NOT_CONFIGURED: 501,
   DATABASE_UNAVAILABLE: 503,
 };
 

@@ -13,7 +13,7 @@ import { postJson } from '../helpers/rest-clients.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
 import { TEST_DATABASES, type TestDatabase } from '../helpers/test-databases.js';
 
-const KEYS = { alice: 'alice-usage-key-0123', bob: 'bob-usage-key-0123' };
+const KEYS = { alice: 'alice-usage-key-0123', bob: 'bob-usage-key-0123', master: 'master-usage-key-0123' };
 /** The owner the gateway names a key's generations with: `key:` and the first 16 hex digits of its sha256. */
 const ownerOf = (key: string) => `key:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 
@@ -69,6 +69,7 @@ describe.each(TEST_DATABASES)('$driver', ({ create }) => {
     started = await startApp({
       DATABASE_URL: test.url,
       API_KEYS: `${KEYS.alice},${KEYS.bob}`,
+      MASTER_KEY: KEYS.master,
       MODEL_PRICES: JSON.stringify(PRICES),
       BREAKER_ENABLED: 'false',
       OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: [PRICED, 'server-error'] }]),
@@ -107,8 +108,10 @@ describe.each(TEST_DATABASES)('$driver', ({ create }) => {
     expect(bob.groups[0].cost).toBeCloseTo(PRICED_COST, 12);
   });
 
-  it("usage gives an admin every caller's, by key and UTC day; a range without generations has no groups", async () => {
-    const all = await report(started, KEYS.bob, 'usage', { groupBy: ['DAY', 'KEY', 'DAY'] });
+  it("usage gives the master key every caller's, by key and UTC day; a range without generations has no groups", async () => {
+    const refused = await graphql(started, KEYS.bob, REPORT.replace('REPORT', 'usage'));
+    expect(refused.errors![0]).toMatchObject({ extensions: { code: 'FORBIDDEN' } }); // a static key is no admin
+    const all = await report(started, KEYS.master, 'usage', { groupBy: ['DAY', 'KEY', 'DAY'] });
     expect(all.groupBy).toEqual(['DAY', 'KEY']);
     expect(all.groups.map(({ key, day, requests, failed, cost }: Record<string, unknown>) => ({ key, day, requests, failed, cost }))).toEqual(
       [
@@ -116,7 +119,7 @@ describe.each(TEST_DATABASES)('$driver', ({ create }) => {
         { key: ownerOf(KEYS.bob), day: today, requests: 1, failed: 0, cost: expect.closeTo(PRICED_COST, 12) },
       ].sort((a, b) => (a.key < b.key ? -1 : 1)),
     );
-    const past = await report(started, KEYS.alice, 'usage', { from: '2020-01-01T00:00:00Z', to: '2020-02-01T00:00:00Z' });
+    const past = await report(started, KEYS.master, 'usage', { from: '2020-01-01T00:00:00Z', to: '2020-02-01T00:00:00Z' });
     expect(past).toEqual({ from: '2020-01-01T00:00:00.000Z', to: '2020-02-01T00:00:00.000Z', groupBy: [], groups: [] });
   });
 
@@ -154,7 +157,7 @@ describe.each(TEST_DATABASES)('$driver', ({ create }) => {
     );
 
     // gpt4free's own key header works as well; a date means UTC midnight.
-    const all = await fetch(`${started.url}/v1/usage?scope=all&group_by=key&group_by=day&from=${today}`, { headers: { 'g4f-api-key': KEYS.bob } });
+    const all = await fetch(`${started.url}/v1/usage?scope=all&group_by=key&group_by=day&from=${today}`, { headers: { 'g4f-api-key': KEYS.master } });
     const allBody = (await all.json()) as { from: string; data: Array<{ key: string; requests: number }> };
     expect(allBody.from).toBe(`${today}T00:00:00.000Z`);
     expect(allBody.data.map(({ key, requests }) => ({ key, requests })).sort((a, b) => (a.key < b.key ? -1 : 1))).toEqual(

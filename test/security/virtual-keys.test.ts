@@ -236,13 +236,13 @@ describe('open sockets of a key that stops being valid', () => {
 });
 
 describe('admin operations a server cannot run', () => {
-  it('answers DATABASE_REQUIRED without a database, and FORBIDDEN without a master key', async () => {
+  it('answers DATABASE_NOT_CONFIGURED without a database, and FORBIDDEN without a master key', async () => {
     const withoutDatabase = await startApp({ MASTER_KEY, DATABASE_URL: 'none' });
     try {
       const { status, body } = await graphqlWithKey(withoutDatabase.graphqlUrl, MASTER_KEY, `mutation { createApiKey(input: { name: "x" }) { key } }`);
       expect(status).toBe(501);
-      expect(body.errors?.[0]).toMatchObject({ message: expect.stringContaining('Virtual keys need a database'), extensions: { code: 'DATABASE_REQUIRED' } });
-      expect((await graphqlWithKey(withoutDatabase.graphqlUrl, MASTER_KEY, LIST_API_KEYS)).body.errors?.[0]?.extensions?.code).toBe('DATABASE_REQUIRED');
+      expect(body.errors?.[0]).toMatchObject({ message: expect.stringContaining('Virtual keys need a database'), extensions: { code: 'DATABASE_NOT_CONFIGURED' } });
+      expect((await graphqlWithKey(withoutDatabase.graphqlUrl, MASTER_KEY, LIST_API_KEYS)).body.errors?.[0]?.extensions?.code).toBe('DATABASE_NOT_CONFIGURED');
     } finally {
       await withoutDatabase.stop();
     }
