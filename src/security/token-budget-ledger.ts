@@ -10,7 +10,7 @@
  * most; then the row may count twice until the next read, never zero times). Rows written by other
  * instances count once this instance reads the sum again (within `cacheTtlMs`).
  */
-import { ExpiringCache } from './expiring-cache.js';
+import { LRUCache } from 'lru-cache';
 
 /** Where the sums come from: `GenerationStore`. */
 export interface TokenUseSource {
@@ -65,7 +65,7 @@ export class TokenBudgetLedger {
   private readonly owners = new Map<string, OwnerState>();
   /** Every remembered ended generation, oldest first, for the bound and for rows written. */
   private readonly endedGenerations = new Map<string, EndedGeneration>();
-  private readonly sums: ExpiringCache<string, DatabaseSum>;
+  private readonly sums: LRUCache<string, DatabaseSum>;
   private readonly readingSums = new Map<string, Promise<DatabaseSum>>();
   private readonly now: () => number;
   private readonly maxEnded: number;
@@ -75,7 +75,7 @@ export class TokenBudgetLedger {
     this.now = options.now ?? Date.now;
     this.maxEnded = options.maxEndedGenerations ?? 100_000;
     this.lastSweep = this.now();
-    this.sums = new ExpiringCache({ maxEntries: options.maxCachedSums, ttlMs: options.cacheTtlMs, now: this.now });
+    this.sums = new LRUCache({ max: options.maxCachedSums, ttl: options.cacheTtlMs, ttlResolution: 0, perf: { now: this.now } });
   }
 
   /**

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { hashApiKey } from './api-keys.js';
 import type { ApiKeyChanges, ApiKeyPage, ApiKeyPosition, ApiKeyRecord, ApiKeyStore } from '../storage/api-key-store.js';
 import { assertBudgetComplete, parseApiKeyChanges, parseNewApiKey, withChanges } from './api-key-input.js';
-import { ExpiringCache } from './expiring-cache.js';
+import { LRUCache } from 'lru-cache';
 
 /** What every virtual key starts with; keys without it are never looked up in the database. */
 export const VIRTUAL_KEY_PREFIX = 'sk-gw-';
@@ -48,10 +48,13 @@ export interface CreatedApiKey {
   apiKey: ApiKeyRecord;
 }
 
+/** What the cache holds for a digest that no key has (lru-cache keeps no nullish values). */
+const NO_KEY = Symbol('no key');
+
 /** Makes, changes, revokes, lists and looks up virtual keys; see the module comment. */
 export class VirtualKeys {
-  /** `hash:<digest>` → the key, or null for a digest no key has; `id:<id>` → the key. */
-  private readonly cache: ExpiringCache<string, ApiKeyRecord | null>;
+  /** `hash:<digest>` → the key, or {@link NO_KEY} for a digest no key has; `id:<id>` → the key. */
+  private readonly cache: LRUCache<string, ApiKeyRecord | typeof NO_KEY>;
   /** Lookups in flight by cache key, so a burst of requests with one key reads it once. */
   private readonly reading = new Map<string, Promise<ApiKeyRecord | undefined>>();
   private readonly listeners = new Set<(record: ApiKeyRecord) => void>();
@@ -65,7 +68,7 @@ export class VirtualKeys {
     private readonly options: VirtualKeysOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.cache = new ExpiringCache({ maxEntries: options.cacheMaxEntries, ttlMs: options.cacheTtlMs, now: this.now });
+    this.cache = new LRUCache({ max: options.cacheMaxEntries, ttl: options.cacheTtlMs, ttlResolution: 0, perf: { now: this.now } });
   }
 
   /** How long a read is trusted, ms. */
@@ -202,20 +205,20 @@ export class VirtualKeys {
    */
   private remember(record: ApiKeyRecord): void {
     const cached = this.cache.peek(`id:${record.id}`);
-    if (cached && cached.updatedAt.getTime() > record.updatedAt.getTime()) return;
+    if (cached && cached !== NO_KEY && cached.updatedAt.getTime() > record.updatedAt.getTime()) return;
     this.cache.set(`hash:${record.keyHash}`, record);
     this.cache.set(`id:${record.id}`, record);
   }
 
   private async read(cacheKey: string, load: () => Promise<ApiKeyRecord | undefined>): Promise<ApiKeyRecord | undefined> {
     const cached = this.cache.get(cacheKey);
-    if (cached !== undefined) return cached ?? undefined;
+    if (cached !== undefined) return cached === NO_KEY ? undefined : cached;
     const pending = this.reading.get(cacheKey);
     if (pending) return pending;
     const reading = load()
       .then((record) => {
         if (record) this.remember(record);
-        else if (cacheKey.startsWith('hash:')) this.cache.set(cacheKey, null);
+        else if (cacheKey.startsWith('hash:')) this.cache.set(cacheKey, NO_KEY);
         return record;
       })
       .finally(() => this.reading.delete(cacheKey));

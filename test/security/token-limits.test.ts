@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { budgetPeriodReset, budgetPeriodStart } from '../../src/security/budget-periods.js';
-import { ExpiringCache } from '../../src/security/expiring-cache.js';
 import { SecurityError } from '../../src/security/security-error.js';
 import { TokenAccounting } from '../../src/security/token-accounting.js';
 import { TokenBudgetLedger } from '../../src/security/token-budget-ledger.js';
@@ -105,21 +104,5 @@ describe('budgets under concurrent starts', () => {
     expect(refused[0]!.reason).toBeInstanceOf(SecurityError);
     expect(refused[0]!.reason.code).toBe('BUDGET_EXCEEDED');
     expect(refused[0]!.reason.message).toMatch(/would be exceeded: this request is estimated at 20 tokens/);
-  });
-});
-
-describe('the cache of keys', () => {
-  it('serves an entry for its time to live and forgets the least recently used past its size', () => {
-    let now = 0;
-    const cache = new ExpiringCache<string, number>({ maxEntries: 2, ttlMs: 100, now: () => now });
-    cache.set('a', 1);
-    cache.set('b', 2);
-    expect(cache.get('a')).toBe(1); // a is now the most recently used
-    cache.set('c', 3);
-    expect(cache.get('b')).toBeUndefined();
-    expect(cache.get('a')).toBe(1);
-    now = 100;
-    expect(cache.get('a')).toBeUndefined();
-    expect(cache.size).toBe(1);
   });
 });
