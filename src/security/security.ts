@@ -6,7 +6,7 @@
  * virtual keys.
  *
  * Deny by default: every HTTP request needs a key except the public ones — `/healthz`, the page
- * (`/`, `/index.html`, `/assets/graphql-ws.min.js`), stored images (`/images/*`, `/media/*`:
+ * (`/`, `/index.html` and its four assets under `/assets/`), stored images (`/images/*`, `/media/*`:
  * content-addressed, unguessable names), GraphiQL's HTML page (its operations do need a key) and
  * CORS preflights (`OPTIONS`). A path is public only as sent: one that needs normalising
  * (`/images/../graphql`, `http://host/…`, `//graphql`) is not, since Yoga and the routes normalise
@@ -126,7 +126,15 @@ export interface SecurityDependencies {
 }
 
 /** Paths served without a key, exactly as sent (besides the `/images/` and `/media/` prefixes). */
-const PUBLIC_PATHS = new Set(['/', '/index.html', '/assets/graphql-ws.min.js', '/healthz']);
+const PUBLIC_PATHS = new Set([
+  '/',
+  '/index.html',
+  '/assets/graphql-ws.min.js',
+  '/assets/admin-tab.js',
+  '/assets/uplot.iife.min.js',
+  '/assets/uplot.min.css',
+  '/healthz',
+]);
 
 /** The request's path as sent, without the query string or fragment. */
 function rawPathOf(request: IncomingMessage): string {

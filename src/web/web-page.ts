@@ -1,7 +1,9 @@
 /**
- * `GET /`: the chat-and-image page for people (one HTML file, no build step), using the GraphQL API.
- * The page loads nothing from elsewhere: its only script besides its own is graphql-ws's browser
- * build, served by this route from `node_modules` at `/assets/graphql-ws.min.js`.
+ * `GET /`: the page for people (one HTML file, no build step) with two tabs — chat and images, and
+ * the Admin tab for virtual keys and usage — using the GraphQL API. The page loads nothing from
+ * elsewhere: besides its own HTML it loads its Admin tab's script (`src/web/admin-tab.js`) and
+ * two libraries' browser builds, served by this route from `node_modules`: graphql-ws
+ * (`/assets/graphql-ws.min.js`) and uPlot (`/assets/uplot.iife.min.js`, `/assets/uplot.min.css`).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,6 +16,15 @@ export const WEB_PAGE_PATH = '/index.html';
 
 /** Where the page loads graphql-ws's browser build (UMD, global `graphqlWs`) from. */
 export const GRAPHQL_WS_ASSET_PATH = '/assets/graphql-ws.min.js';
+
+/** Where the page loads its Admin tab's script (a JavaScript module, `src/web/admin-tab.js`) from. */
+export const ADMIN_TAB_ASSET_PATH = '/assets/admin-tab.js';
+
+/** Where the page loads uPlot's browser build (IIFE, global `uPlot`; the Admin tab's chart) from. */
+export const UPLOT_SCRIPT_ASSET_PATH = '/assets/uplot.iife.min.js';
+
+/** Where the page loads uPlot's style sheet from. */
+export const UPLOT_STYLE_ASSET_PATH = '/assets/uplot.min.css';
 
 /**
  * The Content-Security-Policy sent with the page: only this origin for scripts, styles and
@@ -37,10 +48,10 @@ interface StaticFile {
   headers: Record<string, string>;
 }
 
-/** The absolute path of graphql-ws's minified UMD build (the `umd/` folder is not in its `exports`, so via `package.json`). */
-function graphqlWsBrowserBuildPath(): string {
+/** The folder of an installed package (found through its `package.json`, since a package's `exports` may not list its browser builds). */
+function packageFolder(name: string): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('graphql-ws/package.json')), 'umd', 'graphql-ws.min.js');
+  return dirname(require.resolve(`${name}/package.json`));
 }
 
 /** The request's path without query string or fragment. */
@@ -51,8 +62,23 @@ function pathOf(request: IncomingMessage): string {
 }
 
 /**
- * The page route: serves `GET`/`HEAD` of `/` and `/index.html` (the page) and
- * `/assets/graphql-ws.min.js`, passes everything else on. Both files are read once, here.
+ * A library's file, cached by browsers for an hour (it changes only when the dependency is
+ * updated).
+ */
+function libraryFile(path: string, contentType: string): StaticFile {
+  return {
+    body: readFileSync(path),
+    headers: { 'content-type': contentType, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' },
+  };
+}
+
+/**
+ * The page route: serves `GET`/`HEAD` of `/` and `/index.html` (the page), the Admin tab's script
+ * and the libraries' files (the `*_ASSET_PATH` constants), passes everything else on. Every file
+ * is read once, here.
+ *
+ * @throws Error (from `readFileSync` or `require.resolve`) when a file is missing: `graphql-ws` or
+ *   `uplot` not installed, or `admin-tab.js` not beside this module (`npm run build` copies it).
  */
 export function createWebPage(): HttpRoute {
   const page: StaticFile = {
@@ -65,18 +91,20 @@ export function createWebPage(): HttpRoute {
       'referrer-policy': 'no-referrer',
     },
   };
-  const graphqlWs: StaticFile = {
-    body: readFileSync(graphqlWsBrowserBuildPath()),
-    headers: {
-      'content-type': 'application/javascript; charset=utf-8',
-      'cache-control': 'public, max-age=3600',
-      'x-content-type-options': 'nosniff',
-    },
+  const javascript = 'application/javascript; charset=utf-8';
+  // Revalidated like the page: it changes with the page, and a cached old one would not match it.
+  const adminTab: StaticFile = {
+    body: readFileSync(new URL('./admin-tab.js', import.meta.url)),
+    headers: { 'content-type': javascript, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' },
   };
+  const uplotDist = join(packageFolder('uplot'), 'dist');
   const files = new Map<string, StaticFile>([
     ['/', page],
     [WEB_PAGE_PATH, page],
-    [GRAPHQL_WS_ASSET_PATH, graphqlWs],
+    [ADMIN_TAB_ASSET_PATH, adminTab],
+    [GRAPHQL_WS_ASSET_PATH, libraryFile(join(packageFolder('graphql-ws'), 'umd', 'graphql-ws.min.js'), javascript)],
+    [UPLOT_SCRIPT_ASSET_PATH, libraryFile(join(uplotDist, 'uPlot.iife.min.js'), javascript)],
+    [UPLOT_STYLE_ASSET_PATH, libraryFile(join(uplotDist, 'uPlot.min.css'), 'text/css; charset=utf-8')],
   ]);
 
   return async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
