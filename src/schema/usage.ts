@@ -80,7 +80,7 @@ const ERRORS = `Errors: BAD_USER_INPUT (from not before to; more than ${MAX_USAG
 builder.queryField('usage', (t) =>
   t.field({
     type: UsageReport,
-    description: `Every caller's usage, for admins (today: any caller with an API key, or anyone when the server runs without keys). ${ERRORS} FORBIDDEN for a caller who is not an admin.`,
+    description: `Every caller's usage, for admins: the caller that presented MASTER_KEY, or anyone when the server has no keys of any kind. ${ERRORS} FORBIDDEN for a caller who is not an admin.`,
     args: usageArguments(t),
     resolve: (_root, args, { usage }) => usage.usage(queryOf(args)),
   }),

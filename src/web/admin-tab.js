@@ -33,7 +33,7 @@ const DAY_MS = 86_400_000;
 const CHART_HEIGHT = 240;
 /** The steps between the token axis's ticks: 1, 2, 5, 10, 20, 50, … (tokens are whole). */
 const TOKEN_TICK_STEPS = Array.from({ length: 13 }, (_, power) => [1, 2, 5].map((step) => step * 10 ** power)).flat();
-/** Where the master key is kept, like the page's API key (localStorage, this browser only). */
+/** Where the master key is kept: sessionStorage, so it goes with the browser tab (an admin secret is not kept on the machine). */
 const MASTER_KEY_STORAGE = 'graphql-ai-gateway.master-key';
 
 const $ = (id) => document.getElementById(id);
@@ -463,11 +463,11 @@ function loadAll() {
   return Promise.all([loadKeys(), loadUsage()]);
 }
 
-elements.masterKey.value = localStorage.getItem(MASTER_KEY_STORAGE) ?? '';
+elements.masterKey.value = sessionStorage.getItem(MASTER_KEY_STORAGE) ?? '';
 elements.masterKeyForm.addEventListener('submit', (event) => {
   event.preventDefault();
-  if (masterKey()) localStorage.setItem(MASTER_KEY_STORAGE, masterKey());
-  else localStorage.removeItem(MASTER_KEY_STORAGE);
+  if (masterKey()) sessionStorage.setItem(MASTER_KEY_STORAGE, masterKey());
+  else sessionStorage.removeItem(MASTER_KEY_STORAGE);
   hideNewKey();
   loadAll();
 });
