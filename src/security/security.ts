@@ -224,6 +224,9 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
   const callers = new RequestProperty<Caller>('caller');
   /** The generation service as the caller of each request, made once per request (see `generationsFor`). */
   const guardedServices = new RequestProperty<GenerationAccess>('generation service of the caller');
+  /** The caller's usage reports and key administration, made once per request like the generation service. */
+  const usageViews = new RequestProperty<UsageAccess>('usage reports of the caller');
+  const keyAdministrations = new RequestProperty<ApiKeyAdministration>('key administration of the caller');
   const limit = config.maxRequestBodyBytes;
   /** The caller of an accepted request; without authentication, the client's address; undefined when keys are required and none was accepted. */
   const callerOf = (request: IncomingMessage | undefined): Caller | undefined =>
@@ -345,11 +348,19 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
     },
 
     usageFor(request) {
-      return usageAccessFor(dependencies.usageReports, callerOf(request), authenticator.enabled);
+      const cached = request && usageViews.get(request);
+      if (cached) return cached;
+      const view = usageAccessFor(dependencies.usageReports, callerOf(request), authenticator.enabled);
+      if (request) usageViews.set(request, view);
+      return view;
     },
 
     apiKeysFor(request) {
-      return apiKeyAdministration(request && callers.get(request), virtualKeys, authenticator.hasMasterKey);
+      const cached = request && keyAdministrations.get(request);
+      if (cached) return cached;
+      const administration = apiKeyAdministration(request && callers.get(request), virtualKeys, authenticator.hasMasterKey);
+      if (request) keyAdministrations.set(request, administration);
+      return administration;
     },
 
     close() {
