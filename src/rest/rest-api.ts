@@ -10,6 +10,7 @@
  * | `GET /v1/models`, `GET /v1/models/{id}` | {@link handleListModels}, {@link handleGetModel} |
  * | `GET /v1/providers`, `GET /v1/providers/{id}` | {@link handleListProviders}, {@link handleGetProvider} |
  * | `GET /v1/usage` | {@link handleUsage} |
+ * | `GET /v1/openapi.json` | the OpenAPI document of these routes ({@link OPENAPI_DOCUMENT}; public) |
  *
  * Any other `/v1/…` path answers 404 `ROUTE_NOT_FOUND`, a known path with another method 405
  * `METHOD_NOT_ALLOWED` (with `Allow`), both with an OpenAI error body. `HEAD` works where `GET` does.
@@ -23,7 +24,8 @@ import { handleImageGenerations } from './image-generations.js';
 import { handleGetModel, handleListModels } from './models.js';
 import { handleGetProvider, handleListProviders } from './providers.js';
 import { handleUsage } from './usage.js';
-import { EventStreamWriter, RestError, sendError } from './rest-http.js';
+import { OPENAPI_DOCUMENT } from './openapi-document.js';
+import { EventStreamWriter, RestError, sendError, sendJson } from './rest-http.js';
 import type { RestApiDependencies } from './rest-dependencies.js';
 
 export type { RestApiDependencies } from './rest-dependencies.js';
@@ -52,6 +54,7 @@ const ROUTES: RestRoute[] = [
   { path: '/v1/providers', methods: { GET: (dependencies, _request, response) => handleListProviders(dependencies, response) } },
   { path: '/v1/providers', prefix: true, methods: { GET: (dependencies, _request, response, id) => handleGetProvider(dependencies, response, id) } },
   { path: '/v1/usage', methods: { GET: (dependencies, request, response) => handleUsage(dependencies, request, response) } },
+  { path: '/v1/openapi.json', methods: { GET: async (_dependencies, _request, response) => sendJson(response, 200, OPENAPI_DOCUMENT) } },
 ];
 
 /** The route for a path and its `{id}`, or undefined. @throws RestError 400 for a badly encoded id. */

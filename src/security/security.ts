@@ -133,6 +133,7 @@ const PUBLIC_PATHS = new Set([
   '/assets/admin-tab.js',
   '/assets/uplot.iife.min.js',
   '/assets/uplot.min.css',
+  '/v1/openapi.json',
   '/healthz',
 ]);
 
