@@ -11,4 +11,5 @@ export type { CopilotConfig } from './config/copilot-settings.js';
 export type { OpenAICompatibleUpstreamConfig } from './config/provider-settings.js';
 export type { HuggingFaceSpaceConfig } from './config/space-settings.js';
 export { ConfigError } from './config/setting.js';
+export { normalizePersistedOperationId, type PersistedOperationList } from './config/persisted-operations-file.js';
 export { LOG_LEVELS, type LogLevel } from './config/value-schemas.js';

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { hashApiKey, parseApiKeysFile } from './api-key-digests.js';
+import { PERSISTED_OPERATIONS_FILE_MAX_BYTES, readPersistedOperationsFile, type PersistedOperationList } from './persisted-operations-file.js';
 import { ConfigError, derived, setting } from './setting.js';
 import { booleanString, commaList, positiveInteger, text, wholeNumber } from './value-schemas.js';
 
@@ -125,6 +126,23 @@ export const securitySettings = {
     schema: booleanString,
     default: true,
     description: 'answer introspection queries (GraphiQL needs them); `false` also hides "Did you mean …" hints',
+  }),
+  /** The only operations GraphQL runs, by id (`persisted-operations-file.ts`); undefined = any operation. */
+  persistedOperations: setting({
+    name: 'PERSISTED_OPERATIONS_FILE',
+    schema: () =>
+      text().transform((path, context): PersistedOperationList => {
+        try {
+          return readPersistedOperationsFile(path);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
+    documentedDefault: '— (any operation runs)',
+    description:
+      'a JSON file of the only GraphQL operations that run (persisted operations): `{"sha256:<hex>": "<operation text>"}`, as GraphQL Code Generator writes `persisted-documents.json`; clients send an id (`documentId`, or `extensions.persistedQuery.sha256Hash`) instead of a text, over HTTP, SSE and graphql-ws; read once at start, at most ' +
+      `${PERSISTED_OPERATIONS_FILE_MAX_BYTES / 1024 / 1024} MiB (see [Security](security.md#persisted-operations))`,
   }),
   maxRequestBodyBytes: setting({
     name: 'MAX_REQUEST_BODY_BYTES',

@@ -17,6 +17,8 @@ import { GraphQLError } from 'graphql';
  * - `REQUEST_TOO_LARGE` (413): the request body is larger than `MAX_REQUEST_BODY_BYTES`.
  * - `DATABASE_NOT_CONFIGURED` (501): virtual keys were asked for on a server without a database (`DATABASE_URL=none`).
  * - `DATABASE_UNAVAILABLE` (503): a virtual key or a key's token use could not be read from the database just now.
+ * - `PERSISTED_QUERY_ONLY` (400): with `PERSISTED_OPERATIONS_FILE`, a GraphQL request sent an operation's text, or no id.
+ * - `PERSISTED_QUERY_NOT_FOUND` (400): with `PERSISTED_OPERATIONS_FILE`, a GraphQL request named an id the list does not hold.
  */
 export type SecurityErrorCode =
   | 'UNAUTHORIZED'
@@ -26,7 +28,9 @@ export type SecurityErrorCode =
   | 'BUDGET_EXCEEDED'
   | 'REQUEST_TOO_LARGE'
   | 'DATABASE_NOT_CONFIGURED'
-  | 'DATABASE_UNAVAILABLE';
+  | 'DATABASE_UNAVAILABLE'
+  | 'PERSISTED_QUERY_ONLY'
+  | 'PERSISTED_QUERY_NOT_FOUND';
 
 /** The HTTP status of each security code. */
 export const SECURITY_ERROR_STATUS: Readonly<Record<SecurityErrorCode, number>> = {
@@ -38,6 +42,8 @@ export const SECURITY_ERROR_STATUS: Readonly<Record<SecurityErrorCode, number>> 
   REQUEST_TOO_LARGE: 413,
   DATABASE_NOT_CONFIGURED: 501,
   DATABASE_UNAVAILABLE: 503,
+  PERSISTED_QUERY_ONLY: 400,
+  PERSISTED_QUERY_NOT_FOUND: 400,
 };
 
 /**

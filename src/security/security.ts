@@ -23,6 +23,7 @@ import type { Logger } from '../operations/logger.js';
 import { apiKeyAdministration, type ApiKeyAdministration } from './api-key-administration.js';
 import { Authenticator, virtualKeyRefusal, type AuthenticationResult, type Caller } from './authentication.js';
 import { createGraphQLProtection } from './graphql-protection.js';
+import { createPersistedOperations, type PersistedOperations } from './persisted-operations.js';
 import { GenerationAdmission, type KeyLimitsSource } from './guarded-generations.js';
 import { usePartialSuccessStatus } from './partial-success-status.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -58,8 +59,14 @@ export interface WebSocketConnectContext {
 
 /** What the app uses of the security layer. */
 export interface Security {
-  /** Yoga plugins (graphql-armor, CSRF prevention, introspection off), for `createYoga({ plugins })`. */
+  /** Yoga plugins (persisted operations, graphql-armor, CSRF prevention, introspection off), for `createYoga({ plugins })`. */
   readonly plugins: Array<Plugin<Record<string, unknown>>>;
+  /**
+   * With `PERSISTED_OPERATIONS_FILE`, the only operations GraphQL runs: its Yoga plugin is the first
+   * of {@link plugins}; the WebSocket server asks it for each Subscribe message's operation.
+   * Undefined = any operation runs.
+   */
+  readonly persistedOperations: PersistedOperations | undefined;
   /**
    * Runs before the routes, for every request but the public ones: refuses a request without a
    * valid key (401; 503 when a virtual key cannot be looked up), and a body outside `/v1` larger than `maxRequestBodyBytes` (413; the body is
@@ -267,12 +274,19 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
         'set TRUST_PROXY to the number of proxies in front of this server instead.',
     );
   }
+  const persistedOperations = config.persistedOperations && createPersistedOperations(config.persistedOperations);
+  if (persistedOperations && dependencies.graphiql) {
+    warnings.push(
+      `PERSISTED_OPERATIONS_FILE: only its ${persistedOperations.size} operations run, so GraphiQL (and the page at /) can run nothing of their own; set GRAPHIQL=false.`,
+    );
+  }
   if (config.allowPrivateNetworkDownloads) {
     warnings.push('ALLOW_PRIVATE_NETWORK_DOWNLOADS is on: image downloads may reach private and loopback addresses.');
   }
 
   return {
     plugins: [
+      ...(persistedOperations ? [persistedOperations.plugin] : []),
       ...createGraphQLProtection({
         limits: {
           maxDepth: config.graphqlMaxDepth,
@@ -287,6 +301,7 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       // Several aliased starts in one mutation: admitted ones answer 200 with their ids beside the refused ones' errors.
       usePartialSuccessStatus() as Plugin<Record<string, unknown>>,
     ],
+    persistedOperations,
     warnings,
 
     async admitHttp(request) {

@@ -7,6 +7,7 @@ import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Operations } from '../operations/operations.js';
 import type { GatewayContext } from '../schema/builder.js';
 import { schema } from '../schema/index.js';
+import { DOCUMENT_ID_PARAMETER } from '../security/persisted-operations.js';
 import type { Security } from '../security/security.js';
 import { createGraphiQLRenderer } from '../web/graphiql-renderer.js';
 
@@ -49,6 +50,8 @@ export function createGraphQLServer({ context, security, operations, graphiql }:
     // Each request's resolvers see the generations through the caller's limits, usage as the caller may read it, and the admin operations the caller may use.
     context: ({ req }) => ({ ...context, generations: security.generationsFor(req), usage: security.usageFor(req), apiKeys: security.apiKeysFor(req) }),
     plugins: security.plugins,
+    // With persisted operations, a request may name its operation by `documentId` instead of sending its text.
+    ...(security.persistedOperations && { extraParamNames: [DOCUMENT_ID_PARAMETER] }),
     landingPage: false,
     // CORS is answered for every route in one place (CORS_ORIGINS, cross-origin.ts); Yoga's own default
     // would allow any origin, with credentials.

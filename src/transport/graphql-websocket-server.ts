@@ -3,7 +3,9 @@
  * every operation runs through Yoga's envelop, so the security plugins and error masking apply to
  * WebSocket traffic as to HTTP, and the API key is checked at `connection_init`. Frames are bounded
  * by the request-body limit, and a socket not yet acknowledged by a smaller budget
- * (limit-unacknowledged-socket.ts).
+ * (limit-unacknowledged-socket.ts). With persisted operations, a Subscribe message names a listed
+ * operation (`documentId` or `extensions.persistedQuery`, `query: ""`) instead of sending its text:
+ * Yoga's plugin for them works in a hook graphql-ws messages never pass (security/persisted-operations.ts).
  */
 import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionResult } from 'graphql';
@@ -60,7 +62,8 @@ export function attachGraphQLWebSocketServer({ server, yoga, security, operation
         });
         let document;
         try {
-          document = parse(payload.query);
+          // With persisted operations, the payload names a listed operation instead of sending its text.
+          document = parse(security.persistedOperations ? security.persistedOperations.operationFor(payload) : payload.query);
         } catch (error) {
           return [error instanceof GraphQLError ? withoutHttpExtension(error) : createGraphQLError(String(error))];
         }

@@ -37,14 +37,18 @@ export function createWebSocketClient(url: string, options: { connectionParams?:
   });
 }
 
-/** Subscribes over graphql-ws and collects every result until the server completes the operation. */
+/**
+ * Subscribes over graphql-ws and collects every result until the server completes the operation.
+ * @param parameters more Subscribe payload fields (e.g. `documentId` with an empty `query`).
+ */
 export async function collectWebSocket<Data = any>(
   client: Client,
   query: string,
   variables?: Record<string, unknown>,
+  parameters?: Record<string, unknown>,
 ): Promise<Array<GraphQLResponse<Data>>> {
   const results: Array<GraphQLResponse<Data>> = [];
-  for await (const result of client.iterate({ query, ...(variables && { variables }) })) {
+  for await (const result of client.iterate({ query, ...(variables && { variables }), ...parameters })) {
     results.push(result as GraphQLResponse<Data>);
   }
   return results;
@@ -53,17 +57,19 @@ export async function collectWebSocket<Data = any>(
 /**
  * Subscribes over SSE (Yoga's distinct-connections mode) and collects every `next` payload until
  * the `complete` event. Comment lines (keep-alive pings) are skipped by the parser.
+ * @param query the operation's text; undefined sends none (a persisted operation named in `options.parameters`).
+ * @param options `parameters`: more request parameters (e.g. `documentId`).
  */
 export async function collectServerSentEvents<Data = any>(
   url: string,
-  query: string,
+  query: string | undefined,
   variables?: Record<string, unknown>,
-  options: { signal?: AbortSignal; onResult?: (result: GraphQLResponse<Data>) => void } = {},
+  options: { signal?: AbortSignal; onResult?: (result: GraphQLResponse<Data>) => void; parameters?: Record<string, unknown> } = {},
 ): Promise<Array<GraphQLResponse<Data>>> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-    body: JSON.stringify({ query, variables }),
+    body: JSON.stringify({ query, variables, ...options.parameters }),
     ...(options.signal && { signal: options.signal }),
   });
   if (!response.ok || !response.body) throw new Error(`SSE request failed with ${response.status}: ${await response.text()}`);
