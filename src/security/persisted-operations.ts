@@ -65,6 +65,7 @@ function operationIdOf(parameters: OperationParameters, request?: Request): stri
   // Yoga reads only query, operationName, variables and extensions from a GET's query string.
   if (documentId === undefined && request?.method === 'GET') documentId = new URL(request.url).searchParams.get(DOCUMENT_ID_PARAMETER) ?? undefined;
   if (typeof documentId === 'string' && documentId !== '') return normalizePersistedOperationId(documentId);
+  // The plugin's own reader of `extensions.persistedQuery` (version 1, a string sha256Hash) reads the parameters alone.
   const sha256Hash = defaultExtractPersistedOperationId(parameters as GraphQLParams, request as Request, {});
   return sha256Hash === null ? undefined : normalizePersistedOperationId(sha256Hash);
 }

@@ -9,7 +9,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { generate } from '@graphql-codegen/cli';
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const execFileAsync = promisify(execFile);
@@ -34,6 +33,8 @@ export interface GeneratedFile {
  * folder, but returns the files instead of writing them.
  */
 export async function runCodegen(exampleDir: string): Promise<GeneratedFile[]> {
+  // Loaded here, not at the top: the tests that only run an example need none of Code Generator.
+  const { generate } = await import('@graphql-codegen/cli');
   const { default: config } = (await import(join(exampleDir, 'codegen.ts'))) as { default: CodegenConfig };
   const outputs = (await generate({ ...config, cwd: exampleDir, silent: true }, false)) as Array<{ filename: string; content: string }>;
   return outputs.map((output) => ({ path: relative(exampleDir, join(exampleDir, output.filename)), content: output.content }));
