@@ -12,8 +12,11 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import { databaseSchema } from './database-schema.js';
 
-/** The migrations folder: `src/storage/migrations` of the repository, from the sources and from `dist/` alike. */
-const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../src/storage/migrations', import.meta.url));
+/**
+ * The migrations folder beside this module: `src/storage/migrations` when run from the sources,
+ * `dist/storage/migrations` (copied there by `npm run build`) in the built and the installed package.
+ */
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
 
 /** Bound of connecting to PostgreSQL, ms. */
 const CONNECT_TIMEOUT_MS = 5_000;
