@@ -4,7 +4,9 @@
  * up the server (see `operations/logger.ts`). A failed start (invalid configuration, database or
  * Redis unreachable, port taken) writes one plain line naming the problem to standard error and exits with
  * status 1. SIGINT/SIGTERM shut down gracefully (`SHUTDOWN_GRACE_MS`, see `App.stop`) and exit 0; a
- * second signal exits at once with 1; a shutdown still running {@link SHUTDOWN_OVERRUN_MS} after
+ * second signal exits at once with 1 — except the same signal again within
+ * {@link REPEATED_SIGNAL_WINDOW_MS}, which is the first one delivered twice (see there); a
+ * shutdown still running {@link SHUTDOWN_OVERRUN_MS} after
  * the grace period (something it waits for never answers) writes one line to standard error and
  * exits with 1, or is killed when even that cannot run (see `operations/last-resort-exit.ts`).
  */
@@ -36,6 +38,15 @@ try {
  */
 const SHUTDOWN_OVERRUN_MS = 5_000;
 
+/**
+ * Milliseconds after the first signal within which the same signal again is taken as that one
+ * delivered twice, not as a second request: Ctrl-C in a terminal signals the whole foreground
+ * process group, and wrappers in it (`npm start`, `npx`, the `graphql-ai-gateway` command) pass
+ * the signal they got on to their child as well, so the server gets one SIGINT per process above it,
+ * milliseconds apart.
+ */
+const REPEATED_SIGNAL_WINDOW_MS = 1_000;
+
 const logger = createLogger({ level: config.logLevel });
 let app: Awaited<ReturnType<typeof createApp>>;
 try {
@@ -54,14 +65,15 @@ try {
   process.exit(1);
 }
 
-let stopping = false;
+let stopping: { signal: NodeJS.Signals; atMs: number } | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) {
+      if (signal === stopping.signal && performance.now() - stopping.atMs < REPEATED_SIGNAL_WINDOW_MS) return;
       logger.warn({ signal }, `${signal} received again: exiting at once`);
       process.exit(1);
     }
-    stopping = true;
+    stopping = { signal, atMs: performance.now() };
     logger.info({ signal, graceMs: config.shutdownGraceMs }, `${signal} received, shutting down`);
     const deadlineMs = config.shutdownGraceMs + SHUTDOWN_OVERRUN_MS;
     armLastResortExit(deadlineMs, `Shutdown did not finish within ${deadlineMs} ms of ${signal}: exiting with status 1`);

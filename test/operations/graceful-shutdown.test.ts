@@ -158,14 +158,16 @@ interface GatewayProcess {
   child: ChildProcess;
   url: string;
   logs: Array<Record<string, unknown>>;
+  /** Resolves once a log line with this message has arrived (at once when one has). */
+  logged(message: string): Promise<void>;
   exited: Promise<ExitStatus>;
 }
 
 async function startGatewayProcess(environment: Record<string, string>): Promise<GatewayProcess> {
   const { child, exited, stderr } = spawnGateway({ MODELS_DIR: emptyModelsDir(), ...environment });
   const logs: Array<Record<string, unknown>> = [];
+  const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
       logs.push(entry);
@@ -173,7 +175,13 @@ async function startGatewayProcess(environment: Record<string, string>): Promise
     });
     void exited.then(({ code }) => reject(new Error(`the gateway exited with ${code} before listening: ${stderr()}`)));
   });
-  return { child, url, logs, exited };
+  const logged = (message: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (logs.some((entry) => entry.msg === message)) return resolve();
+      lines.on('line', () => logs.at(-1)?.msg === message && resolve());
+      void exited.then(({ code }) => reject(new Error(`the gateway exited with ${code} before logging "${message}"`)));
+    });
+  return { child, url, logs, logged, exited };
 }
 
 describe('the gateway process', () => {
@@ -267,14 +275,38 @@ describe('the gateway process', () => {
       await lines.next();
       gateway.child.kill('SIGTERM');
       // Wait until the first signal was handled, then send the second.
-      for (let tries = 0; !gateway.logs.some((entry) => entry.msg === 'SIGTERM received, shutting down') && tries < 200; tries += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await gateway.logged('SIGTERM received, shutting down');
       gateway.child.kill('SIGINT');
       const stoppedAt = performance.now();
       expect(await gateway.exited).toEqual({ code: 1, signal: null });
       expect(performance.now() - stoppedAt).toBeLessThan(5_000);
       void lines.return(undefined).catch(() => {});
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+
+  // Ctrl-C under `npm start` or `npx` reaches the server once from the terminal and once more from
+  // each wrapper that passes it on, milliseconds apart: that is one request to stop, not two.
+  it('takes the same signal again right after the first as the same request: shuts down gracefully, exits 0', async () => {
+    const gateway = await startGatewayProcess({
+      OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: 'fake', baseURL: upstream.baseURL, models: [ENDLESS_MODEL] }]),
+      SHUTDOWN_GRACE_MS: '200',
+    });
+    try {
+      const response = await postJson(gateway.url, '/v1/chat/completions', {
+        model: `fake:${ENDLESS_MODEL}`,
+        messages: [{ role: 'user', content: 'go' }],
+        stream: true,
+      });
+      const stream = collectChatStream(response);
+      gateway.child.kill('SIGINT');
+      await gateway.logged('SIGINT received, shutting down');
+      gateway.child.kill('SIGINT');
+      expect(await gateway.exited).toEqual({ code: 0, signal: null });
+      expect(gateway.logs.map((entry) => entry.msg)).not.toContain('SIGINT received again: exiting at once');
+      expect(gateway.logs.map((entry) => entry.msg)).toContain('stopped');
+      expect((await stream).error).toMatchObject({ code: 'GENERATION_CANCELLED' });
     } finally {
       gateway.child.kill('SIGKILL');
     }
