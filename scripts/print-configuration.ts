@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { loadConfig } from '../src/config.js';
-import type { SettingDocumentation } from '../src/config/setting.js';
+import { describeDefault } from '../src/config/setting-reference.js';
 import { allSettings } from '../src/config/settings.js';
 
 /** The message `loadConfig` gives for `environment`, quoted as an example. */
@@ -39,40 +39,6 @@ const INTRODUCTION = [
   'Durations (`…_MS`) are in milliseconds, sizes (`…_BYTES`) in bytes.',
 ].join('\n');
 
-/** ` (1 hour)`, ` (20 MiB)`: a round duration or size in a larger unit; empty when there is none. */
-function inLargerUnit(name: string, value: number): string {
-  const units: [size: number, unit: string][] = name.endsWith('_MS')
-    ? [
-        [86_400_000, 'day'],
-        [3_600_000, 'hour'],
-        [60_000, 'min'],
-        [1000, 's'],
-      ]
-    : name.endsWith('_BYTES')
-      ? [
-          [1024 * 1024, 'MiB'],
-          [1024, 'KiB'],
-        ]
-      : [];
-  for (const [size, unit] of units) {
-    if (value >= size && value % size === 0) {
-      const count = value / size;
-      return ` (${count} ${unit}${count > 1 && (unit === 'day' || unit === 'hour') ? 's' : ''})`;
-    }
-  }
-  return '';
-}
-
-/** The default column of a setting: its `documentedDefault`, else its default as written, `—` for none. */
-function defaultCell(setting: SettingDocumentation): string {
-  if (setting.documentedDefault !== undefined) return setting.documentedDefault;
-  const value = setting.default;
-  if (value === undefined || (Array.isArray(value) && value.length === 0)) return '—';
-  if (typeof value === 'function') throw new Error(`${setting.name}: a computed default needs a documentedDefault`);
-  const written = typeof value === 'string' ? value : JSON.stringify(value);
-  return `\`${written}\`${typeof value === 'number' ? inLargerUnit(setting.name, value) : ''}`;
-}
-
 /** One table row. @throws Error when a cell would break the table (a `|` or a line break). */
 function row(cells: string[]): string {
   for (const cell of cells) {
@@ -103,7 +69,7 @@ export function printConfigurationReference(): string {
     '',
     '| variable | default | meaning |',
     '|---|---|---|',
-    ...allSettings.map((setting) => row([`\`${setting.name}\``, defaultCell(setting), setting.description])),
+    ...allSettings.map((setting) => row([`\`${setting.name}\``, describeDefault(setting), setting.description])),
   ];
   for (const setting of allSettings) {
     if (!setting.details && !setting.fields) continue;
