@@ -258,8 +258,14 @@ export interface Provider {
    * provider's default model download); resolves when it is under way, not when it is done.
    */
   start?(): Promise<void>;
-  /** One line on background work in progress or failed (e.g. `downloading qwen…: 43 % (…)`), for `/healthz`; undefined when there is none. */
+  /** One line on background work in progress or failed (e.g. `downloading qwen…: 43 % (…)`), for `/healthz` and `/readyz`; undefined when there is none. */
   status?(): string | undefined;
+  /**
+   * One line while start-up work the provider needs before it can serve its models is still
+   * running (the `llama-cpp` default model downloading), for `/readyz`, which is not ready
+   * meanwhile; undefined before `start()`, and once that work is done, whether it succeeded or failed.
+   */
+  loading?(): string | undefined;
   /** Stops background work and releases models, sockets and timers. */
   close?(): Promise<void>;
   /** Requests waiting for a free slot of this provider now (for metrics); absent when the provider does not queue. */

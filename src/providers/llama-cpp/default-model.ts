@@ -17,6 +17,8 @@ export interface DefaultModel {
   pending(): ModelDescriptor | undefined;
   /** One line while the download runs or after it failed, else undefined. */
   status(): string | undefined;
+  /** One line while the download runs, else undefined. */
+  loading(): string | undefined;
   /** The error for a request of model `id` while that model downloads, else undefined. */
   unavailable(id: string): ProviderError | undefined;
   /** Stops the download (resumable on the next start). */
@@ -35,6 +37,7 @@ export function createDefaultModel(download: ModelDownload, files: ModelFiles): 
     },
     pending: () => (download.active ? { id, capabilities: capabilitiesOf(false) } : undefined),
     status: () => (download.active || download.state.status === 'failed' ? download.describe() : undefined),
+    loading: () => (download.active ? download.describe() : undefined),
     unavailable: (requested) =>
       requested === id && download.active ? new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: LLAMA_CPP_PROVIDER_ID, message: download.describe() }) : undefined,
     stop: () => download.stop(),

@@ -180,6 +180,7 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions): ChatPr
 
     start: () => defaultModel?.start() ?? Promise.resolve(),
     status: () => defaultModel?.status(),
+    loading: () => defaultModel?.loading(),
 
     async checkAvailability(): Promise<Availability> {
       try {
