@@ -1,7 +1,7 @@
 /**
  * The app factory: the providers, the generation service, the security layer and operations,
  * wired to one `node:http` server that carries GraphQL over HTTP and SSE (with GraphiQL),
- * graphql-ws on the same path, the REST API, stored images, the page, `/healthz` and `/metrics`.
+ * graphql-ws on the same path, the REST API, stored images, the page, `/healthz`, `/readyz` and `/metrics`.
  * Only `main.ts` listens on the configured port; tests call `createApp(config).start()` with port 0.
  * With `REDIS_URL` the shared state (`scale-out/shared-state.ts`) is loaded and installed; a single
  * instance loads none of it.
@@ -17,6 +17,7 @@ import { createGenerationPubSub } from './generations/generation-pub-sub.js';
 import { GenerationService } from './generations/generation-service.js';
 import { ImageStore } from './images/image-store.js';
 import { createLogger, type Logger } from './operations/logger.js';
+import { createDatabaseCheck } from './operations/database-check.js';
 import { createOperations } from './operations/operations.js';
 import { CircuitBreaker } from './providers/circuit-breaker.js';
 import { GPT4FREE_PROVIDER_NAMES } from './providers/gpt4free-provider-names.js';
@@ -47,10 +48,13 @@ export { GRAPHQL_PATH } from './transport/graphql-server.js';
 
 /** A running (or startable) gateway. */
 export interface App {
-  /** Listens on `config.host:config.port` (port 0 = any free port). Resolves with the bound port and base URL. */
+  /**
+   * Listens on `config.host:config.port` (port 0 = any free port) and starts the providers'
+   * background work; `/readyz` can answer 200 once it resolves. Resolves with the bound port and base URL.
+   */
   start(): Promise<{ port: number; url: string }>;
   /**
-   * Stops: refuses new generations and WebSocket connections at once (`/healthz` answers 503), lets
+   * Stops: refuses new generations and WebSocket connections at once (`/healthz` and `/readyz` answer 503), lets
    * running generations finish for up to `graceMs` (default 0: cancel at once; `main.ts` passes
    * `SHUTDOWN_GRACE_MS`), cancels the rest (`GenerationCancelled`, reason `server shutting down`),
    * waits for subscribers to get their terminal events, closes WebSockets (1001) and HTTP
@@ -91,13 +95,14 @@ export async function createApp(config: Config, options: { providers?: Provider[
     ...(breaker && { breaker }),
   });
   const operations = createOperations({ config, registry, logger });
-  // /healthz answers 503 "degraded" with the reason while Redis is unreachable (ioredis reconnects by itself).
-  if (shared) operations.addHealthCheck(() => shared.unavailableReason());
+  // /readyz answers 503 "degraded" with the reason while Redis or the database is unreachable (ioredis and pg reconnect by themselves).
+  if (shared) operations.addReadinessCheck(() => shared.unavailableReason());
+  if (database) operations.addReadinessCheck(createDatabaseCheck(database));
   // Virtual keys live in the database (cached in memory); their tokens per minute in Redis when scaled out, budgets in the database.
   const cacheTtlMs = config.security.apiKeyCacheTtlMs;
   const virtualKeys = database && new VirtualKeys(new ApiKeyStore(database.db), { cacheTtlMs, cacheMaxEntries: config.security.apiKeyCacheMax });
   const virtualKeysExist = (await virtualKeys?.anyExist()) ?? false;
-  // One row per ended generation, written behind the generations; /healthz degraded while they cannot be.
+  // One row per ended generation, written behind the generations; /readyz degraded while they cannot be.
   const generationStore = database && new GenerationStore(database.db);
   const tokens =
     generationStore &&
@@ -121,7 +126,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
       onRecovered: () => logger.info('usage records are written to the database again'),
     });
   if (usageRecorder) {
-    operations.addHealthCheck(() => usageRecorder.unavailableReason());
+    operations.addReadinessCheck(() => usageRecorder.unavailableReason());
     operations.metrics?.watchUsageRecorder(() => usageRecorder.stats);
   }
 
@@ -209,8 +214,9 @@ export async function createApp(config: Config, options: { providers?: Provider[
       await shared?.startRole(generations);
       const port = await listen(server, config.host, config.port);
       if (config.publicBaseUrl === undefined) imageStore.setPublicBaseUrl(`http://localhost:${port}`);
-      // Background work (a default model's download) starts once the server answers, /healthz included.
+      // Background work (a default model's download) starts once the server answers, the probes included.
       await Promise.all(providers.map((provider) => provider.start?.()));
+      operations.markStarted();
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       return { port, url: `http://${host}:${port}` };
     },

@@ -1,4 +1,4 @@
-/** The HTTP surface: health check, GraphiQL, GraphQL over GET and POST. */
+/** The HTTP surface: the liveness and readiness probes, GraphiQL, GraphQL over GET and POST. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type StartedApp } from './helpers/start-app.js';
 
@@ -17,6 +17,14 @@ describe('HTTP', () => {
     const response = await fetch(`${started.url}/healthz`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/json');
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers GET /readyz with 200 {"status":"ok"} once started', async () => {
+    const response = await fetch(`${started.url}/readyz`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 

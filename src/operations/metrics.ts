@@ -32,6 +32,7 @@ export type HttpRouteLabel =
   | 'images'
   | 'page'
   | 'healthz'
+  | 'readyz'
   | 'metrics'
   | 'other';
 
@@ -45,6 +46,7 @@ export const MAX_MODELS_PER_PROVIDER = 50;
 export function routeLabel(path: string): HttpRouteLabel {
   if (path === '/graphql' || path.startsWith('/graphql/')) return 'graphql';
   if (path === '/healthz') return 'healthz';
+  if (path === '/readyz') return 'readyz';
   if (path === '/metrics') return 'metrics';
   if (path.startsWith('/v1/chat/completions')) return 'rest_chat';
   if (path.startsWith('/v1/images/')) return 'rest_images';

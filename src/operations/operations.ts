@@ -1,21 +1,29 @@
 /**
  * What operating the gateway needs, in one object the app wires in: the logger, the metrics, the
- * generation observer that feeds both, request ids and request logs, `/healthz` and `/metrics`,
- * and the "shutting down" state of a graceful shutdown.
+ * generation observer that feeds both, request ids and request logs, `/healthz`, `/readyz` and
+ * `/metrics`, and the "shutting down" state of a graceful shutdown.
+ *
+ * `/healthz` and `/readyz` are the liveness and readiness probes of Kubernetes
+ * (https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/):
+ * - `/healthz` (liveness: restart the process when it fails) answers 200 `{"status":"ok"}` while
+ *   the process serves, whatever its dependencies do — a restart would not bring Redis back;
+ * - `/readyz` (readiness: send traffic only while it passes) answers 200 `{"status":"ok"}` once
+ *   the start is done ({@link Operations.markStarted}) and no provider is still loading
+ *   (`Provider.loading`: 503 `{"status":"starting"}`, with the reason while a provider loads), and
+ *   while every readiness check passes ({@link Operations.addReadinessCheck}: Redis and the database
+ *   reachable, usage rows writable; 503 `{"status":"degraded","reason":"…"}`, the answer `/healthz`
+ *   gave before there was a `/readyz`). The instance keeps serving what does not need the failed part.
+ * Providers with background work to report (`Provider.status`, e.g. a default model downloading,
+ * or why its download failed) add `"providers": {"<id>": "<one line>"}` to both answers, without
+ * changing them.
  *
  * During a graceful shutdown (after {@link Operations.beginShutdown}) the server keeps listening
  * until the app closes it, so load balancers can see the drain and clients can still read what
  * they started, but:
- * - `/healthz` answers 503 `{"status":"shutting down"}`;
+ * - `/healthz` and `/readyz` answer 503 `{"status":"shutting down"}`;
  * - every HTTP response says `connection: close`, so keep-alive clients move elsewhere;
  * - new WebSocket connections are refused with HTTP 503 (open ones stay until the app closes them with 1001);
  * - new generations are refused by the generation service (`SERVICE_UNAVAILABLE`, REST 503).
- *
- * Outside a shutdown, `/healthz` answers 503 `{"status":"degraded","reason":"…"}` while a health
- * check (see {@link Operations.addHealthCheck}) reports a reason, e.g. Redis unreachable; the
- * instance keeps serving what does not need the failed part. Providers with background work to
- * report (`Provider.status`, e.g. a default model still downloading) add
- * `"providers": {"<id>": "<one line>"}` to either answer, without changing the status.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
@@ -44,8 +52,21 @@ function providerStatuses(registry: ProviderRegistry): Array<[string, string]> {
   });
 }
 
-/** One health check of `/healthz`: undefined while healthy, else why not (one line, no secrets). */
-export type HealthCheck = () => string | undefined;
+/**
+ * One readiness check of `/readyz`: undefined while what it checks is fine, else why not (one
+ * line, no secrets). An asynchronous check bounds its own wait (see `database-check.ts`); one that
+ * rejects counts as failing, with the error's message.
+ */
+export type HealthCheck = () => string | undefined | Promise<string | undefined>;
+
+/** Why `check` fails (a rejection's message), or undefined while it passes. */
+async function reasonOf(check: HealthCheck): Promise<string | undefined> {
+  try {
+    return await check();
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
 
 /** The operations side of one app; see the module comment. */
 export interface Operations {
@@ -56,7 +77,7 @@ export interface Operations {
   readonly observer: GenerationObserver;
   /** For Yoga's `logging` option. */
   readonly yogaLogger: YogaLogger;
-  /** `GET /healthz` and (when metrics are on) `GET /metrics`. */
+  /** `/healthz`, `/readyz` and (when metrics are on) `GET /metrics`. */
   readonly route: HttpRoute;
   /** Whether a graceful shutdown has begun. */
   readonly shuttingDown: boolean;
@@ -69,8 +90,10 @@ export interface Operations {
   verifyWebSocketClient(info: unknown, callback: (accept: boolean, code?: number, message?: string) => void): void;
   /** Starts the graceful shutdown state (idempotent). */
   beginShutdown(): void;
-  /** Adds a check `/healthz` runs on every request; the reasons of failing checks are joined with `; `. */
-  addHealthCheck(check: HealthCheck): void;
+  /** Adds a check `/readyz` runs on every request; the reasons of failing checks are joined with `; `. */
+  addReadinessCheck(check: HealthCheck): void;
+  /** Marks the start done (listening, Redis connected, providers started): `/readyz` may answer 200 from now on. */
+  markStarted(): void;
 }
 
 /** Builds the operations side of an app. */
@@ -78,23 +101,33 @@ export function createOperations(options: OperationsOptions): Operations {
   const logger = options.logger ?? createLogger({ level: options.config.logLevel });
   const metrics = options.config.metricsEnabled ? new GatewayMetrics(options.registry) : undefined;
   let shuttingDown = false;
-  const healthChecks: HealthCheck[] = [];
+  let started = false;
+  const readinessChecks: HealthCheck[] = [];
+
+  /** The answer of `/healthz` or `/readyz` (see the module comment). */
+  const probeAnswer = async (path: '/healthz' | '/readyz'): Promise<{ status: number; body: Record<string, unknown> }> => {
+    if (shuttingDown) return { status: 503, body: { status: 'shutting down' } };
+    const providers = providerStatuses(options.registry);
+    const notes = providers.length > 0 ? { providers: Object.fromEntries(providers) } : {};
+    if (path === '/healthz') return { status: 200, body: { status: 'ok', ...notes } };
+    const failing = (await Promise.all(readinessChecks.map(reasonOf))).filter((reason) => reason !== undefined);
+    const loading = options.registry.list().flatMap((provider) => {
+      const line = provider.loading?.();
+      return line === undefined ? [] : [`${provider.id}: ${line}`];
+    });
+    if (failing.length > 0) return { status: 503, body: { status: 'degraded', reason: [...failing, ...loading].join('; '), ...notes } };
+    if (!started || loading.length > 0) {
+      return { status: 503, body: { status: 'starting', ...(loading.length > 0 && { reason: loading.join('; ') }), ...notes } };
+    }
+    return { status: 200, body: { status: 'ok', ...notes } };
+  };
 
   const route: HttpRoute = async (request, response) => {
     const path = pathOf(request);
-    if (path === '/healthz') {
+    if (path === '/healthz' || path === '/readyz') {
       request.resume();
-      const reasons = shuttingDown ? [] : healthChecks.map((check) => check()).filter((reason) => reason !== undefined);
-      const providers = shuttingDown ? [] : providerStatuses(options.registry);
-      const body = shuttingDown
-        ? '{"status":"shutting down"}'
-        : JSON.stringify({
-            status: reasons.length > 0 ? 'degraded' : 'ok',
-            ...(reasons.length > 0 && { reason: reasons.join('; ') }),
-            ...(providers.length > 0 && { providers: Object.fromEntries(providers) }),
-          });
-      const status = shuttingDown || reasons.length > 0 ? 503 : 200;
-      response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+      const { status, body } = await probeAnswer(path);
+      response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
       return true;
     }
     if (path === '/metrics' && metrics && (request.method === 'GET' || request.method === 'HEAD')) {
@@ -137,7 +170,7 @@ export function createOperations(options: OperationsOptions): Operations {
           ...(!response.writableFinished && { clientGone: true }),
         };
         // Probes come every few seconds: keep them out of the info log.
-        if (label === 'healthz' || label === 'metrics') logger.debug(fields, 'request completed');
+        if (label === 'healthz' || label === 'readyz' || label === 'metrics') logger.debug(fields, 'request completed');
         else logger.info(fields, 'request completed');
       });
       return handle();
@@ -152,8 +185,12 @@ export function createOperations(options: OperationsOptions): Operations {
       shuttingDown = true;
     },
 
-    addHealthCheck(check) {
-      healthChecks.push(check);
+    addReadinessCheck(check) {
+      readinessChecks.push(check);
+    },
+
+    markStarted() {
+      started = true;
     },
   };
 }

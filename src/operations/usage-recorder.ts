@@ -5,7 +5,7 @@
  *
  * While the database cannot be written the rows wait in memory (at most `maxWaiting`; rows past
  * that are dropped and counted, never silently), the writer retries with a growing pause (up to
- * {@link MAX_RETRY_PAUSE_MS}), and {@link UsageRecorder.unavailableReason} says so for `/healthz`.
+ * {@link MAX_RETRY_PAUSE_MS}), and {@link UsageRecorder.unavailableReason} says so for `/readyz`.
  * When the database answers again the waiting rows are written, oldest first.
  */
 import type { GenerationObserver } from '../generations/generation-observer.js';
@@ -121,7 +121,7 @@ export class UsageRecorder implements GenerationObserver {
     if (!this.retryTimer) this.write();
   }
 
-  /** Why rows cannot be written right now (for `/healthz`), or undefined. */
+  /** Why rows cannot be written right now (for `/readyz`), or undefined. */
   unavailableReason(): string | undefined {
     if (this.outage === undefined) return undefined;
     return `usage records cannot be written to the database (${this.outage}); ${this.waiting.length} waiting, ${this.droppedTotal} dropped`;

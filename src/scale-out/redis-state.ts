@@ -12,7 +12,7 @@
  * - the publisher drops what it cannot publish after `maxRetriesPerRequest` reconnections (subscribers
  *   find those events in the stream), and the subscriber connection keeps its `SUBSCRIBE`s queued until
  *   it is back (`maxRetriesPerRequest: null`); neither leaves a rejected promise unhandled;
- * - `unavailableReason()` names the connections that are down, for `/healthz`.
+ * - `unavailableReason()` names the connections that are down, for `/readyz`.
  * ioredis options: https://github.com/redis/ioredis/blob/main/API.md#new_Redis_new.
  */
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';

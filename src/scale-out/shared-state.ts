@@ -38,7 +38,7 @@ export interface SharedState {
   tokenRateStore: TokenRateStore;
   /** A circuit breaker whose circuits every instance shares (this instance's view while Redis is away). */
   createBreaker(options: CircuitBreakerOptions): ProviderCircuitBreaker;
-  /** One line naming the Redis connections that are down, or undefined (for `/healthz`). */
+  /** One line naming the Redis connections that are down, or undefined (for `/readyz`). */
   unavailableReason(): string | undefined;
   /** Connects to Redis. @throws Error naming the (password-free) URL when it cannot be reached. */
   connect(): Promise<void>;

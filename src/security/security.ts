@@ -5,7 +5,7 @@
  * limits on generation starts (a virtual key's own among them), and the admin operations on
  * virtual keys.
  *
- * Deny by default: every HTTP request needs a key except the public ones — `/healthz`, the page
+ * Deny by default: every HTTP request needs a key except the public ones — `/healthz`, `/readyz`, the page
  * (`/`, `/index.html` and its four assets under `/assets/`), stored images (`/images/*`, `/media/*`:
  * content-addressed, unguessable names), GraphiQL's HTML page (its operations do need a key) and
  * CORS preflights (`OPTIONS`). A path is public only as sent: one that needs normalising
@@ -142,6 +142,7 @@ const PUBLIC_PATHS = new Set([
   '/assets/uplot.min.css',
   '/v1/openapi.json',
   '/healthz',
+  '/readyz',
 ]);
 
 /** The request's path as sent, without the query string or fragment. */

@@ -1,6 +1,6 @@
 /**
  * The one `node:http` server: every request is tracked (request id, log line, metrics), answered
- * by the first handler that takes it — a CORS preflight, `/healthz` and `/metrics`, a refusal of
+ * by the first handler that takes it — a CORS preflight, `/healthz`, `/readyz` and `/metrics`, a refusal of
  * the security layer, the plain routes (images, REST, the page) — or else by GraphQL (which
  * answers 404 for anything it does not know). What a connection writes in one event-loop turn
  * leaves in one write (batched-writes.ts).
@@ -29,7 +29,7 @@ export interface HttpServerOptions {
 export function createHttpServer({ crossOrigin, operations, security, routes, yoga }: HttpServerOptions): Server {
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     if (await crossOrigin(request, response)) return; // a CORS preflight from an allowed origin (CORS_ORIGINS)
-    if (await operations.route(request, response)) return; // /healthz, /metrics
+    if (await operations.route(request, response)) return; // /healthz, /readyz, /metrics
     const refusal = await security.admitHttp(request); // no or wrong API key, a GraphQL body too large
     if (refusal) return sendHttpRefusal(request, response, refusal);
     for (const route of routes) {

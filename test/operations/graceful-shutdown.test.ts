@@ -1,7 +1,7 @@
 /**
  * Graceful shutdown, in process (`app.stop({ graceMs })`) and as a real process (SIGTERM to
  * `node --import tsx src/main.ts`): running generations finish within the grace period, the rest
- * end with GenerationCancelled "server shutting down", new work is refused, `/healthz` says 503
+ * end with GenerationCancelled "server shutting down", new work is refused, `/healthz` and `/readyz` say 503
  * while draining, WebSockets close with 1001, and the process exits 0 (1 on a second signal).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -86,6 +86,9 @@ describe('app.stop({ graceMs })', () => {
     expect(health.status).toBe(503);
     expect(await health.json()).toEqual({ status: 'shutting down' });
     expect(health.headers.get('connection')).toBe('close');
+    const readiness = await fetch(`${started.url}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(await readiness.json()).toEqual({ status: 'shutting down' });
     // New generations are refused, over GraphQL and REST, with a clear code.
     const refused = await graphqlRequest(started.graphqlUrl, START_CHAT_COMPLETION, { input: chatInput('stream') });
     expect(refused.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');

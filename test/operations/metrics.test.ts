@@ -154,6 +154,7 @@ describe('metrics settings and labels', () => {
     expect(routeLabel('/')).toBe('page');
     expect(routeLabel('/assets/graphql-ws.min.js')).toBe('page');
     expect(routeLabel('/healthz')).toBe('healthz');
+    expect(routeLabel('/readyz')).toBe('readyz');
     expect(routeLabel('/metrics')).toBe('metrics');
     expect(routeLabel('/wp-admin/anything-a-scanner-tries')).toBe('other');
     expect(methodLabel('GET')).toBe('GET');

@@ -104,6 +104,14 @@ describe('the default model on a first start', () => {
     const body = (await health.json()) as { status: string; providers: Record<string, string> };
     expect(body.status).toBe('ok');
     expect(body.providers['llama-cpp']).toMatch(/^downloading chat-model: 8\d % \(5\.\d MB of 6\.6 MB, [\d.]+ MB\/s/);
+    // Not ready while the provider loads its default model: the reason says how far it got.
+    const readiness = await fetch(`${started!.url}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(await readiness.json()).toEqual({
+      status: 'starting',
+      reason: expect.stringMatching(/^llama-cpp: downloading chat-model: 8\d % /),
+      providers: { 'llama-cpp': expect.stringMatching(/^downloading chat-model: 8\d % /) },
+    });
 
     // A chat for the default model, and one for the coming model by name: refused with the progress, nothing lost.
     for (const model of ['', 'chat-model']) {
@@ -122,6 +130,8 @@ describe('the default model on a first start', () => {
     expect(sha256Of(await readFile(join(modelsDir, 'chat-model.gguf')))).toBe(sha256Of(MODEL));
     expect(await readdir(join(modelsDir, '.downloads'))).toEqual([]);
     expect(await fetch(`${started!.url}/healthz`).then((response) => response.json())).toEqual({ status: 'ok' });
+    const ready = await fetch(`${started!.url}/readyz`);
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ok' }]);
 
     const client = createWebSocketClient(started!.webSocketUrl);
     try {
@@ -170,6 +180,10 @@ describe('the default model on a first start', () => {
     expect(await readdir(join(modelsDir, '.downloads'))).toEqual([]);
     const body = (await fetch(`${started!.url}/healthz`).then((response) => response.json())) as { providers: Record<string, string> };
     expect(body.providers['llama-cpp']).toMatch(/^the download of corrupt failed: the downloaded file is corrupt/);
+    // Loading is over, if without the model: ready for what else there is, with the failure in the notes.
+    const readiness = await fetch(`${started!.url}/readyz`);
+    expect(readiness.status).toBe(200);
+    expect(await readiness.json()).toEqual({ status: 'ok', providers: body.providers });
     const refused = await postJson(started!.url, '/v1/chat/completions', { model: '', messages: [{ role: 'user', content: 'Hi' }] });
     expect(refused.status).toBe(404);
     expect(warnings(log)).toHaveLength(1);

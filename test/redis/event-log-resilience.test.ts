@@ -4,7 +4,7 @@
  *   or a hang, over graphql-ws and SSE;
  * - an instance whose Redis goes away (a TCP proxy in front of Redis that the test closes, then
  *   reopens) ends its running generation with `EVENT_LOG_UNAVAILABLE`, fails new work fast, says so
- *   on `/healthz`, keeps serving what needs no Redis, and recovers: the generation's end is written
+ *   on `/readyz` (`/healthz` stays 200), keeps serving what needs no Redis, and recovers: the generation's end is written
  *   once Redis is back, and the subscriber on another instance gets it;
  * - restarting either instance mid-stream: the subscriber on the other one gets every event exactly once.
  */
@@ -253,12 +253,15 @@ describe('Redis lost by a running instance (its connections go through a proxy t
     await expect.poll(() => proxied.app.generations.get(id)?.status, { timeout: 10_000 }).toBe('failed');
     expect(proxied.app.generations.get(id)?.error?.code).toBe('EVENT_LOG_UNAVAILABLE');
 
-    const health = await fetch(`${proxied.url}/healthz`);
-    expect(health.status).toBe(503);
-    expect(await health.json()).toEqual({
+    const readiness = await fetch(`${proxied.url}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(await readiness.json()).toEqual({
       status: 'degraded',
       reason: expect.stringMatching(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${proxy.port}/15 is unreachable \\(commands`)),
     });
+    const health = await fetch(`${proxied.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
 
     // New work that needs Redis fails at once with a clear code: GraphQL, and REST with 503.
     const refused = await graphqlRequest(proxied.graphqlUrl, START_CHAT_COMPLETION, { input: { provider: 'fake', model: 'stream?tokens=10', messages: user } });
@@ -279,7 +282,7 @@ describe('Redis lost by a running instance (its connections go through a proxy t
     expect(((await models.json()) as { data: Array<{ id: string }> }).data.map((model) => model.id)).toContain('endless?gapMs=20');
 
     await proxy.restore();
-    await expect.poll(async () => (await fetch(`${proxied.url}/healthz`)).status, { timeout: 10_000 }).toBe(200);
+    await expect.poll(async () => (await fetch(`${proxied.url}/readyz`)).status, { timeout: 10_000 }).toBe(200);
 
     // The generation's end is written once Redis is back: the subscriber on the other instance gets it, after every event once.
     const remote = await onDirect;

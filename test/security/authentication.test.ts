@@ -171,8 +171,9 @@ describe('graphql-ws', () => {
 });
 
 describe('public paths', () => {
-  it('serves /healthz, the page, its asset, GraphiQL\'s page and images without a key', async () => {
+  it('serves /healthz, /readyz, the page, its asset, GraphiQL\'s page and images without a key', async () => {
     expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${started.url}/readyz`)).status).toBe(200);
     expect((await fetch(`${started.url}/`)).status).toBe(200);
     expect((await fetch(`${started.url}/assets/graphql-ws.min.js`)).status).toBe(200);
     const graphiql = await fetch(started.graphqlUrl, { headers: { accept: 'text/html' } });

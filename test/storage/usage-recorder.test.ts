@@ -1,7 +1,8 @@
 /**
  * Every ended generation leaves one row in the database, on both drivers: a completed local chat
  * (tokens, time to first token, the text for later), a failed one (its error code); and while
- * PostgreSQL is unreachable the generations still run, `/healthz` says degraded, the rows wait in
+ * PostgreSQL is unreachable the generations still run, `/readyz` says degraded (`/healthz`, the
+ * liveness probe, stays 200), the rows wait in
  * memory up to `USAGE_QUEUE_MAX` (more are dropped and counted in `/metrics`) and are written when
  * the database answers again.
  */
@@ -82,9 +83,19 @@ describe('PostgreSQL unreachable while running', () => {
       ids.push(reply.id);
     }
     await started.app.usageRecorder!.flush(); // one attempt, which fails
+    const readiness = await fetch(`${started.url}/readyz`);
+    expect(readiness.status).toBe(503);
+    const { status, reason } = (await readiness.json()) as { status: string; reason: string };
+    expect(status).toBe('degraded');
+    // Both checks fail: the database's ping, and the rows waiting to be written.
+    expect(reason).toMatch(
+      /^database postgres:\/\/postgres@127\.0\.0\.1:\d+\/gateway_test_\w+ is unreachable \(connect ECONNREFUSED [\d.:]+\); usage records cannot be written to the database \(.+\); 2 waiting, 1 dropped$/,
+    );
+    expect(reason).toContain(`:${proxy.port}/`);
+    // Liveness: the process serves; a restart would not bring the database back.
     const health = await fetch(`${started.url}/healthz`);
-    expect(health.status).toBe(503);
-    expect(((await health.json()) as { reason: string }).reason).toMatch(/^usage records cannot be written to the database \(.+\); 2 waiting, 1 dropped$/);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
     const during = await (await fetch(`${started.url}/metrics`)).text();
     expect(during).toContain('gateway_usage_rows_waiting 2');
     expect(during).toContain('gateway_usage_rows_dropped_total 1');
@@ -95,7 +106,8 @@ describe('PostgreSQL unreachable while running', () => {
     expect(await store.get(ids[0]!)).toMatchObject({ status: 'completed' });
     expect(await store.get(ids[1]!)).toMatchObject({ status: 'completed' });
     expect(await store.get(ids[2]!)).toBeUndefined(); // the one past USAGE_QUEUE_MAX
-    expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
+    // The database check's last result answers for up to a second.
+    await expect.poll(async () => (await fetch(`${started.url}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${started.url}/metrics`)).text();
     expect(metrics).toContain('gateway_usage_rows_dropped_total 1');
     expect(metrics).toContain('gateway_usage_rows_waiting 0');

@@ -222,7 +222,7 @@ function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** One line for `state` of the download of model `modelId` (for `/healthz`, errors and logs). */
+/** One line for `state` of the download of model `modelId` (for `/healthz`, `/readyz`, errors and logs). */
 export function describeModelDownload(modelId: string, state: ModelDownloadState): string {
   switch (state.status) {
     case 'idle':
