@@ -4,7 +4,7 @@
  * happen under the other tests running this checkout's `dist/`. The tarball is installed with
  * `npm install <tarball>` into an empty folder, and its `graphql-ai-gateway` command runs from
  * there: `--version`, `--help`, a flag it does not take, and a server on port 0 (`--port`,
- * `--models-dir` with the test model) that serves the page and its assets from the installed
+ * `--models-dir` with the test model) that is ready, serves the page and its assets from the installed
  * dependencies, streams a chat over REST, and on SIGTERM writes the usage row to a fresh
  * PostgreSQL database — migrated from the package's own copy of the migrations — and exits 0.
  */
@@ -164,6 +164,10 @@ describe('the installed command', () => {
         });
         void exited.then((status) => reject(new Error(`the command exited with ${JSON.stringify(status)} before listening: ${stderr}`)));
       });
+
+      // Ready once it logged that it listens: started, and the database answers.
+      const readiness = await fetch(`${url}/readyz`);
+      expect([readiness.status, await readiness.json()]).toEqual([200, { status: 'ok' }]);
 
       // The page and the libraries' browser builds, which it finds in the installed dependencies.
       for (const path of ['/', '/assets/admin-tab.js', '/assets/graphql-ws.min.js', '/assets/uplot.iife.min.js', '/assets/uplot.min.css']) {
