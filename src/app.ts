@@ -122,7 +122,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
       },
       maxWaiting: config.usageQueueMax,
       costOf: (row) => costOf(config.modelPrices, row),
-      onOutage: (error) => logger.warn({ err: error }, 'usage records cannot be written to the database; they wait in memory'),
+      onOutage: (reason) => logger.warn({ reason }, `usage records cannot be written to the database (${reason}); they wait in memory`),
       onRecovered: () => logger.info('usage records are written to the database again'),
     });
   if (usageRecorder) {

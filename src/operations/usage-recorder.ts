@@ -26,9 +26,27 @@ export interface UsageRecorderOptions {
   maxWaiting: number;
   /** The cost of a row (in the price table's currency), or undefined when its model has no price. */
   costOf?(row: GenerationRow): number | undefined;
-  /** Told once per outage, with the error, when a write first fails; and when writes succeed again. */
-  onOutage?(error: unknown): void;
+  /** Told once per outage, with {@link databaseFailureReason}'s line, when a write first fails; and when writes succeed again. */
+  onOutage?(reason: string): void;
   onRecovered?(written: number): void;
+}
+
+/** Longest reason kept, characters. */
+const MAX_REASON_CHARACTERS = 200;
+
+/**
+ * Why the database refused a write, as one short line that holds none of the rows' data: the
+ * driver's own error (the innermost `cause`: "connect ECONNREFUSED 127.0.0.1:5432"), not Drizzle's
+ * wrapper, whose message repeats the SQL and its parameters — generation text among them — and so
+ * must never reach `/readyz` (public) or the logs.
+ */
+export function databaseFailureReason(error: unknown): string {
+  let innermost = error as { message?: string; code?: string; cause?: unknown } | undefined;
+  while (innermost?.cause && typeof innermost.cause === 'object') innermost = innermost.cause as typeof innermost;
+  const line = (innermost?.message || innermost?.code || 'unknown error').split('\n')[0]!.trim();
+  // A message that still quotes the statement is replaced by the driver's code.
+  const reason = /^Failed query:/i.test(line) ? (innermost?.code ?? 'the query failed') : line;
+  return reason.length > MAX_REASON_CHARACTERS ? `${reason.slice(0, MAX_REASON_CHARACTERS)}…` : reason;
 }
 
 /**
@@ -161,8 +179,9 @@ export class UsageRecorder implements GenerationObserver {
       try {
         await this.options.store.recordMany(batch);
       } catch (error) {
-        if (this.outage === undefined) this.options.onOutage?.(error);
-        this.outage = ((error as Error)?.message ?? String(error)).split('\n')[0];
+        const reason = databaseFailureReason(error);
+        if (this.outage === undefined) this.options.onOutage?.(reason);
+        this.outage = reason;
         this.scheduleRetry();
         return;
       }

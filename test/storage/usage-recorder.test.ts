@@ -89,8 +89,10 @@ describe('PostgreSQL unreachable while running', () => {
     expect(status).toBe('degraded');
     // Both checks fail: the database's ping, and the rows waiting to be written.
     expect(reason).toMatch(
-      /^database postgres:\/\/postgres@127\.0\.0\.1:\d+\/gateway_test_\w+ is unreachable \(connect ECONNREFUSED [\d.:]+\); usage records cannot be written to the database \(.+\); 2 waiting, 1 dropped$/,
+      /^database postgres:\/\/postgres@127\.0\.0\.1:\d+\/gateway_test_\w+ is unreachable \(connect ECONNREFUSED [\d.:]+\); usage records cannot be written to the database \([^()]+\); 2 waiting, 1 dropped$/,
     );
+    // The driver's reason, never Drizzle's wrapper with the statement and its parameters (the rows' text).
+    expect(reason).not.toMatch(/insert into|params:|Once upon/i);
     expect(reason).toContain(`:${proxy.port}/`);
     // Liveness: the process serves; a restart would not bring the database back.
     const health = await fetch(`${started.url}/healthz`);
