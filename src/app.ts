@@ -95,6 +95,8 @@ export async function createApp(config: Config, options: { providers?: Provider[
     ...(breaker && { breaker }),
   });
   const operations = createOperations({ config, registry, logger });
+  // Tracing loads the OpenTelemetry SDK only when an OTLP endpoint is configured (operations/tracing/).
+  const tracing = config.tracing && (await import('./operations/tracing/start-tracing.js')).startTracing(config.tracing, logger);
   // /readyz answers 503 "degraded" with the reason while Redis or the database is unreachable (ioredis and pg reconnect by themselves).
   if (shared) operations.addReadinessCheck(() => shared.unavailableReason());
   if (database) operations.addReadinessCheck(createDatabaseCheck(database));
@@ -162,6 +164,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
     // Past the retention, generation(id) and generations read the rows the usage recorder wrote.
     ...(generationStore && { history: generationStore }),
     observer: usageRecorder ? combineObservers(operations.observer, usageRecorder, tokens) : operations.observer,
+    ...(tracing && { tracer: tracing.generations }),
     logger,
   });
 
@@ -184,6 +187,7 @@ export async function createApp(config: Config, options: { providers?: Provider[
   const server = createHttpServer({
     crossOrigin: createCrossOriginHandler(config.corsOrigins),
     operations,
+    ...(tracing && { tracing }),
     security,
     routes: [
       (request, response) => imageStore.handle(request, response),
@@ -243,12 +247,16 @@ export async function createApp(config: Config, options: { providers?: Provider[
         await shared?.close();
         await usageRecorder?.close();
         await database?.close();
+        await tracing?.shutdown(TRACE_EXPORT_TIMEOUT_MS);
         logger.info('stopped');
       })();
       return stopping;
     },
   };
 }
+
+/** Longest wait for the last spans to reach the collector at shutdown, ms. */
+const TRACE_EXPORT_TIMEOUT_MS = 2_000;
 
 /**
  * The conversation store `CONVERSATION_STORE` names (the configuration has checked that what it

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { llamaCppSettings, providerSettings } from './provider-settings.js';
 import { securitySettings } from './security-settings.js';
+import { tracingSettings } from './tracing-settings.js';
 import { modelPrices } from './price-settings.js';
 import { conversationStore, databaseUrl, resolveConversationStore, resolveDatabase, usageQueueMax } from './storage-settings.js';
 import { ConfigError, derived, setting, settingFamily, settingsOf } from './setting.js';
@@ -227,6 +228,8 @@ export const configurationSettings = {
     description: 'on SIGTERM/SIGINT, how long running generations may finish before they are cancelled (`0` = cancel at once); see [Operations](operations.md)',
   }),
   metricsEnabled: setting({ name: 'METRICS_ENABLED', schema: booleanString, default: true, description: 'serve Prometheus metrics at `GET /metrics`' }),
+  /** OpenTelemetry tracing; undefined = off (see `tracing-settings.ts`). */
+  tracing: tracingSettings,
   logLevel: setting({
     name: 'LOG_LEVEL',
     schema: oneOf(LOG_LEVELS),

@@ -12,7 +12,7 @@ import type { UnnumberedGenerationEvent } from './generation-events.js';
 import type { ChatGenerationRecord } from './generation-records.js';
 import { racedParts, type AbortRace, type GenerationRun, type GenerationWork } from './generation-run.js';
 import { nextEventLoopIteration } from './next-event-loop-iteration.js';
-import { runWithFallback, type FallbackOptions } from './provider-fallback.js';
+import { runWithFallback, type AttemptDetails, type FallbackOptions } from './provider-fallback.js';
 
 /** What a chat run needs beside its request. */
 export interface ChatRunOptions extends FallbackOptions {
@@ -34,8 +34,16 @@ export function chatWork(
   options: ChatRunOptions,
 ): GenerationWork {
   return (run, race) =>
-    runWithFallback(run, candidates, options, (candidate, attemptNumber, markContent) =>
-      runChat(run as GenerationRun & { record: ChatGenerationRecord }, candidate, { ...request, model: candidate.model }, attemptNumber, markContent, race, newMessages, options),
+    runWithFallback(run, candidates, options, (candidate, attemptNumber, markContent, traceHeaders) =>
+      runChat(
+        run as GenerationRun & { record: ChatGenerationRecord },
+        candidate,
+        { ...request, model: candidate.model },
+        { attemptNumber, markContent, ...(traceHeaders && { traceHeaders }) },
+        race,
+        newMessages,
+        options,
+      ),
     );
 }
 
@@ -48,8 +56,7 @@ async function runChat(
   run: GenerationRun & { record: ChatGenerationRecord },
   candidate: ResolvedModel<ChatProvider>,
   request: ChatRequest,
-  attemptNumber: number,
-  markContent: () => void,
+  { attemptNumber, markContent, traceHeaders }: AttemptDetails,
   race: AbortRace,
   newMessages: ChatMessage[],
   options: ChatRunOptions,
@@ -69,7 +76,7 @@ async function runChat(
   const reasoning = new DeltaCoalescer(options.deltaCoalesceMs, (text) => run.emit({ type: 'chat-reasoning-delta', text }));
   const toolCalls: ChatToolCall[] = [];
   try {
-    const streamOptions = run.abort.streamOptions(options.deltaCoalesceMs);
+    const streamOptions = run.abort.streamOptions(options.deltaCoalesceMs, traceHeaders);
     for await (const part of racedParts(provider.streamChat(request, streamOptions), race)) {
       if (part.type === 'text-delta') {
         if (part.text.length === 0) continue;

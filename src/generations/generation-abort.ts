@@ -16,9 +16,10 @@ export class GenerationAbort extends AbortHandle {
    * the provider first reads it (a prototype getter: a per-call object literal with a getter would
    * itself outlive young-generation collections, see the OpenAI-compatible provider's exchange).
    * @param deltaIntervalMs the consumer's coalescing window, ms (`StreamOptions.deltaIntervalMs`).
+   * @param traceHeaders the attempt's trace context, with tracing on (`StreamOptions.traceHeaders`).
    */
-  streamOptions(deltaIntervalMs?: number): StreamOptions {
-    return new GenerationStreamOptions(this, deltaIntervalMs);
+  streamOptions(deltaIntervalMs?: number, traceHeaders?: Readonly<Record<string, string>>): StreamOptions {
+    return new GenerationStreamOptions(this, deltaIntervalMs, traceHeaders);
   }
 }
 
@@ -27,6 +28,7 @@ class GenerationStreamOptions implements StreamOptions {
   constructor(
     readonly abort: GenerationAbort,
     readonly deltaIntervalMs: number | undefined,
+    readonly traceHeaders: Readonly<Record<string, string>> | undefined,
   ) {}
 
   get signal(): AbortSignal {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ASPECT_RATIOS, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE } from '../providers/image-size.js';
 import { GatewayError } from './gateway-error.js';
+import type { TraceCarrier } from './generation-tracer.js';
 
 /** An image by URL: `https` (or `http`), or a `data:image/…` URI. */
 const imageUrlSchema = z
@@ -107,6 +108,8 @@ const side = (name: string) =>
  */
 export interface GenerationOrigin {
   requestId?: string;
+  /** With tracing on: the trace context of the HTTP request's span, the parent of the generation's span. */
+  trace?: Readonly<TraceCarrier>;
   /** The caller that starts it (`Caller.id`): kept as the record's `owner`, so the caller can list its generations. */
   callerId?: string;
   /**

@@ -8,6 +8,7 @@ import { chatWork, type ChatRunOptions } from './chat-run.js';
 import { GatewayError } from './gateway-error.js';
 import type { ImageResponseFormat } from './generation-inputs.js';
 import type { GenerationRecord } from './generation-records.js';
+import type { GenerationTraceRequest, TraceCarrier } from './generation-tracer.js';
 import type { GenerationWork } from './generation-run.js';
 import { imageWork, type ImageRunOptions } from './image-run.js';
 
@@ -16,6 +17,8 @@ export type GenerationJobData = {
   generationId: string;
   /** The resolved candidates, in the order to try them. */
   candidates: Array<{ providerId: string; model: string }>;
+  /** With tracing on: the trace of the request that queued it, so the worker's span continues it. */
+  trace?: { carrier: Readonly<TraceCarrier>; request: GenerationTraceRequest };
 } & (
   | { kind: 'chat'; request: Omit<ChatRequest, 'apiKey'>; newMessages: ChatMessage[] }
   | { kind: 'image'; request: Omit<ImageRequest, 'apiKey'>; responseFormat: ImageResponseFormat }

@@ -11,6 +11,7 @@ import { GenerationAbort } from './generation-abort.js';
 import { GenerationCancellation, GenerationTimeout, toGenerationError } from './generation-errors.js';
 import { isTerminalEvent, type GenerationEvent, type UnnumberedGenerationEvent } from './generation-events.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
+import type { GenerationTrace } from './generation-tracer.js';
 import { applyTerminalEvent, type GenerationRecord, type GenerationStatus } from './generation-records.js';
 
 /** Races a promise against the run's abort, so a provider that ignores the abort cannot hold it. */
@@ -56,6 +57,8 @@ const UNSTORED_END_ATTEMPTS = 5;
 /** A generation running (or queued) on this instance. */
 export class GenerationRun {
   readonly abort = new GenerationAbort();
+  /** The generation's trace, when tracing is on (set before `start`; see `generation-tracer.ts`). */
+  trace?: GenerationTrace;
   /** Settles when the terminal event is out (see {@link start}); settled until then for a run that is never started. */
   finished: Promise<void> = Promise.resolve();
   /** The last emission: the next one waits for it. */

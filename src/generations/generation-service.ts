@@ -9,6 +9,7 @@
 import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
 import type { ImageStore } from '../images/image-store.js';
 import type { GenerationObserver } from './generation-observer.js';
+import type { GenerationTraceRequest, GenerationTracer } from './generation-tracer.js';
 import { defaultLogger, type Logger } from '../operations/logger.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 import { chatWork, type ChatRunOptions } from './chat-run.js';
@@ -60,6 +61,8 @@ export interface GenerationServiceOptions {
   generationTimeoutMs?: number;
   /** Told about generations and subscribers (metrics, logs); see `GenerationObserver`. */
   observer?: GenerationObserver;
+  /** Traces each generation run here and its provider attempts (OpenTelemetry); absent = no tracing. */
+  tracer?: GenerationTracer;
   /** Where unexpected failures are logged; default: a JSON logger on standard output. */
   logger?: Logger;
   /**
@@ -154,8 +157,19 @@ export class GenerationService implements GenerationAccess {
       ...(options.tokenLimits && { tokenLimits: options.tokenLimits }),
     });
     const { candidates, request, newMessages } = chat;
-    await this.begin(chat, origin, (generationId, pairs) => ({ generationId, kind: 'chat', candidates: pairs, request, newMessages }), () =>
-      chatWork(candidates, request, newMessages, this.workOptions),
+    const traced: GenerationTraceRequest = {
+      ...(input.model?.trim() && { model: input.model.trim() }),
+      ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }),
+      ...(request.temperature !== undefined && { temperature: request.temperature }),
+      ...(request.topP !== undefined && { topP: request.topP }),
+      ...(request.seed !== undefined && { seed: request.seed }),
+    };
+    await this.begin(
+      chat,
+      origin,
+      traced,
+      (generationId, pairs) => ({ generationId, kind: 'chat', candidates: pairs, request, newMessages }),
+      () => chatWork(candidates, request, newMessages, this.workOptions),
     );
     return chat.record;
   }
@@ -170,8 +184,12 @@ export class GenerationService implements GenerationAccess {
     this.assertRunning();
     const images = await prepareImages(input, origin, this.options.registry);
     const { candidates, request, responseFormat } = images;
-    await this.begin(images, origin, (generationId, pairs) => ({ generationId, kind: 'image', candidates: pairs, request, responseFormat }), () =>
-      imageWork(candidates, request, responseFormat, this.workOptions),
+    await this.begin(
+      images,
+      origin,
+      { ...(input.model?.trim() && { model: input.model.trim() }) },
+      (generationId, pairs) => ({ generationId, kind: 'image', candidates: pairs, request, responseFormat }),
+      () => imageWork(candidates, request, responseFormat, this.workOptions),
     );
     return images.record;
   }
@@ -192,6 +210,7 @@ export class GenerationService implements GenerationAccess {
     this.records.set(record.id, record);
     this.observe((observer) => observer.generationStarted?.(record, {}));
     const run = new GenerationRun(record, this.runContext);
+    if (this.options.tracer) run.trace = this.options.tracer.startGeneration(record, data.trace?.request ?? {}, data.trace?.carrier);
     scaleOut.adopt(run, { lease: false });
     this.running.set(record.id, run);
     await run.start(work);
@@ -370,16 +389,18 @@ export class GenerationService implements GenerationAccess {
   private async begin(
     prepared: PreparedChat | PreparedImages,
     origin: GenerationOrigin,
+    traced: GenerationTraceRequest,
     job: (generationId: string, candidates: GenerationJobData['candidates']) => GenerationJobData,
     work: () => GenerationWork,
   ): Promise<void> {
     const { record, started, candidates } = prepared;
-    const { scaleOut } = this.options;
+    const { scaleOut, tracer } = this.options;
     if (scaleOut?.enqueue && !prepared.hasOwnKey) {
       const data = job(record.id, candidates.map(({ provider, model }) => ({ providerId: provider.id, model })));
+      if (tracer && origin.trace) data.trace = { carrier: origin.trace, request: traced };
       await scaleOut.enqueue(new GenerationRun(record, this.runContext), started, data, this.subscriptions.source);
     } else {
-      await this.launch(record, started, work(), origin);
+      await this.launch(record, started, work(), origin, traced);
     }
   }
 
@@ -388,10 +409,17 @@ export class GenerationService implements GenerationAccess {
    * one event-loop turn later (a `setImmediate`), after the check phase where undici writes a
    * provider's request on a reused keep-alive connection.
    */
-  private async launch(record: GenerationRecord, started: UnnumberedGenerationEvent, work: GenerationWork, origin: GenerationOrigin): Promise<void> {
+  private async launch(
+    record: GenerationRecord,
+    started: UnnumberedGenerationEvent,
+    work: GenerationWork,
+    origin: GenerationOrigin,
+    traced: GenerationTraceRequest,
+  ): Promise<void> {
     this.records.set(record.id, record);
     this.observe((observer) => observer.generationStarted?.(record, origin));
     const run = new GenerationRun(record, this.runContext);
+    if (this.options.tracer) run.trace = this.options.tracer.startGeneration(record, traced, origin.trace);
     // Scaled out, the owner lease is sent first, on the connection that then appends event 1.
     const adopted = this.options.scaleOut?.adopt(run, { lease: true });
     // The first event takes sequence 1 now, but the provider starts before it is published, so the
@@ -415,6 +443,7 @@ export class GenerationService implements GenerationAccess {
     this.running.delete(id);
     this.options.scaleOut?.disown(id, { keepLease: this.unstoredEnds.has(id) });
     this.retention.keep(id);
+    run.trace?.end(run.record);
     this.observe((observer) => observer.generationFinished?.(run.record));
   }
 

@@ -10,7 +10,7 @@ import type { GeneratedImage, UnnumberedGenerationEvent } from './generation-eve
 import type { ImageResponseFormat } from './generation-inputs.js';
 import type { ImageGenerationRecord } from './generation-records.js';
 import { racedParts, type AbortRace, type GenerationRun, type GenerationWork } from './generation-run.js';
-import { runWithFallback, type FallbackOptions } from './provider-fallback.js';
+import { runWithFallback, type AttemptDetails, type FallbackOptions } from './provider-fallback.js';
 
 /** What an image run needs beside its request. */
 export interface ImageRunOptions extends FallbackOptions {
@@ -30,8 +30,16 @@ export function imageWork(
   options: ImageRunOptions,
 ): GenerationWork {
   return (run, race) =>
-    runWithFallback(run, candidates, options, (candidate, attemptNumber, markContent) =>
-      runImages(run as GenerationRun & { record: ImageGenerationRecord }, candidate, { ...request, model: candidate.model }, responseFormat, attemptNumber, markContent, race, options),
+    runWithFallback(run, candidates, options, (candidate, attemptNumber, markContent, traceHeaders) =>
+      runImages(
+        run as GenerationRun & { record: ImageGenerationRecord },
+        candidate,
+        { ...request, model: candidate.model },
+        responseFormat,
+        { attemptNumber, markContent, ...(traceHeaders && { traceHeaders }) },
+        race,
+        options,
+      ),
     );
 }
 
@@ -45,8 +53,7 @@ async function runImages(
   candidate: ResolvedModel<ImageProvider>,
   request: ImageRequest,
   responseFormat: ImageResponseFormat,
-  attemptNumber: number,
-  markContent: () => void,
+  { attemptNumber, markContent, traceHeaders }: AttemptDetails,
   race: AbortRace,
   options: ImageRunOptions,
 ): Promise<UnnumberedGenerationEvent> {
@@ -59,7 +66,7 @@ async function runImages(
     await run.emit({ type: 'image-generation-started', provider: provider.id, model });
   }
   const collected: Array<{ image: ProviderImage; checked: CheckedImage }> = [];
-  for await (const part of racedParts(provider.generateImages(request, abort.streamOptions()), race)) {
+  for await (const part of racedParts(provider.generateImages(request, abort.streamOptions(undefined, traceHeaders)), race)) {
     if (part.type === 'progress') {
       await run.emit({
         type: 'image-generation-progress',

@@ -10,13 +10,26 @@ import { AllProvidersFailedError, toGenerationError } from './generation-errors.
 import type { GenerationErrorShape, UnnumberedGenerationEvent } from './generation-events.js';
 import type { GenerationRecord } from './generation-records.js';
 import type { GenerationRun } from './generation-run.js';
+import type { TraceCarrier } from './generation-tracer.js';
 
-/** One attempt: runs `candidate` (attempt 1, 2, …) and calls `markContent` once content (a text delta, an image) began. */
+/**
+ * One attempt: runs `candidate` (attempt 1, 2, …) and calls `markContent` once content (a text
+ * delta, an image) began. `traceHeaders`: with tracing on, the attempt's trace context for the
+ * provider's upstream requests (`StreamOptions.traceHeaders`).
+ */
 export type ProviderAttempt<P extends Provider> = (
   candidate: ResolvedModel<P>,
   attemptNumber: number,
   markContent: () => void,
+  traceHeaders?: Readonly<TraceCarrier>,
 ) => Promise<UnnumberedGenerationEvent>;
+
+/** What a work function's attempt gets from fallback besides its candidate (see {@link ProviderAttempt}). */
+export interface AttemptDetails {
+  attemptNumber: number;
+  markContent: () => void;
+  traceHeaders?: Readonly<TraceCarrier>;
+}
 
 /** What fallback needs beside the run. */
 export interface FallbackOptions {
@@ -52,16 +65,26 @@ export async function runWithFallback<P extends Provider>(
     let contentStarted = false;
     /** Whether the breaker let this attempt through (only such attempts report their outcome to it). */
     let admitted = false;
-    try {
+    const tryCandidate = async (traceHeaders?: Readonly<TraceCarrier>): Promise<UnnumberedGenerationEvent> => {
       if (breaker && !(await breaker.tryAcquire(providerId))) {
         const reason = (await breaker.unavailableReason(providerId)) ?? 'circuit half-open: one trial request is in flight; the others skip the provider until it ends';
         throw new ProviderError({ code: 'PROVIDER_UNAVAILABLE', provider: providerId, message: reason });
       }
       admitted = true;
-      const completed = await attempt(candidate, index + 1, () => {
-        contentStarted = true;
-        options.onContent(record);
-      });
+      return attempt(
+        candidate,
+        index + 1,
+        () => {
+          contentStarted = true;
+          options.onContent(record);
+          run.trace?.contentReceived();
+        },
+        traceHeaders,
+      );
+    };
+    try {
+      // Traced, the attempt (a skip by the open circuit included) is a child span of the generation's.
+      const completed = await (run.trace ? run.trace.attempt({ provider: providerId, model: candidate.model, number: index + 1 }, tryCandidate) : tryCandidate());
       await breaker?.recordSuccess(providerId);
       return completed;
     } catch (error) {

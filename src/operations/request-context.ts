@@ -19,6 +19,7 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const requestIds = new RequestProperty<string>('request id');
+const traceCarriers = new RequestProperty<Readonly<Record<string, string>>>('trace context');
 
 /** Gives the request its id — the client's `x-request-id` when it is acceptable, else a new random one — and returns it. */
 export function assignRequestId(request: IncomingMessage): string {
@@ -27,6 +28,19 @@ export function assignRequestId(request: IncomingMessage): string {
   const requestId = value !== undefined && ACCEPTED_REQUEST_ID.test(value) ? value : randomUUID();
   requestIds.set(request, requestId);
   return requestId;
+}
+
+/**
+ * With tracing on: remembers the W3C Trace Context headers of the request's server span
+ * (`traceparent`, `tracestate`), so the generation the request starts can be its child.
+ */
+export function setTraceCarrier(request: IncomingMessage, carrier: Readonly<Record<string, string>>): void {
+  traceCarriers.set(request, carrier);
+}
+
+/** The trace context `setTraceCarrier` kept for the request; undefined when tracing is off or for a WebSocket upgrade request. */
+export function traceCarrierOf(request: IncomingMessage): Readonly<Record<string, string>> | undefined {
+  return traceCarriers.get(request);
 }
 
 /** The id `assignRequestId` gave the request; undefined for one it never saw (e.g. a WebSocket upgrade request). */

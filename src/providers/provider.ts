@@ -166,6 +166,12 @@ export interface StreamOptions {
    * (the first text at once) instead of waking the consumer for every token. Absent or 0: no hint.
    */
   deltaIntervalMs?: number;
+  /**
+   * With tracing on: W3C Trace Context headers (`traceparent`, `tracestate`;
+   * https://www.w3.org/TR/trace-context/) to send with every upstream HTTP request of this call, so
+   * an upstream that traces continues the gateway's trace. Absent: send none.
+   */
+  traceHeaders?: Readonly<Record<string, string>>;
 }
 
 /** A model a provider serves. `id` is unique within the provider. */

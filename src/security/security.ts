@@ -32,7 +32,7 @@ import { SECURITY_ERROR_STATUS, SecurityError } from './security-error.js';
 import type { TokenAccounting } from './token-accounting.js';
 import { VirtualKeySockets, type KeySocket } from './virtual-key-sockets.js';
 import type { VirtualKeys } from './virtual-keys.js';
-import { requestIdOf } from '../operations/request-context.js';
+import { requestIdOf, traceCarrierOf } from '../operations/request-context.js';
 import type { UsageAccess, UsageReports } from '../operations/usage-reports.js';
 import { usageAccessFor } from './usage-access.js';
 import { RequestProperty } from '../operations/request-property.js';
@@ -359,7 +359,9 @@ export function createSecurity(config: SecurityConfig, dependencies: SecurityDep
       if (cached) return cached;
       const caller = callerOf(request);
       const requestId = request && requestIdOf(request);
-      const guarded = admission.forCaller(dependencies.generations, caller, requestId === undefined ? {} : { requestId }, !authenticator.enabled);
+      const trace = request && traceCarrierOf(request);
+      const origin = { ...(requestId !== undefined && { requestId }), ...(trace !== undefined && { trace }) };
+      const guarded = admission.forCaller(dependencies.generations, caller, origin, !authenticator.enabled);
       if (request) guardedServices.set(request, guarded);
       return guarded;
     },

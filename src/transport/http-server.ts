@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { HttpRoute } from '../http-route.js';
 import type { Operations } from '../operations/operations.js';
+import type { Tracing } from '../operations/tracing/start-tracing.js';
 import type { Security } from '../security/security.js';
 import { batchWrites } from './batched-writes.js';
 import type { CrossOriginHandler } from './cross-origin.js';
@@ -19,6 +20,8 @@ import { sendHttpRefusal } from './http-refusal.js';
 export interface HttpServerOptions {
   crossOrigin: CrossOriginHandler;
   operations: Pick<Operations, 'route' | 'track' | 'logger'>;
+  /** With tracing on: each request is handled inside its server span. */
+  tracing?: Pick<Tracing, 'traceRequest'>;
   security: Pick<Security, 'admitHttp'>;
   /** Plain HTTP routes, tried in order before GraphQL. */
   routes: HttpRoute[];
@@ -26,7 +29,7 @@ export interface HttpServerOptions {
 }
 
 /** Creates the server (not listening). A handler that throws is logged and answered 500 (or the connection is cut once the answer began). */
-export function createHttpServer({ crossOrigin, operations, security, routes, yoga }: HttpServerOptions): Server {
+export function createHttpServer({ crossOrigin, operations, tracing, security, routes, yoga }: HttpServerOptions): Server {
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     if (await crossOrigin(request, response)) return; // a CORS preflight from an allowed origin (CORS_ORIGINS)
     if (await operations.route(request, response)) return; // /healthz, /readyz, /metrics
@@ -38,7 +41,8 @@ export function createHttpServer({ crossOrigin, operations, security, routes, yo
     await yoga(request, response);
   };
   const server = createServer((request, response) => {
-    operations.track(request, response, () => handle(request, response)).catch((error: unknown) => {
+    const tracked = () => operations.track(request, response, () => handle(request, response));
+    (tracing ? tracing.traceRequest(request, response, tracked) : tracked()).catch((error: unknown) => {
       operations.logger.error({ err: error, requestId: response.getHeader('x-request-id'), method: request.method }, 'request failed');
       if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"internal error"}}');
       else response.destroy();

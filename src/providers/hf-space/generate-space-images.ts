@@ -47,7 +47,7 @@ export async function* generateSpaceImages(
   settings: SpaceImageSettings,
   space: HuggingFaceSpace,
   request: ImageRequest,
-  { signal }: StreamOptions,
+  { signal, traceHeaders }: StreamOptions,
 ): AsyncGenerator<ImageStreamPart> {
   const { errors, timeoutMs } = settings;
   const { width, height } = resolveImageSize(request, {
@@ -84,6 +84,7 @@ export async function* generateSpaceImages(
     connectTimeoutMs: settings.connectTimeoutMs,
     errors,
     runSignal,
+    ...(traceHeaders && { traceHeaders }),
     abortOutcome: () => {
       if (signal.aborted) return signal.reason;
       if (timedOut) return timeoutError;

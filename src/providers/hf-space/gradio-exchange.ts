@@ -33,6 +33,8 @@ export interface GradioExchangeSettings {
   runSignal: AbortSignal;
   /** What a request throws once `runSignal` aborted: the caller's reason, the run's timeout error, or the run's reason. */
   abortOutcome(): unknown;
+  /** Trace context headers every request of the run carries (`StreamOptions.traceHeaders`). */
+  traceHeaders?: Readonly<Record<string, string>>;
 }
 
 /** The requests of one run. */
@@ -77,7 +79,8 @@ export function createGradioExchange(settings: GradioExchangeSettings): GradioEx
         requestController.abort(new InternalAbort(`no response headers within ${connectTimeoutMs} ms`));
       }, connectTimeoutMs);
       try {
-        const response = await settings.fetch(url, { ...init, signal: AbortSignal.any([runSignal, requestController.signal]) });
+        const headers = settings.traceHeaders ? { ...(init.headers as Record<string, string> | undefined), ...settings.traceHeaders } : init.headers;
+        const response = await settings.fetch(url, { ...init, ...(headers && { headers }), signal: AbortSignal.any([runSignal, requestController.signal]) });
         return { response, abort: () => requestController.abort(new InternalAbort('request closed by the gateway')) };
       } catch (error) {
         if (runSignal.aborted) throw abortOutcome();

@@ -45,7 +45,7 @@ export async function* generateOpenAIImages(
       settings.endpoints.imagesURL,
       {
         method: 'POST',
-        headers: settings.endpoints.jsonPostHeadersFor('application/json', request.apiKey),
+        headers: { ...settings.endpoints.jsonPostHeadersFor('application/json', request.apiKey), ...options.traceHeaders },
         body: buildOpenAIImageBody(request),
       },
       { timeoutMs: settings.timeoutMs, expected: 'image' },

@@ -49,7 +49,7 @@ export async function* streamOpenAIChat(
       settings.endpoints.chatURL,
       {
         method: 'POST',
-        headers: settings.endpoints.jsonPostHeadersFor('text/event-stream', request.apiKey),
+        headers: { ...settings.endpoints.jsonPostHeadersFor('text/event-stream', request.apiKey), ...options.traceHeaders },
         body: buildOpenAIChatBody(request),
       },
       { timeoutMs: settings.connectTimeoutMs, expected: 'response headers' },

@@ -43,6 +43,7 @@ function mediaTypeOf(contentType: string | null): string | undefined {
  * them) unless `Content-Type` names a non-image type.
  * @param groupSignal aborts when the caller aborts or a sibling request failed; its reason is
  *   thrown then (the generator decides what the caller sees).
+ * @param traceHeaders trace context headers to send (`StreamOptions.traceHeaders`), with tracing on.
  * @throws ProviderError: for a non-2xx reply the code of its status with `statusCode` (and
  *   `retryAfterMs`); `UPSTREAM_TIMEOUT` after `downloadTimeoutMs` ms; `UPSTREAM_ERROR` when the host
  *   cannot be reached; `UPSTREAM_BAD_RESPONSE` for an empty body, a body larger than `maxImageBytes`
@@ -55,6 +56,7 @@ export async function fetchPollinationsImage(
   size: { width: number; height: number },
   seed: number,
   groupSignal: AbortSignal,
+  traceHeaders?: Readonly<Record<string, string>>,
 ): Promise<ProviderImage> {
   const { providerId, errors, downloadTimeoutMs, maxImageBytes } = settings;
   const timeoutController = new AbortController();
@@ -70,7 +72,7 @@ export async function fetchPollinationsImage(
     try {
       response = await settings.fetch(url, {
         method: 'GET',
-        headers: { Accept: 'image/*' },
+        headers: { Accept: 'image/*', ...traceHeaders },
         redirect: 'follow',
         signal: AbortSignal.any([groupSignal, timeoutController.signal]),
       });

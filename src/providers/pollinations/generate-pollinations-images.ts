@@ -45,7 +45,7 @@ type Outcome = { index: number; image: ProviderImage } | { index: number; error:
 export async function* generatePollinationsImages(
   settings: PollinationsGenerationSettings,
   request: ImageRequest,
-  { signal }: StreamOptions,
+  { signal, traceHeaders }: StreamOptions,
 ): AsyncGenerator<ImageStreamPart> {
   signal.throwIfAborted();
   const size = resolveImageSize(request, POLLINATIONS_IMAGE_SIZE_RULES);
@@ -58,7 +58,7 @@ export async function* generatePollinationsImages(
   for (let index = 0; index < count; index++) {
     const seed = baseSeed + index;
     const url = settings.endpoints.imageURL(request, size.width, size.height, seed);
-    const outcome = fetchPollinationsImage(settings.image, url, size, seed, groupSignal).then(
+    const outcome = fetchPollinationsImage(settings.image, url, size, seed, groupSignal, traceHeaders).then(
       (image): Outcome => ({ index, image }),
       (error: unknown): Outcome => ({ index, error }),
     );
