@@ -1,4 +1,5 @@
 /** The benchmark's result shapes and their Markdown rendering. */
+import { formatTracingOverhead, type TracingOverheadResult } from './tracing-overhead.js';
 import { formatUsageWrites, type UsageWritesResult } from './usage-writes.js';
 import { formatNumber } from './statistics.js';
 
@@ -259,6 +260,8 @@ export interface BenchResult {
   concurrent?: ConcurrentPathResult[];
   ramp?: RampPathResult[];
   idleSubscriptions?: IdleSubscriptionsResult[];
+  /** Tracing on versus off (`bench/tracing-overhead.ts`). */
+  tracing?: TracingOverheadResult;
   llama?: LlamaResult;
   llamaBatch?: LlamaBatchResult;
   /** What a usage row costs, per database (`bench/usage-writes.ts`). */
@@ -579,6 +582,11 @@ export function formatMarkdown(result: BenchResult): string {
       lines.push('');
       lines.push('The gateway did not expose `gc()`: the readings include uncollected garbage.');
     }
+    lines.push('');
+  }
+
+  if (result.tracing) {
+    lines.push(formatTracingOverhead(result.tracing));
     lines.push('');
   }
 

@@ -41,6 +41,9 @@
  *    direct streams (`bench/token-gaps.ts`); added gap p50/p99 and the middle process's CPU per token.
  * 4. Concurrency 50: each path runs a time window, paths interleaved within each round;
  *    requests/s, tokens/s, CPU per request and per token (`bench/upstream-phases.ts`).
+ * 4b. Tracing: a second gateway with OpenTelemetry tracing on (exporting to
+ *    `bench/otlp-sink-process.ts`) beside the main one, concurrency-N windows alternating between
+ *    them, then a concurrency-1 block each (`bench/tracing-overhead.ts`).
  * 5. llama-cpp: raw node-llama-cpp versus the subscription, alternating one at a time
  *    (`bench/llama-comparison.ts`); then 4 generations one at a time versus all at once, through
  *    the gateway and raw (`bench/llama-batch.ts`).
@@ -75,7 +78,7 @@
  * `BENCH_LLAMA_MODEL` (stories260K), `BENCH_LLAMA_SEQUENCES` (4), `BENCH_LLAMA_CONTEXT_SIZE`
  * (gateway default when unset), `BENCH_LLAMA_BATCH` (4 concurrent generations), `TEST_MODELS_DIR`
  * (the tests' models folder, as for `npm test`), `BENCH_SKIP_LLAMA=1`, `BENCH_SKIP_PORTKEY=1`, `BENCH_SKIP_RAMP=1`,
- * `BENCH_SKIP_IDLE=1`, `BENCH_USAGE_SEQUENTIAL` (500), `BENCH_USAGE_BURST` (5000), `BENCH_SKIP_USAGE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
+ * `BENCH_SKIP_IDLE=1`, `BENCH_SKIP_TRACING=1`, `BENCH_USAGE_SEQUENTIAL` (500), `BENCH_USAGE_BURST` (5000), `BENCH_SKIP_USAGE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
  * baseline; handy with `--profile`), and `BENCH_GATEWAY_<NAME>=value` for any gateway setting
  * (e.g. `BENCH_GATEWAY_DELTA_COALESCE_MS=0`; the gateway's defaults otherwise).
  *
@@ -106,6 +109,7 @@ import { testModelsDir } from '../test/helpers/test-models-dir.js';
 import { formatNumber } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
+import { measureTracingOverhead } from './tracing-overhead.js';
 import { createUpstreamControl } from './upstream-control.js';
 import { measureConcurrent, measureSequential, warmUpConcurrent, type UpstreamPhaseOptions } from './upstream-phases.js';
 import { BENCH_PROVIDER, graphqlURL, runPath, webSocketURL, type PathTargets } from './upstream-paths.js';
@@ -166,6 +170,9 @@ interface BenchOptions {
   llamaContextSize?: number;
   llamaBatch: number;
   llamaBatchRounds: number;
+  /** Tracing phase: rounds of concurrency-N windows per gateway, and concurrency-1 iterations per gateway (0 rounds: skipped). */
+  tracingRounds: number;
+  tracingIterations: number;
   /** Usage rows written one at a time and in a burst, per database (0 and 0: the phase is skipped). */
   usageSequential: number;
   usageBurst: number;
@@ -262,6 +269,8 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     ...(llamaContextSize !== undefined && { llamaContextSize }),
     llamaBatch: Math.min(llamaSequences, integerSetting(environment, 'BENCH_LLAMA_BATCH', 4)),
     llamaBatchRounds: smoke ? 1 : 3,
+    tracingRounds: isOn(environment.BENCH_SKIP_TRACING) ? 0 : smoke || profile ? 1 : 2,
+    tracingIterations: smoke ? 4 : 200,
     usageSequential: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_SEQUENTIAL', smoke ? 20 : 500),
     usageBurst: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_BURST', smoke ? 200 : 5_000),
     gatewayOverrides,
@@ -676,6 +685,31 @@ async function main(): Promise<number> {
       phaseErrors.push(`concurrency ${options.concurrency}: ${(error as Error).message}`);
     }
 
+    const tracingPaths = GATEWAY_PATHS.filter((path) => path !== 'sse' && paths.includes(path));
+    if (options.tracingRounds > 0 && tracingPaths.length > 0) {
+      try {
+        log(`tracing: a traced gateway beside this one, ${options.tracingRounds} rounds × ${options.windowMs} ms per path and gateway, ${options.tracingIterations} iterations at concurrency 1`);
+        result.tracing = await withTimeout(
+          measureTracingOverhead({
+            upstreamPhase,
+            paths: tracingPaths,
+            rounds: options.tracingRounds,
+            iterations: options.tracingIterations,
+            startGateway: async (settings) => {
+              const traced = await startGateway('gateway-traced', { ...gatewaySettings, ...settings }, false);
+              children.push(traced.handle);
+              return traced;
+            },
+            untraced: { targets, client, concurrentClients },
+          }),
+          options.mode === 'smoke' ? 30_000 : 120_000,
+          'tracing phase',
+        );
+      } catch (error) {
+        phaseErrors.push(`tracing: ${(error as Error).message}`);
+      }
+    }
+
     let raw: ManagedProcess | undefined;
     if (options.llama) {
       try {
@@ -888,7 +922,7 @@ async function main(): Promise<number> {
     ...(result.idleSubscriptions ?? []).map((entry) => entry.failures),
     ...(result.llama ? [result.llama.raw.failures, result.llama.gateway.failures] : []),
     ...(result.llamaBatch ? [result.llamaBatch.gateway.failures, ...(result.llamaBatch.raw ? [result.llamaBatch.raw.failures] : [])] : []),
-  ].reduce((sum, counts) => sum + counts.errors + counts.wrongText, 0);
+  ].reduce((sum, counts) => sum + counts.errors + counts.wrongText, 0) + (result.tracing?.failures ?? 0);
   const missing = [
     !result.sequential && 'concurrency 1',
     !result.tokenGaps && 'gaps between tokens',
@@ -896,6 +930,7 @@ async function main(): Promise<number> {
     options.llama && !result.llama && 'llama-cpp',
     options.llama && !result.llamaBatch && 'llama-cpp concurrent generations',
     options.ramp && !result.ramp && 'ramp',
+    options.tracingRounds > 0 && !result.tracing && 'tracing',
     options.idle && (result.idleSubscriptions?.length ?? 0) === 0 && 'idle subscriptions',
   ].filter(Boolean);
   const ok = phaseErrors.length === 0 && failures === 0 && missing.length === 0;
