@@ -1,4 +1,5 @@
 /** The benchmark's result shapes and their Markdown rendering. */
+import { formatRedisPhases, type RedisPhaseResult } from './redis-phases.js';
 import { formatTracingOverhead, type TracingOverheadResult } from './tracing-overhead.js';
 import { formatUsageWrites, type UsageWritesResult } from './usage-writes.js';
 import { formatNumber } from './statistics.js';
@@ -6,9 +7,10 @@ import { formatNumber } from './statistics.js';
 /**
  * The ways of reading an upstream stream: (a) `direct` to the fake upstream (the baseline),
  * (b) through the Portkey gateway (the reference peer), (c) this gateway's REST API, (d) its
- * subscription over graphql-ws, (e) the same subscription over SSE.
+ * subscription over graphql-ws, (e) the same subscription over SSE; and, in the Redis phase only,
+ * `start-and-follow`: `startChatCompletion` on one instance, `chatCompletionEvents` on another.
  */
-export type UpstreamPath = 'direct' | 'portkey' | 'graphql-ws' | 'sse' | 'rest';
+export type UpstreamPath = 'direct' | 'portkey' | 'graphql-ws' | 'sse' | 'rest' | 'start-and-follow';
 
 /** Every path, in the order of the tables. */
 export const ALL_PATHS: readonly UpstreamPath[] = ['direct', 'portkey', 'graphql-ws', 'sse', 'rest'];
@@ -23,6 +25,7 @@ export const PATH_LABELS: Record<UpstreamPath, string> = {
   'graphql-ws': 'gateway, subscription over graphql-ws',
   sse: 'gateway, subscription over SSE',
   rest: 'gateway, REST chat completions (fetch + eventsource-parser)',
+  'start-and-follow': 'gateway, started on one instance (HTTP mutation), followed on another (graphql-ws)',
 };
 
 /** Short names of {@link UpstreamPath}, for column heads. */
@@ -32,6 +35,7 @@ export const PATH_SHORT_LABELS: Record<UpstreamPath, string> = {
   'graphql-ws': 'graphql-ws',
   sse: 'SSE',
   rest: 'REST',
+  'start-and-follow': 'start on A, follow on B',
 };
 
 /** Counts of what went wrong on one path. */
@@ -262,6 +266,8 @@ export interface BenchResult {
   idleSubscriptions?: IdleSubscriptionsResult[];
   /** Tracing on versus off (`bench/tracing-overhead.ts`). */
   tracing?: TracingOverheadResult;
+  /** The scaled-out paths over Redis (`bench/redis-phases.ts`). */
+  redis?: RedisPhaseResult;
   llama?: LlamaResult;
   llamaBatch?: LlamaBatchResult;
   /** What a usage row costs, per database (`bench/usage-writes.ts`). */
@@ -582,6 +588,11 @@ export function formatMarkdown(result: BenchResult): string {
       lines.push('');
       lines.push('The gateway did not expose `gc()`: the readings include uncollected garbage.');
     }
+    lines.push('');
+  }
+
+  if (result.redis) {
+    lines.push(formatRedisPhases(result.redis));
     lines.push('');
   }
 

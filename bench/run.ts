@@ -44,6 +44,9 @@
  * 4b. Tracing: a second gateway with OpenTelemetry tracing on (exporting to
  *    `bench/otlp-sink-process.ts`) beside the main one, concurrency-N windows alternating between
  *    them, then a concurrency-1 block each (`bench/tracing-overhead.ts`).
+ * 4c. Scaled out over Redis (`BENCH_REDIS_URL`, default `redis://127.0.0.1:6379/13`): one instance,
+ *    two instances (start on A, follow on B), roles api + worker, each on fresh processes
+ *    (`bench/redis-phases.ts`).
  * 5. llama-cpp: raw node-llama-cpp versus the subscription, alternating one at a time
  *    (`bench/llama-comparison.ts`); then 4 generations one at a time versus all at once, through
  *    the gateway and raw (`bench/llama-batch.ts`).
@@ -78,7 +81,7 @@
  * `BENCH_LLAMA_MODEL` (stories260K), `BENCH_LLAMA_SEQUENCES` (4), `BENCH_LLAMA_CONTEXT_SIZE`
  * (gateway default when unset), `BENCH_LLAMA_BATCH` (4 concurrent generations), `TEST_MODELS_DIR`
  * (the tests' models folder, as for `npm test`), `BENCH_SKIP_LLAMA=1`, `BENCH_SKIP_PORTKEY=1`, `BENCH_SKIP_RAMP=1`,
- * `BENCH_SKIP_IDLE=1`, `BENCH_SKIP_TRACING=1`, `BENCH_USAGE_SEQUENTIAL` (500), `BENCH_USAGE_BURST` (5000), `BENCH_SKIP_USAGE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
+ * `BENCH_SKIP_IDLE=1`, `BENCH_SKIP_TRACING=1`, `BENCH_SKIP_REDIS=1`, `BENCH_REDIS_URL`, `BENCH_USAGE_SEQUENTIAL` (500), `BENCH_USAGE_BURST` (5000), `BENCH_SKIP_USAGE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
  * baseline; handy with `--profile`), and `BENCH_GATEWAY_<NAME>=value` for any gateway setting
  * (e.g. `BENCH_GATEWAY_DELTA_COALESCE_MS=0`; the gateway's defaults otherwise).
  *
@@ -110,6 +113,7 @@ import { formatNumber } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
 import { measureTracingOverhead } from './tracing-overhead.js';
+import { measureRedisPhases, REDIS_TARGETS, redisTargetMet, startRedisGateways } from './redis-phases.js';
 import { createUpstreamControl } from './upstream-control.js';
 import { measureConcurrent, measureSequential, warmUpConcurrent, type UpstreamPhaseOptions } from './upstream-phases.js';
 import { BENCH_PROVIDER, graphqlURL, runPath, webSocketURL, type PathTargets } from './upstream-paths.js';
@@ -173,6 +177,10 @@ interface BenchOptions {
   /** Tracing phase: rounds of concurrency-N windows per gateway, and concurrency-1 iterations per gateway (0 rounds: skipped). */
   tracingRounds: number;
   tracingIterations: number;
+  /** Redis phase: rounds of concurrency-N windows and concurrency-1 iterations per variant (0 rounds: skipped), and the Redis. */
+  redisRounds: number;
+  redisIterations: number;
+  redisUrl: string;
   /** Usage rows written one at a time and in a burst, per database (0 and 0: the phase is skipped). */
   usageSequential: number;
   usageBurst: number;
@@ -232,7 +240,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     iterations: integerSetting(environment, 'BENCH_ITERATIONS', smoke ? 6 : 500),
     portkeyIterations: integerSetting(environment, 'BENCH_PORTKEY_ITERATIONS', 200),
     warmupIterations: integerSetting(environment, 'BENCH_WARMUP_ITERATIONS', smoke ? 2 : 30),
-    concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', 50),
+    concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', smoke ? 10 : 50),
     windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 200 : profile ? 5_000 : 2_000),
     warmupWindowMs: smoke ? 0 : integerSetting(environment, 'BENCH_WARMUP_WINDOW_MS', 4_000),
     rounds: integerSetting(environment, 'BENCH_ROUNDS', smoke || profile ? 1 : 3),
@@ -271,6 +279,9 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     llamaBatchRounds: smoke ? 1 : 3,
     tracingRounds: isOn(environment.BENCH_SKIP_TRACING) ? 0 : smoke || profile ? 1 : 2,
     tracingIterations: smoke ? 4 : 200,
+    redisRounds: isOn(environment.BENCH_SKIP_REDIS) ? 0 : smoke || profile ? 1 : 2,
+    redisIterations: smoke ? 4 : 200,
+    redisUrl: environment.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13',
     usageSequential: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_SEQUENTIAL', smoke ? 20 : 500),
     usageBurst: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_BURST', smoke ? 200 : 5_000),
     gatewayOverrides,
@@ -556,7 +567,18 @@ async function main(): Promise<number> {
         })
       : undefined;
     rawStart?.catch(() => {}); // reported in the llama-cpp phase
+    /** Starts one more gateway, with the run's settings plus `settings`, stopped with the run's children. */
+    const startExtraGateway = async (name: string, settings: Record<string, string>) => {
+      const started = await startGateway(name, { ...gatewaySettings, ...settings }, false);
+      children.push(started.handle);
+      return started;
+    };
+    const redisPhase = options.redisRounds > 0 && options.paths.includes('graphql-ws');
+    const startRedis = () => startRedisGateways({ redisUrl: options.redisUrl, startGateway: startExtraGateway, concurrency: options.concurrency });
     const gateway = await startGateway('gateway', gatewaySettings, options.mode === 'profile');
+    // A smoke run has seconds, not enough to start the Redis phase's four processes when it comes: they start now, while the first phases run.
+    const earlyRedisGateways = options.mode === 'smoke' && redisPhase ? startRedis() : undefined;
+    earlyRedisGateways?.catch(() => {}); // reported by the Redis phase
     /** The gateway's garbage-collection pauses since the last call (see bench/gateway-process.ts). */
     const gatewayPauses = async (): Promise<{ young: GcPauseSummary; full: GcPauseSummary }> => {
       gateway.handle.send({ command: 'gc-pauses' });
@@ -685,7 +707,8 @@ async function main(): Promise<number> {
       phaseErrors.push(`concurrency ${options.concurrency}: ${(error as Error).message}`);
     }
 
-    const tracingPaths = GATEWAY_PATHS.filter((path) => path !== 'sse' && paths.includes(path));
+    // Smoke mode traces graphql-ws only; the full run compares REST too.
+    const tracingPaths = GATEWAY_PATHS.filter((path) => (options.mode === 'smoke' ? path === 'graphql-ws' : path !== 'sse') && paths.includes(path));
     if (options.tracingRounds > 0 && tracingPaths.length > 0) {
       try {
         log(`tracing: a traced gateway beside this one, ${options.tracingRounds} rounds × ${options.windowMs} ms per path and gateway, ${options.tracingIterations} iterations at concurrency 1`);
@@ -707,6 +730,26 @@ async function main(): Promise<number> {
         );
       } catch (error) {
         phaseErrors.push(`tracing: ${(error as Error).message}`);
+      }
+    }
+
+    if (redisPhase && paths.includes('graphql-ws')) {
+      try {
+        log(`redis: three variants on ${options.redisUrl}, ${options.redisRounds} rounds × ${options.windowMs} ms, ${options.redisIterations} iterations at concurrency 1`);
+        result.redis = await withTimeout(
+          measureRedisPhases({
+            upstreamPhase,
+            targets,
+            redisUrl: options.redisUrl,
+            rounds: options.redisRounds,
+            iterations: options.redisIterations,
+            startGateway: startExtraGateway,
+          }, earlyRedisGateways ?? startRedis()),
+          options.mode === 'smoke' ? 30_000 : 150_000,
+          'redis phase',
+        );
+      } catch (error) {
+        phaseErrors.push(`redis: ${(error as Error).message}`);
       }
     }
 
@@ -746,9 +789,11 @@ async function main(): Promise<number> {
 
     if (options.usageSequential + options.usageBurst > 0) {
       try {
-        log(`usage records: ${options.usageSequential} rows one at a time and ${options.usageBurst} at once, PGlite and PostgreSQL`);
+        // Smoke mode leaves PGlite out: opening it alone takes seconds of CPU (the full run measures it).
+        const drivers = options.mode === 'smoke' ? (['postgres'] as const) : (['pglite', 'postgres'] as const);
+        log(`usage records: ${options.usageSequential} rows one at a time and ${options.usageBurst} at once, ${drivers.map((driver) => (driver === 'pglite' ? 'PGlite' : 'PostgreSQL')).join(' and ')}`);
         result.usageWrites = await withTimeout(
-          measureUsageWrites({ sequential: options.usageSequential, burst: options.usageBurst, timeoutMs: 60_000 }),
+          measureUsageWrites({ sequential: options.usageSequential, burst: options.usageBurst, timeoutMs: 60_000, drivers }),
           120_000,
           'usage records phase',
         );
@@ -922,6 +967,7 @@ async function main(): Promise<number> {
     ...(result.idleSubscriptions ?? []).map((entry) => entry.failures),
     ...(result.llama ? [result.llama.raw.failures, result.llama.gateway.failures] : []),
     ...(result.llamaBatch ? [result.llamaBatch.gateway.failures, ...(result.llamaBatch.raw ? [result.llamaBatch.raw.failures] : [])] : []),
+    ...(result.redis?.variants ?? []).map((variant) => variant.failures),
   ].reduce((sum, counts) => sum + counts.errors + counts.wrongText, 0) + (result.tracing?.failures ?? 0);
   const missing = [
     !result.sequential && 'concurrency 1',
@@ -931,6 +977,7 @@ async function main(): Promise<number> {
     options.llama && !result.llamaBatch && 'llama-cpp concurrent generations',
     options.ramp && !result.ramp && 'ramp',
     options.tracingRounds > 0 && !result.tracing && 'tracing',
+    options.redisRounds > 0 && paths.includes('graphql-ws') && !result.redis && 'redis',
     options.idle && (result.idleSubscriptions?.length ?? 0) === 0 && 'idle subscriptions',
   ].filter(Boolean);
   const ok = phaseErrors.length === 0 && failures === 0 && missing.length === 0;
@@ -976,6 +1023,15 @@ function addTargets(result: BenchResult, options: BenchOptions): void {
     measured: webSocket ? `${formatNumber(webSocket.ratioToDirect, 2)} × direct${portkeyConcurrent ? ` (Portkey: ${formatNumber(portkeyConcurrent.ratioToDirect, 2)} ×)` : ''}` : 'not measured',
     met: webSocket && Number.isFinite(webSocket.ratioToDirect) ? webSocket.ratioToDirect >= 0.8 : undefined,
   });
+  for (const variant of result.redis?.variants ?? []) {
+    const target = REDIS_TARGETS[variant.variant];
+    result.targets.push({
+      name: `with Redis, ${variant.variant === 'one-instance' ? '(a) one instance' : variant.variant === 'two-instances' ? '(b) start on A, follow on B' : '(c) roles api + worker'}: added time to first token p50${target.ratioToDirect === undefined ? '' : `, tokens/s at concurrency ${options.concurrency}`}`,
+      target: `≤ ${target.addedFirstTokenP50Ms} ms${target.ratioToDirect === undefined ? '' : `, ≥ ${target.ratioToDirect} × direct`}`,
+      measured: `${formatNumber(variant.addedFirstTokenP50, 2)} ms (p99 ${formatNumber(variant.addedFirstTokenP99, 2)} ms)${target.ratioToDirect === undefined ? '' : `, ${formatNumber(variant.ratioToDirect, 2)} × direct`}`,
+      met: redisTargetMet(variant),
+    });
+  }
   // Judged on the followers (subscriptions waiting for data, as in Hasura's 125 kB figure); the
   // start-and-stream variants, each with its own generation and upstream request, are shown beside it.
   const followers = result.idleSubscriptions?.find((entry) => entry.variant === 'followers');

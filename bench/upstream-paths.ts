@@ -5,7 +5,16 @@
 import type { Client } from 'graphql-ws';
 import { portkeyHeaders } from './portkey-process.js';
 import type { UpstreamPath } from './report.js';
-import { streamChatCompletions, streamServerSentEvents, streamWebSocket, type StreamOptions, type StreamResult } from './stream-clients.js';
+import {
+  followWebSocket,
+  startChatCompletion,
+  streamChatCompletions,
+  streamServerSentEvents,
+  streamWebSocket,
+  type ChatCompletionInput,
+  type StreamOptions,
+  type StreamResult,
+} from './stream-clients.js';
 
 /** Where the processes under test listen, and their process ids (for `/proc` CPU and memory readings). */
 export interface PathTargets {
@@ -39,8 +48,9 @@ export function middleProcessId(path: UpstreamPath, targets: PathTargets): numbe
 }
 
 /**
- * Runs one stream of `model` on `path`. `webSocketClient` is used (and needed) by graphql-ws only.
- * Resolves with the {@link StreamResult}, never rejects.
+ * Runs one stream of `model` on `path`. `webSocketClient` is used (and needed) by graphql-ws, and by
+ * `start-and-follow`, which starts the generation on `targets.gatewayURL` and follows it on the
+ * instance `webSocketClient` is connected to. Resolves with the {@link StreamResult}, never rejects.
  */
 export function runPath(
   path: UpstreamPath,
@@ -62,7 +72,29 @@ export function runPath(
       return streamWebSocket(webSocketClient, { provider: BENCH_PROVIDER, model, messages: [{ role: 'USER', content: PROMPT }] }, options);
     case 'sse':
       return streamServerSentEvents(graphqlURL(targets), { provider: BENCH_PROVIDER, model, messages: [{ role: 'USER', content: PROMPT }] }, options);
+    case 'start-and-follow':
+      if (!webSocketClient) return Promise.resolve(failed('no graphql-ws client'));
+      return startAndFollow(targets, webSocketClient, { provider: BENCH_PROVIDER, model, messages: [{ role: 'USER', content: PROMPT }] }, options);
   }
+}
+
+/** `start-and-follow`: times count from the mutation's start, so the first token's includes both hops. */
+async function startAndFollow(targets: PathTargets, follower: Client, input: ChatCompletionInput, options: StreamOptions): Promise<StreamResult> {
+  const startedAt = performance.now();
+  let generationId: string;
+  try {
+    generationId = await startChatCompletion(graphqlURL(targets), input, options.timeoutMs);
+  } catch (error) {
+    return failed((error as Error).message);
+  }
+  const startMs = performance.now() - startedAt;
+  const result = await followWebSocket(follower, generationId, options);
+  return {
+    ...result,
+    firstTokenMs: result.firstTokenMs + startMs,
+    totalMs: result.totalMs + startMs,
+    ...(result.textArrivalsMs && { textArrivalsMs: result.textArrivalsMs.map((arrival) => arrival + startMs) }),
+  };
 }
 
 const failed = (error: string): StreamResult => ({ error, firstTokenMs: Number.NaN, totalMs: Number.NaN, text: '', textMessages: 0 });

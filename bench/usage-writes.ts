@@ -32,13 +32,18 @@ export interface UsageWritesResult {
 }
 
 /**
- * Measures both databases in turn.
+ * Measures the databases in turn (`drivers`, default both).
  * @param options.sequential rows written one at a time; `options.burst` rows queued at once.
  * @throws Error when a writer process fails or does not answer within `timeoutMs`.
  */
-export async function measureUsageWrites(options: { sequential: number; burst: number; timeoutMs: number }): Promise<UsageWritesResult[]> {
+export async function measureUsageWrites(options: {
+  sequential: number;
+  burst: number;
+  timeoutMs: number;
+  drivers?: ReadonlyArray<'pglite' | 'postgres'>;
+}): Promise<UsageWritesResult[]> {
   const results: UsageWritesResult[] = [];
-  for (const driver of ['pglite', 'postgres'] as const) {
+  for (const driver of options.drivers ?? (['pglite', 'postgres'] as const)) {
     const dataDir = mkdtempSync(join(tmpdir(), 'bench-pglite-'));
     const postgres = driver === 'postgres' ? await createPostgresDatabase() : undefined;
     try {
