@@ -33,6 +33,8 @@ export interface FollowSource {
   settledLastSequence(record: GenerationRecord): Promise<number>;
   /** The error of a terminal event of this instance that the log could not store yet, if any. */
   unstoredEnd(generationId: string): GatewayError | undefined;
+  /** Whether the generation runs on this instance (its events are then heard in-process, see `GenerationPubSub.subscribe`). */
+  runsHere(generationId: string): boolean;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function* followEvents(
   let rechecking = false;
   /** The last sequence of another instance's generation seen final in the shared record on a recheck. */
   let sharedEnd: number | undefined;
-  const subscription = pubSub.subscribe('generation:event', record.id);
+  const subscription = pubSub.subscribe('generation:event', record.id, { local: source.runsHere(record.id) });
   const iterator = subscription[Symbol.asyncIterator]();
   const pump = (async () => {
     for (let result = await iterator.next(); !result.done; result = await iterator.next()) {

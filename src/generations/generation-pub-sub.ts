@@ -30,8 +30,14 @@ export interface GenerationPubSub {
    * The payloads published for the topic and generation, in order, from the first `next()` call of
    * its iterator (which starts listening) until `return()` (which stops). Payloads not yet read are
    * buffered without limit: the subscriber drains them as they come (see event-follower.ts).
+   * `options.local`: the generation runs on this instance, so its events can be heard in-process
+   * (see {@link createScaledGenerationPubSub}); the in-process pub/sub ignores it.
    */
-  subscribe<Topic extends keyof GenerationPubSubTopics>(topic: Topic, generationId: string): AsyncIterable<GenerationPubSubTopics[Topic][1]>;
+  subscribe<Topic extends keyof GenerationPubSubTopics>(
+    topic: Topic,
+    generationId: string,
+    options?: { local?: boolean },
+  ): AsyncIterable<GenerationPubSubTopics[Topic][1]>;
 }
 
 /**
@@ -48,6 +54,29 @@ export function createGenerationPubSub(eventTarget?: EventTarget): GenerationPub
     },
     subscribe(topic, generationId) {
       return new TopicSubscription(target, `${topic}:${generationId}`);
+    },
+  };
+}
+
+/**
+ * The pub/sub of a scaled-out instance: everything is published across instances through
+ * `sharedTarget` (`@graphql-yoga/redis-event-target`), and events of the generations running here
+ * are also dispatched in-process, where subscribers that say so (`{ local: true }`) hear them. A
+ * subscriber on the instance that runs the generation thus gets each event as soon as it is in the
+ * log, without its round trip through Redis and without a channel subscription of its own; the
+ * others hear the shared target. `generation:cancel` always goes through the shared target (a
+ * cancellation comes from whichever instance the caller reached).
+ */
+export function createScaledGenerationPubSub(sharedTarget: EventTarget): GenerationPubSub {
+  const local = createGenerationPubSub();
+  const shared = createGenerationPubSub(sharedTarget);
+  return {
+    publish(topic, ...[generationId, payload]) {
+      if (topic === 'generation:event') local.publish('generation:event', generationId, payload as GenerationEvent);
+      shared.publish(topic, ...([generationId, payload] as GenerationPubSubTopics[typeof topic]));
+    },
+    subscribe(topic, generationId, options) {
+      return options?.local && topic === 'generation:event' ? local.subscribe(topic, generationId) : shared.subscribe(topic, generationId);
     },
   };
 }

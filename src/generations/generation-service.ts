@@ -114,6 +114,7 @@ export class GenerationService implements GenerationAccess {
         !scaleOut || this.records.get(record.id) === record || isFinalStatus(record.status) ? undefined : scaleOut.sharedEnd(record),
       settledLastSequence: (record) => this.running.get(record.id)?.settledLastSequence() ?? Promise.resolve(record.lastSequence),
       unstoredEnd: (generationId) => this.unstoredEnds.get(generationId)?.error,
+      runsHere: (generationId) => this.running.has(generationId),
       onFollowing: (following) => this.observe((observer) => (following ? observer.subscriptionOpened?.() : observer.subscriptionClosed?.())),
     });
     this.runContext = {
@@ -425,11 +426,14 @@ export class GenerationService implements GenerationAccess {
     // The first event takes sequence 1 now, but the provider starts before it is published, so the
     // upstream request leaves before the subscriber's work for event 1 (time to first token).
     const startedEmitted = run.emit(started);
+    // Scaled out, the shared record goes out now too, behind the lease on the same connection: the
+    // three are pipelined, one round trip instead of two in a row before the caller hears back.
+    const shared = this.options.scaleOut?.share(record, adopted?.lease);
     this.running.set(record.id, run);
     void run.start(work);
     await startedEmitted;
     await adopted?.leased;
-    await this.options.scaleOut?.share(record, adopted?.lease);
+    await shared;
     // The caller (a transport sending event 1, following the generation) goes on after the event
     // loop's I/O and check phases, where the provider's request leaves: undici writes a request on
     // a reused keep-alive connection in a setImmediate, not at once (its idle-socket validation,

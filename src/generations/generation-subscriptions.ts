@@ -24,6 +24,8 @@ export interface GenerationSubscriptionsOptions {
   settledLastSequence(record: GenerationRecord): Promise<number>;
   /** The error of a terminal event of this instance that the log could not store yet, if any. */
   unstoredEnd(generationId: string): GatewayError | undefined;
+  /** Whether the generation runs on this instance. */
+  runsHere(generationId: string): boolean;
   /** Told when a subscriber starts (`true`) and stops (`false`) following. */
   onFollowing(following: boolean): void;
 }
@@ -54,6 +56,7 @@ export class GenerationSubscriptions {
       sharedEnd: (record) => options.sharedEnd(record),
       settledLastSequence: (record) => options.settledLastSequence(record),
       unstoredEnd: (generationId) => options.unstoredEnd(generationId),
+      runsHere: (generationId) => options.runsHere(generationId),
     };
   }
 

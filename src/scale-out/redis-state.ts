@@ -17,7 +17,8 @@
  */
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
-import { createGenerationPubSub, type GenerationPubSub } from '../generations/generation-pub-sub.js';
+import { batchWrites } from '../batched-writes.js';
+import { createScaledGenerationPubSub, type GenerationPubSub } from '../generations/generation-pub-sub.js';
 import { RedisEventLog } from './redis-event-log.js';
 import { RedisGenerationRecords } from './redis-generation-records.js';
 
@@ -67,14 +68,17 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     retryStrategy: (attempt: number) => (connected ? Math.min(attempt * 200, 2_000) : null),
   };
   // Commands fail at once while Redis is away: requests get a clear error instead of waiting.
-  const commands = new Redis(url, { ...options, enableOfflineQueue: false });
-  const publisher = new Redis(url, options);
+  const commands = new Redis(url, { ...options, enableOfflineQueue: false, enableAutoPipelining: true });
+  const publisher = new Redis(url, { ...options, enableAutoPipelining: true });
   // SUBSCRIBE/UNSUBSCRIBE sent while Redis is away wait for the reconnection (then autoResubscribe applies).
   const subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
   const clients = { commands, publisher, subscriber };
   for (const client of Object.values(clients)) {
     // ioredis reconnects by itself; without a listener an 'error' event would crash the process.
     client.on('error', (error: Error) => (lastError = error));
+    // ioredis writes every command, and every command of a MULTI, with a write of its own: what the
+    // instance sends in one event-loop turn leaves in one system call instead (each new connection).
+    client.on('connect', () => batchWrites(client.stream));
   }
   const noteError = (error: unknown) => void (lastError = error as Error);
   // The event target neither awaits nor catches these calls: a rejection must not go unhandled.
@@ -90,7 +94,7 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     eventLog: new RedisEventLog(commands, retentionMs),
     sharedRecords: new RedisGenerationRecords(commands, retentionMs),
     commands,
-    pubSub: createGenerationPubSub(
+    pubSub: createScaledGenerationPubSub(
       createRedisEventTarget({ publishClient: publishClient as unknown as Redis, subscribeClient: subscribeClient as unknown as Redis }) as unknown as EventTarget,
     ),
     async connect() {

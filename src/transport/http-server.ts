@@ -11,7 +11,7 @@ import type { HttpRoute } from '../http-route.js';
 import type { Operations } from '../operations/operations.js';
 import type { Tracing } from '../operations/tracing/start-tracing.js';
 import type { Security } from '../security/security.js';
-import { batchWrites } from './batched-writes.js';
+import { batchWrites } from '../batched-writes.js';
 import type { CrossOriginHandler } from './cross-origin.js';
 import type { GraphQLServer } from './graphql-server.js';
 import { sendHttpRefusal } from './http-refusal.js';

@@ -1,6 +1,6 @@
 /**
  * Malformed HTTP gets Node's own status line (400 Bad Request, 431 Request Header Fields Too Large)
- * from the real server, whose sockets batch their writes (src/transport/batched-writes.ts): Node
+ * from the real server, whose sockets batch their writes (src/batched-writes.ts): Node
  * writes that reply and destroys the socket at once, so a batched socket must flush it first.
  * Raw `node:net` sockets send the bytes exactly as written.
  */
