@@ -16,6 +16,8 @@
 import { Redis } from 'ioredis';
 import type { Client } from 'graphql-ws';
 import { processCpuMs, type ManagedProcess } from './child-processes.js';
+import { formatCpuProfileSummary, summarizeCpuProfile } from './cpu-profile-summary.js';
+import { createGatewayProfiler } from './gateway-profiler.js';
 import type { ConcurrentPathResult, FailureCounts, UpstreamPath } from './report.js';
 import { formatNumber, median } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
@@ -58,6 +60,8 @@ export interface RedisVariantResult {
   /** The variant's gateway processes' CPU per streamed token, µs (both instances, or api + worker). */
   gatewayCpuMicrosecondsPerToken: number;
   failures: FailureCounts;
+  /** Profile mode: the subscriber instance's CPU profile summary over the concurrency-N rounds. */
+  profileSummary?: string;
 }
 
 /** The phase's result. */
@@ -76,6 +80,8 @@ export interface RedisPhaseOptions {
   iterations: number;
   /** Starts a gateway process with the run's settings plus `settings`. */
   startGateway(name: string, settings: Record<string, string>): Promise<{ url: string; handle: ManagedProcess }>;
+  /** Profile mode: where to write a V8 CPU profile of each variant's subscriber instance during its concurrency-N rounds. */
+  profileDirectory?: string;
 }
 
 /** `INFO commandstats` → calls by command name; `INFO cpu` → seconds. */
@@ -169,8 +175,11 @@ async function measureVariant(variant: RedisVariant, instances: VariantInstances
 
     const redisBefore = await redisCounters(redis);
     const cpuBefore = instances.all.map((handle) => processCpuMs(handle.child.pid));
+    const profiler = options.profileDirectory === undefined ? undefined : createGatewayProfiler(instances.follow.handle, options.profileDirectory);
+    await profiler?.start();
     const rounds: ConcurrentPathResult[][] = [];
     for (let round = 0; round < options.rounds; round++) rounds.push(await measureConcurrent(phase, targets, concurrentClients));
+    const profile = await profiler?.stop(`redis-${variant}`);
     const cpuAfter = instances.all.map((handle) => processCpuMs(handle.child.pid));
     const redisAfter = await redisCounters(redis);
 
@@ -201,6 +210,7 @@ async function measureVariant(variant: RedisVariant, instances: VariantInstances
       redisCpuMicrosecondsPerToken: ((redisAfter.cpuSeconds - redisBefore.cpuSeconds) * 1e6) / tokens,
       gatewayCpuMicrosecondsPerToken: (gatewayCpuMs * 1000) / tokens,
       failures: sumFailures([...sequential.filter((entry) => entry.path === path), ...windows]),
+      ...(profile !== undefined && { profileSummary: formatCpuProfileSummary(summarizeCpuProfile(profile)) }),
     };
   } finally {
     await Promise.all(clients.map((client) => client.dispose()));
@@ -262,5 +272,8 @@ export function formatRedisPhases(result: RedisPhaseResult): string {
     );
   }
   lines.push('', `Delta events per generation (median): ${result.variants.map((variant) => `${variant.variant} ${formatNumber(variant.deltasPerGeneration, 0)}`).join(', ')}.`);
+  for (const variant of result.variants) {
+    if (variant.profileSummary) lines.push('', `### CPU profile of the subscriber instance, ${VARIANT_LABELS[variant.variant]}`, '', variant.profileSummary);
+  }
   return lines.join('\n');
 }

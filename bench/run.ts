@@ -569,7 +569,7 @@ async function main(): Promise<number> {
     rawStart?.catch(() => {}); // reported in the llama-cpp phase
     /** Starts one more gateway, with the run's settings plus `settings`, stopped with the run's children. */
     const startExtraGateway = async (name: string, settings: Record<string, string>) => {
-      const started = await startGateway(name, { ...gatewaySettings, ...settings }, false);
+      const started = await startGateway(name, { ...gatewaySettings, ...settings }, options.mode === 'profile');
       children.push(started.handle);
       return started;
     };
@@ -744,6 +744,7 @@ async function main(): Promise<number> {
             rounds: options.redisRounds,
             iterations: options.redisIterations,
             startGateway: startExtraGateway,
+            ...(options.mode === 'profile' && { profileDirectory }),
           }, earlyRedisGateways ?? startRedis()),
           options.mode === 'smoke' ? 30_000 : 150_000,
           'redis phase',
