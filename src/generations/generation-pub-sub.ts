@@ -50,22 +50,27 @@ export function createGenerationPubSub(eventTarget?: EventTarget): GenerationPub
   const target = eventTarget ?? unlimitedEventTarget();
   return {
     publish(topic, generationId, payload) {
-      target.dispatchEvent(new CustomEvent(`${topic}:${generationId}`, { detail: payload }));
+      target.dispatchEvent(new CustomEvent(topicChannel(topic, generationId), { detail: payload }));
     },
     subscribe(topic, generationId) {
-      return new TopicSubscription(target, `${topic}:${generationId}`);
+      return new TopicSubscription(target, topicChannel(topic, generationId));
     },
   };
 }
 
+/** The channel (the `EventTarget` event type) of a topic and generation: `generation:event:{generationId}`. */
+export function topicChannel(topic: keyof GenerationPubSubTopics, generationId: string): string {
+  return `${topic}:${generationId}`;
+}
+
 /**
- * The pub/sub of a scaled-out instance: everything is published across instances through
- * `sharedTarget` (`@graphql-yoga/redis-event-target`), and events of the generations running here
- * are also dispatched in-process, where subscribers that say so (`{ local: true }`) hear them. A
- * subscriber on the instance that runs the generation thus gets each event as soon as it is in the
- * log, without its round trip through Redis and without a channel subscription of its own; the
- * others hear the shared target. `generation:cancel` always goes through the shared target (a
- * cancellation comes from whichever instance the caller reached).
+ * The pub/sub of a scaled-out instance, whose event log publishes each event across instances as
+ * it appends it (`scale-out/redis-event-log.ts`, on {@link topicChannel}'s channel): publishing a
+ * `generation:event` here dispatches it in-process only, where subscribers that say so
+ * (`{ local: true }`: the generation runs here) hear it — as soon as it is in the log, without a
+ * round trip through Redis and without a channel subscription of their own. The others listen to
+ * `sharedTarget` (`@graphql-yoga/redis-event-target`). `generation:cancel` goes through
+ * `sharedTarget` both ways (a cancellation comes from whichever instance the caller reached).
  */
 export function createScaledGenerationPubSub(sharedTarget: EventTarget): GenerationPubSub {
   const local = createGenerationPubSub();
@@ -73,7 +78,7 @@ export function createScaledGenerationPubSub(sharedTarget: EventTarget): Generat
   return {
     publish(topic, ...[generationId, payload]) {
       if (topic === 'generation:event') local.publish('generation:event', generationId, payload as GenerationEvent);
-      shared.publish(topic, ...([generationId, payload] as GenerationPubSubTopics[typeof topic]));
+      else shared.publish(topic, ...([generationId, payload] as GenerationPubSubTopics[typeof topic]));
     },
     subscribe(topic, generationId, options) {
       return options?.local && topic === 'generation:event' ? local.subscribe(topic, generationId) : shared.subscribe(topic, generationId);

@@ -5,7 +5,12 @@
  * `XRANGE key ({after}-0 +`. Each append pushes the key's expiry to the retention time. A stream that
  * lost entries (expired, `XTRIM`, `DEL`) reads with a hole at the front, which subscribers report
  * as `EVENTS_EXPIRED`.
- * Redis commands: https://redis.io/docs/latest/commands/xadd/, /xrange/.
+ *
+ * An append is one Lua script (`EVALSHA`, run atomically by Redis): `XADD`, `PEXPIRE` and, when the
+ * log was given a channel for the generation, `PUBLISH` of the same JSON there — the other
+ * instances' subscribers hear an event exactly when, and only if, the log took it, and the instance
+ * sends one command per event instead of five (`MULTI`, `XADD`, `PEXPIRE`, `EXEC`, `PUBLISH`).
+ * Redis commands: https://redis.io/docs/latest/commands/xadd/, /xrange/, /eval/ (scripts are atomic).
  */
 import type { Redis } from 'ioredis';
 import type { EventLog } from '../generations/event-log.js';
@@ -14,31 +19,53 @@ import type { GenerationEvent } from '../generations/generation-events.js';
 /** Key prefix of the streams. */
 export const EVENT_STREAM_PREFIX = 'gateway:events:';
 
+/**
+ * The append script: KEYS[1] the stream; ARGV the entry id, the event's JSON, the expiry (ms) and
+ * the channel to publish it on ('' for none). An `XADD` that fails (an id not above the last)
+ * raises, so nothing after it runs.
+ */
+const APPEND_SCRIPT = `
+redis.call('XADD', KEYS[1], ARGV[1], 'event', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[2]) end
+return 1`;
+
+/** The client with the append script defined (ioredis `defineCommand`: `EVALSHA`, `EVAL` when Redis lacks it). */
+type ScriptedRedis = Redis & { gatewayAppendEvent(key: string, id: string, json: string, expiryMs: number, channel: string): Promise<number> };
+
 /** An EventLog kept in Redis Streams, shared by every instance. */
 export class RedisEventLog implements EventLog {
+  private readonly redis: ScriptedRedis;
+
   /**
    * @param redis a connected client (commands only; not one in subscriber mode).
    * @param retentionMs how long a stream is kept after its last event, ms.
+   * @param channelOf the pub/sub channel each appended event is published on (the shared
+   *   pub/sub's, see `createScaledGenerationPubSub`); absent = appends publish nothing.
    */
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly retentionMs: number,
-  ) {}
+    private readonly channelOf?: (generationId: string) => string,
+  ) {
+    if (!('gatewayAppendEvent' in redis)) redis.defineCommand('gatewayAppendEvent', { numberOfKeys: 1, lua: APPEND_SCRIPT });
+    this.redis = redis as ScriptedRedis;
+  }
 
   /**
-   * Appends with `XADD key {sequence}-0 event <json>` and refreshes the expiry, in one round trip.
+   * Appends with `XADD key {sequence}-0 event <json>`, refreshes the expiry and publishes the
+   * event's JSON, in one atomic script (see the module comment).
    * @throws when Redis refuses (e.g. the sequence is not above the last one) or is unreachable.
    */
   async append(event: GenerationEvent): Promise<void> {
-    const key = EVENT_STREAM_PREFIX + event.generationId;
-    const results = await this.redis
-      .multi()
-      .xadd(key, `${event.sequence}-0`, 'event', JSON.stringify(event))
-      .pexpire(key, this.retentionMs)
-      .exec();
-    const failure = results?.find(([error]) => error)?.[0];
-    if (failure) throw failure;
-    if (!results) throw new Error(`appending event ${event.sequence} of ${event.generationId} was aborted`);
+    const { generationId } = event;
+    await this.redis.gatewayAppendEvent(
+      EVENT_STREAM_PREFIX + generationId,
+      `${event.sequence}-0`,
+      JSON.stringify(event),
+      this.retentionMs,
+      this.channelOf?.(generationId) ?? '',
+    );
   }
 
   /** Events with `sequence > after`, in order (`XRANGE key ({after}-0 +`); `[]` for an unknown or expired generation. */

@@ -50,27 +50,50 @@ export interface SharedGenerationRecords {
   list(filter: GenerationFilter): Promise<GenerationPage>;
 }
 
+/**
+ * The save script, atomic: KEYS[1] the record, KEYS[2…] its indexes; ARGV the record's JSON, the
+ * retention (ms), its creation time (ms, the index score), its id, and the score below which index
+ * entries are past the retention (dropped). A ZADD of a member already there only rewrites its score.
+ */
+const SAVE_SCRIPT = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for index = 2, #KEYS do
+  redis.call('ZADD', KEYS[index], ARGV[3], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[index], '-inf', ARGV[5])
+  redis.call('PEXPIRE', KEYS[index], ARGV[2])
+end
+return 1`;
+
+/** The client with the save script defined (ioredis `defineCommand`; the first argument is the number of keys). */
+type ScriptedRedis = Redis & { gatewaySaveRecord(keyCount: number, ...keysThenArguments: Array<string | number>): Promise<number> };
+
 /** Shared records in Redis. */
 export class RedisGenerationRecords implements SharedGenerationRecords {
+  private readonly redis: ScriptedRedis;
+
   /** @param retentionMs how long a record is kept after it was last saved, ms. */
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly retentionMs: number,
-  ) {}
+  ) {
+    if (!('gatewaySaveRecord' in redis)) redis.defineCommand('gatewaySaveRecord', { lua: SAVE_SCRIPT });
+    this.redis = redis as ScriptedRedis;
+  }
 
+  /** Saves the record and its index entries with one script (one command, atomic). */
   async save(record: GenerationRecord, lease?: SharedGenerationRecord['lease']): Promise<void> {
     const { lease: _previous, ...saved } = record as SharedGenerationRecord;
-    const createdAtMs = record.createdAt.getTime();
     const indexes = [GENERATION_INDEX_KEY, ...(record.owner === undefined ? [] : [GENERATION_OWNER_INDEX_PREFIX + record.owner])];
-    // One round trip: the record and its index entries (ZADD of a member already there only rewrites its score).
-    const pipeline = this.redis.multi().set(GENERATION_RECORD_PREFIX + record.id, JSON.stringify(lease ? { ...saved, lease } : saved), 'PX', this.retentionMs);
-    for (const index of indexes) {
-      pipeline
-        .zadd(index, createdAtMs, record.id)
-        .zremrangebyscore(index, '-inf', `(${Date.now() - this.retentionMs}`)
-        .pexpire(index, this.retentionMs);
-    }
-    await pipeline.exec();
+    await this.redis.gatewaySaveRecord(
+      1 + indexes.length,
+      GENERATION_RECORD_PREFIX + record.id,
+      ...indexes,
+      JSON.stringify(lease ? { ...saved, lease } : saved),
+      this.retentionMs,
+      record.createdAt.getTime(),
+      record.id,
+      `(${Date.now() - this.retentionMs}`,
+    );
   }
 
   async list(filter: GenerationFilter): Promise<GenerationPage> {

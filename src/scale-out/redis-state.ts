@@ -18,7 +18,7 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
 import { batchWrites } from '../batched-writes.js';
-import { createScaledGenerationPubSub, type GenerationPubSub } from '../generations/generation-pub-sub.js';
+import { createScaledGenerationPubSub, topicChannel, type GenerationPubSub } from '../generations/generation-pub-sub.js';
 import { RedisEventLog } from './redis-event-log.js';
 import { RedisGenerationRecords } from './redis-generation-records.js';
 
@@ -91,7 +91,8 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     unsubscribe: (channel: string) => subscriber.unsubscribe(channel).catch(noteError),
   };
   return {
-    eventLog: new RedisEventLog(commands, retentionMs),
+    // The log publishes each event as it appends it, on the channel the shared pub/sub listens to.
+    eventLog: new RedisEventLog(commands, retentionMs, (generationId) => topicChannel('generation:event', generationId)),
     sharedRecords: new RedisGenerationRecords(commands, retentionMs),
     commands,
     pubSub: createScaledGenerationPubSub(
