@@ -183,6 +183,7 @@ export class GenerationRun {
   private async finish(status: GenerationStatus, event: UnnumberedGenerationEvent): Promise<void> {
     this.record.status = status;
     this.record.finishedAt = new Date();
+    flattenTexts(this.record);
     try {
       await this.emit(event);
       await this.context.share(this.record);
@@ -278,6 +279,19 @@ export class GenerationRun {
       if (!context.keeps(record)) unstoredEnds.delete(record.id);
     })().finally(() => context.releaseLease(record.id));
   }
+}
+
+/**
+ * Makes the record's streamed text one flat string, in place, before it is retained. V8 keeps a
+ * string built by repeated `+=` as a tree of its pieces (a 32-byte node per append, each piece
+ * besides), which a finished generation would hold through its retention time; reading one
+ * character makes V8 flatten it into a single sequential string (its `String::Flatten`), and every
+ * holder of the string — the record, the completed event — shares that.
+ */
+function flattenTexts(record: GenerationRecord): void {
+  if (record.kind !== 'chat') return;
+  record.text.charCodeAt(0);
+  record.reasoning?.charCodeAt(0);
 }
 
 /**
