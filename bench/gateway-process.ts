@@ -26,6 +26,9 @@
  *   follows counts what is live rather than garbage not yet collected. Only this bench process
  *   exposes it; the gateway itself has no such hook.
  *
+ * - `{"command":"stats"}` → `{"rssBytes":…,"heapUsedBytes":…,"eventLoopDelayP99Ms":…,"eventLoopDelayMaxMs":…}`:
+ *   resident memory and heap now, and the event loop's delay since the previous `stats` (from
+ *   `perf_hooks.monitorEventLoopDelay`, 10 ms resolution), for the soak run.
  * - `{"command":"gc-pauses"}` → `{"gcPauses":{"young":{…},"full":{…}}}`: the garbage-collection
  *   pauses of this process since the previous such command (or since start), each as `count`,
  *   `p50Ms`, `p99Ms` and `maxMs` (from `perf_hooks` `gc` entries; `young` = scavenges, `full` =
@@ -36,7 +39,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
-import { constants as performanceConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { monitorEventLoopDelay, constants as performanceConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { exposedGc } from './exposed-gc.js';
 import { quantile } from './statistics.js';
@@ -112,6 +115,9 @@ async function main(): Promise<void> {
     }
   }).observe({ entryTypes: ['gc'] });
 
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+
   let session: Session | undefined;
   const handleCommand = async (message: { command?: string; path?: string }): Promise<unknown> => {
     if (message.command === 'profile-start') {
@@ -128,6 +134,12 @@ async function main(): Promise<void> {
       mapProfileToSources(profile as CpuProfile);
       writeFileSync(message.path, JSON.stringify(profile));
       return { profileWritten: message.path };
+    }
+    if (message.command === 'stats') {
+      const { rss, heapUsed } = process.memoryUsage();
+      const answer = { rssBytes: rss, heapUsedBytes: heapUsed, eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6, eventLoopDelayMaxMs: loopDelay.max / 1e6 };
+      loopDelay.reset();
+      return answer;
     }
     if (message.command === 'gc-pauses') {
       const summary = { young: summarizePauses(pauses.young), full: summarizePauses(pauses.full) };

@@ -1,5 +1,6 @@
 /** The benchmark's result shapes and their Markdown rendering. */
 import { formatRedisPhases, type RedisPhaseResult } from './redis-phases.js';
+import { formatRetentionCost, type RetentionCostResult } from './retention-cost.js';
 import { formatTracingOverhead, type TracingOverheadResult } from './tracing-overhead.js';
 import { formatUsageWrites, type UsageWritesResult } from './usage-writes.js';
 import { formatNumber } from './statistics.js';
@@ -268,6 +269,8 @@ export interface BenchResult {
   tracing?: TracingOverheadResult;
   /** The scaled-out paths over Redis (`bench/redis-phases.ts`). */
   redis?: RedisPhaseResult;
+  /** What a retained finished generation holds (`bench/retention-cost.ts`). */
+  retention?: RetentionCostResult;
   llama?: LlamaResult;
   llamaBatch?: LlamaBatchResult;
   /** What a usage row costs, per database (`bench/usage-writes.ts`). */
@@ -593,6 +596,11 @@ export function formatMarkdown(result: BenchResult): string {
 
   if (result.redis) {
     lines.push(formatRedisPhases(result.redis));
+    lines.push('');
+  }
+
+  if (result.retention) {
+    lines.push(formatRetentionCost(result.retention));
     lines.push('');
   }
 

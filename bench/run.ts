@@ -47,6 +47,8 @@
  * 4c. Scaled out over Redis (`BENCH_REDIS_URL`, default `redis://127.0.0.1:6379/13`): one instance,
  *    two instances (start on A, follow on B), roles api + worker, each on fresh processes
  *    (`bench/redis-phases.ts`).
+ * 4d. Retained finished generations: heap and resident memory per generation kept for replay, on a
+ *    fresh gateway (`bench/retention-cost.ts`).
  * 5. llama-cpp: raw node-llama-cpp versus the subscription, alternating one at a time
  *    (`bench/llama-comparison.ts`); then 4 generations one at a time versus all at once, through
  *    the gateway and raw (`bench/llama-batch.ts`).
@@ -81,7 +83,7 @@
  * `BENCH_LLAMA_MODEL` (stories260K), `BENCH_LLAMA_SEQUENCES` (4), `BENCH_LLAMA_CONTEXT_SIZE`
  * (gateway default when unset), `BENCH_LLAMA_BATCH` (4 concurrent generations), `TEST_MODELS_DIR`
  * (the tests' models folder, as for `npm test`), `BENCH_SKIP_LLAMA=1`, `BENCH_SKIP_PORTKEY=1`, `BENCH_SKIP_RAMP=1`,
- * `BENCH_SKIP_IDLE=1`, `BENCH_SKIP_TRACING=1`, `BENCH_SKIP_REDIS=1`, `BENCH_REDIS_URL`, `BENCH_USAGE_SEQUENTIAL` (500), `BENCH_USAGE_BURST` (5000), `BENCH_SKIP_USAGE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
+ * `BENCH_SKIP_IDLE=1`, `BENCH_SKIP_TRACING=1`, `BENCH_SKIP_REDIS=1`, `BENCH_REDIS_URL`, `BENCH_SKIP_RETENTION=1`, `BENCH_USAGE_SEQUENTIAL` (500), `BENCH_USAGE_BURST` (5000), `BENCH_SKIP_USAGE=1`, `BENCH_PATHS` (e.g. `graphql-ws`: only those paths besides the direct
  * baseline; handy with `--profile`), and `BENCH_GATEWAY_<NAME>=value` for any gateway setting
  * (e.g. `BENCH_GATEWAY_DELTA_COALESCE_MS=0`; the gateway's defaults otherwise).
  *
@@ -113,6 +115,7 @@ import { formatNumber } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
 import { measureTracingOverhead } from './tracing-overhead.js';
+import { measureRetentionCost } from './retention-cost.js';
 import { measureRedisPhases, REDIS_TARGETS, redisTargetMet, startRedisGateways } from './redis-phases.js';
 import { createUpstreamControl } from './upstream-control.js';
 import { measureConcurrent, measureSequential, warmUpConcurrent, type UpstreamPhaseOptions } from './upstream-phases.js';
@@ -181,6 +184,11 @@ interface BenchOptions {
   redisRounds: number;
   redisIterations: number;
   redisUrl: string;
+  /** Retention phase: generations measured (0: skipped), and the concurrency they run at. */
+  retentionGenerations: number;
+  retentionConcurrency: number;
+  /** Tokens per retained generation (one delta event each). */
+  retentionTokens: number;
   /** Usage rows written one at a time and in a burst, per database (0 and 0: the phase is skipped). */
   usageSequential: number;
   usageBurst: number;
@@ -237,7 +245,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     mode,
     paths,
     tokens,
-    iterations: integerSetting(environment, 'BENCH_ITERATIONS', smoke ? 6 : 500),
+    iterations: integerSetting(environment, 'BENCH_ITERATIONS', smoke ? 4 : 500),
     portkeyIterations: integerSetting(environment, 'BENCH_PORTKEY_ITERATIONS', 200),
     warmupIterations: integerSetting(environment, 'BENCH_WARMUP_ITERATIONS', smoke ? 2 : 30),
     concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', smoke ? 10 : 50),
@@ -282,6 +290,9 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     redisRounds: isOn(environment.BENCH_SKIP_REDIS) ? 0 : smoke || profile ? 1 : 2,
     redisIterations: smoke ? 4 : 200,
     redisUrl: environment.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13',
+    retentionGenerations: isOn(environment.BENCH_SKIP_RETENTION) ? 0 : smoke ? 40 : 2_000,
+    retentionConcurrency: smoke ? 40 : 200,
+    retentionTokens: smoke ? 8 : 64,
     usageSequential: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_SEQUENTIAL', smoke ? 20 : 500),
     usageBurst: isOn(environment.BENCH_SKIP_USAGE) ? 0 : integerSetting(environment, 'BENCH_USAGE_BURST', smoke ? 200 : 5_000),
     gatewayOverrides,
@@ -329,6 +340,8 @@ function benchModels(options: BenchOptions) {
     idle: `${BENCH_MODEL}?hold=1&tokens=${options.idleTokens}`,
     /** Portkey's streaming check: few tokens, far apart. */
     streamingCheck: `${BENCH_MODEL}?tokens=5&gapMs=60`,
+    /** The retention phase: a model's pace, one delta event per token (longer than the gateway's coalescing window). */
+    retention: `${BENCH_MODEL}?tokens=${options.retentionTokens}&gapMs=20`,
   };
 }
 
@@ -579,6 +592,10 @@ async function main(): Promise<number> {
     // A smoke run has seconds, not enough to start the Redis phase's four processes when it comes: they start now, while the first phases run.
     const earlyRedisGateways = options.mode === 'smoke' && redisPhase ? startRedis() : undefined;
     earlyRedisGateways?.catch(() => {}); // reported by the Redis phase
+    // The retention phase's gateway is a fresh one: the main one already keeps thousands of generations.
+    const startRetentionGateway = () => startExtraGateway('gateway-retention', {});
+    const earlyRetentionGateway = options.mode === 'smoke' && options.retentionGenerations > 0 ? startRetentionGateway() : undefined;
+    earlyRetentionGateway?.catch(() => {}); // reported by the retention phase
     /** The gateway's garbage-collection pauses since the last call (see bench/gateway-process.ts). */
     const gatewayPauses = async (): Promise<{ young: GcPauseSummary; full: GcPauseSummary }> => {
       gateway.handle.send({ command: 'gc-pauses' });
@@ -751,6 +768,32 @@ async function main(): Promise<number> {
         );
       } catch (error) {
         phaseErrors.push(`redis: ${(error as Error).message}`);
+      }
+    }
+
+    if (options.retentionGenerations > 0) {
+      try {
+        log(`retention: ${options.retentionGenerations} paced generations at concurrency ${options.retentionConcurrency} on a fresh gateway`);
+        const retentionGateway = await (earlyRetentionGateway ?? startRetentionGateway());
+        try {
+          result.retention = await withTimeout(
+            measureRetentionCost({
+              gateway: retentionGateway,
+              model: models.retention,
+              expectedText: benchTokens(options.retentionTokens).join(''),
+              generations: options.retentionGenerations,
+              warmupGenerations: options.mode === 'smoke' ? 0 : Math.round(options.retentionGenerations / 4),
+              concurrency: options.retentionConcurrency,
+              timeoutMs: 30_000,
+            }),
+            options.mode === 'smoke' ? 20_000 : 90_000,
+            'retention phase',
+          );
+        } finally {
+          await retentionGateway.handle.stop();
+        }
+      } catch (error) {
+        phaseErrors.push(`retention: ${(error as Error).message}`);
       }
     }
 
@@ -969,7 +1012,7 @@ async function main(): Promise<number> {
     ...(result.llama ? [result.llama.raw.failures, result.llama.gateway.failures] : []),
     ...(result.llamaBatch ? [result.llamaBatch.gateway.failures, ...(result.llamaBatch.raw ? [result.llamaBatch.raw.failures] : [])] : []),
     ...(result.redis?.variants ?? []).map((variant) => variant.failures),
-  ].reduce((sum, counts) => sum + counts.errors + counts.wrongText, 0) + (result.tracing?.failures ?? 0);
+  ].reduce((sum, counts) => sum + counts.errors + counts.wrongText, 0) + (result.tracing?.failures ?? 0) + (result.retention?.failures ?? 0);
   const missing = [
     !result.sequential && 'concurrency 1',
     !result.tokenGaps && 'gaps between tokens',
@@ -978,6 +1021,7 @@ async function main(): Promise<number> {
     options.llama && !result.llamaBatch && 'llama-cpp concurrent generations',
     options.ramp && !result.ramp && 'ramp',
     options.tracingRounds > 0 && !result.tracing && 'tracing',
+    options.retentionGenerations > 0 && !result.retention && 'retention',
     options.redisRounds > 0 && paths.includes('graphql-ws') && !result.redis && 'redis',
     options.idle && (result.idleSubscriptions?.length ?? 0) === 0 && 'idle subscriptions',
   ].filter(Boolean);
@@ -1031,6 +1075,15 @@ function addTargets(result: BenchResult, options: BenchOptions): void {
       target: `≤ ${target.addedFirstTokenP50Ms} ms${target.ratioToDirect === undefined ? '' : `, ≥ ${target.ratioToDirect} × direct`}`,
       measured: `${formatNumber(variant.addedFirstTokenP50, 2)} ms (p99 ${formatNumber(variant.addedFirstTokenP99, 2)} ms)${target.ratioToDirect === undefined ? '' : `, ${formatNumber(variant.ratioToDirect, 2)} × direct`}`,
       met: redisTargetMet(variant),
+    });
+  }
+  if (result.retention) {
+    const retention = result.retention;
+    result.targets.push({
+      name: 'heap per retained finished generation (one delta event per token)',
+      target: '≤ 2 kB plus its text',
+      measured: `${formatNumber(retention.heapBytesPerGeneration, 0)} bytes with its ${retention.textCharacters}-character text (resident memory: ${formatNumber(retention.residentBytesPerGeneration, 0)} bytes)`,
+      met: retention.failures === 0 && retention.heapBytesPerGeneration <= 2048 + retention.textCharacters,
     });
   }
   // Judged on the followers (subscriptions waiting for data, as in Hasura's 125 kB figure); the
