@@ -4,6 +4,8 @@
  * ```
  * npm run bench                      # full run (about 4 minutes), writes bench/results/latest.{md,json}
  * npm run bench -- --smoke           # every phase briefly (about 10 s), for CI; writes bench/results/smoke.json
+ * npm run bench -- --soak            # 10 minutes of mixed load, memory and event-loop delay per minute
+ *                                    # (bench/soak.ts; --soak-minutes N; writes bench/results/soak.{md,json})
  * npm run bench -- --profile         # one 5 s round, with V8 CPU profiles of the gateway per phase
  *                                    # (bench/results/profiles/*.cpuprofile, summary in bench/results/profile.json)
  * ```
@@ -116,6 +118,7 @@ import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
 import { measureTracingOverhead } from './tracing-overhead.js';
 import { measureRetentionCost } from './retention-cost.js';
+import { formatSoak, runSoak, SOAK_MODEL, startSoakSpace } from './soak.js';
 import { measureRedisPhases, REDIS_TARGETS, redisTargetMet, startRedisGateways } from './redis-phases.js';
 import { createUpstreamControl } from './upstream-control.js';
 import { measureConcurrent, measureSequential, warmUpConcurrent, type UpstreamPhaseOptions } from './upstream-phases.js';
@@ -413,8 +416,54 @@ async function checkPortkeyStreamingOnce(targets: PathTargets, model: string): P
   return `5 tokens sent 60 ms apart arrived as ${arrivals.length} messages over ${Math.round(spreadMs)} ms, text exact`;
 }
 
+/**
+ * `--soak [--soak-minutes N]`: the soak run alone (`bench/soak.ts`) on the compiled gateway, with
+ * the fake upstream and a fake image space; writes `bench/results/soak.{md,json}`.
+ * @returns the exit status: 0 when no request failed unexpectedly and RSS at the end is within 10 % of minute 2's.
+ */
+async function soakMain(argumentsList: string[]): Promise<number> {
+  const minutesAt = argumentsList.indexOf('--soak-minutes');
+  const minutes = minutesAt === -1 ? 10 : Number(argumentsList[minutesAt + 1]);
+  if (!Number.isInteger(minutes) || minutes < 2) throw new Error('--soak-minutes must be a whole number, 2 or more');
+  const workers = integerSetting(process.env, 'BENCH_SOAK_CLIENTS', 40);
+  log(`soak: building the gateway; ${minutes} minutes, ${workers} clients`);
+  buildGateway();
+  const upstream = await startTypeScriptProcess('fake-upstream', 'bench/fake-upstream-process.ts', { readyTimeoutMs: 20_000 });
+  const space = await startSoakSpace();
+  try {
+    const gateway = await startGateway(
+      'gateway',
+      {
+        POLLINATIONS_ENABLED: 'false',
+        RATE_LIMIT_PER_MINUTE: '0',
+        MAX_CONCURRENT_GENERATIONS_PER_KEY: '0',
+        LOG_LEVEL: 'error',
+        DATABASE_URL: 'none',
+        LLAMA_DEFAULT_MODEL: 'none',
+        MODELS_DIR: testModelsDir(process.env),
+        OPENAI_COMPATIBLE_UPSTREAMS: JSON.stringify([{ id: BENCH_PROVIDER, baseURL: String(upstream.ready.baseURL), models: [SOAK_MODEL] }]),
+        ...space.settings,
+      },
+      false,
+    );
+    const result = await runSoak({ minutes, workers, gateway, log });
+    await gateway.handle.stop();
+    const markdown = formatSoak(result, workers);
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    writeFileSync(join(RESULTS_DIR, 'soak.json'), `${JSON.stringify({ date: new Date().toISOString(), workers, ...result }, null, 2)}\n`);
+    writeFileSync(join(RESULTS_DIR, 'soak.md'), `${markdown}\n`);
+    process.stdout.write(`${markdown}\n`);
+    const errors = result.minutes.reduce((sum, minute) => sum + minute.errors, 0);
+    return errors === 0 && Math.abs(result.endToMinuteTwo - 1) <= 0.1 ? 0 : 1;
+  } finally {
+    await space.close();
+    await upstream.handle.stop();
+  }
+}
+
 /** Runs the benchmark; returns the process exit status. */
 async function main(): Promise<number> {
+  if (process.argv.includes('--soak')) return soakMain(process.argv.slice(2));
   const options = readOptions(process.argv.slice(2), process.env);
   const models = benchModels(options);
   const startedAt = performance.now();
