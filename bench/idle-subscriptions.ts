@@ -57,7 +57,7 @@ export interface IdleGateway {
 }
 
 /** Asks the gateway process for two full collections; returns whether it could and its used heap, bytes. */
-async function collectGarbage(gateway: ManagedProcess): Promise<{ collected: boolean; heapUsedBytes: number }> {
+export async function collectGarbage(gateway: ManagedProcess): Promise<{ collected: boolean; heapUsedBytes: number }> {
   gateway.send({ command: 'gc' });
   const answer = await gateway.nextMessage<{ gc?: boolean; heapUsedBytes?: number; error?: string }>(30_000);
   if (answer.gc === undefined) throw new Error(`gateway gc command: ${answer.error ?? JSON.stringify(answer)}`);

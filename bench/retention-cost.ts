@@ -10,6 +10,7 @@
  */
 import type { ManagedProcess } from './child-processes.js';
 import { residentBytes } from './child-processes.js';
+import { collectGarbage } from './idle-subscriptions.js';
 import { formatNumber } from './statistics.js';
 import { streamChatCompletions } from './stream-clients.js';
 import { BENCH_PROVIDER } from './upstream-paths.js';
@@ -44,10 +45,9 @@ export interface RetentionCostResult {
 
 /** Two full collections in the gateway; its used heap and resident memory then, bytes. */
 async function readings(gateway: ManagedProcess): Promise<{ heapUsedBytes: number; residentBytes: number }> {
-  gateway.send({ command: 'gc' });
-  const answer = await gateway.nextMessage<{ gc?: boolean; heapUsedBytes?: number; error?: string }>(30_000);
-  if (!answer.gc) throw new Error(`the gateway cannot collect garbage: ${answer.error ?? JSON.stringify(answer)}`);
-  return { heapUsedBytes: answer.heapUsedBytes!, residentBytes: residentBytes(gateway.child.pid) };
+  const { collected, heapUsedBytes } = await collectGarbage(gateway);
+  if (!collected) throw new Error('the gateway cannot collect garbage (it runs without --expose-gc)');
+  return { heapUsedBytes, residentBytes: residentBytes(gateway.child.pid) };
 }
 
 /** Runs `count` chats, `concurrency` at a time; returns their delta counts and the failures. */
