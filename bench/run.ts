@@ -419,7 +419,7 @@ async function checkPortkeyStreamingOnce(targets: PathTargets, model: string): P
 /**
  * `--soak [--soak-minutes N]`: the soak run alone (`bench/soak.ts`) on the compiled gateway, with
  * the fake upstream and a fake image space; writes `bench/results/soak.{md,json}`.
- * @returns the exit status: 0 when no request failed unexpectedly and RSS at the end is within 10 % of minute 2's.
+ * @returns the exit status: 0 when no request failed unexpectedly and RSS in the last minute is at most 10 % above minute 2's.
  */
 async function soakMain(argumentsList: string[]): Promise<number> {
   const minutesAt = argumentsList.indexOf('--soak-minutes');
@@ -454,7 +454,8 @@ async function soakMain(argumentsList: string[]): Promise<number> {
     writeFileSync(join(RESULTS_DIR, 'soak.md'), `${markdown}\n`);
     process.stdout.write(`${markdown}\n`);
     const errors = result.minutes.reduce((sum, minute) => sum + minute.errors, 0);
-    return errors === 0 && Math.abs(result.endToMinuteTwo - 1) <= 0.1 ? 0 : 1;
+    // Growth is what the soak looks for: ending lower than minute 2 (a collection came late there) is no leak.
+    return errors === 0 && result.endToMinuteTwo <= 1.1 ? 0 : 1;
   } finally {
     await space.close();
     await upstream.handle.stop();
