@@ -78,6 +78,9 @@ export interface GenerationServiceOptions {
   scaleOut?: ScaleOut;
 }
 
+/** The trace request of a generation when tracing is off (never read). */
+const UNTRACED: GenerationTraceRequest = Object.freeze({});
+
 /** How long a cancellation of a generation running on another instance waits for its terminal event, ms. */
 const REMOTE_CANCEL_WAIT_MS = 10_000;
 
@@ -158,13 +161,16 @@ export class GenerationService implements GenerationAccess {
       ...(options.tokenLimits && { tokenLimits: options.tokenLimits }),
     });
     const { candidates, request, newMessages } = chat;
-    const traced: GenerationTraceRequest = {
-      ...(input.model?.trim() && { model: input.model.trim() }),
-      ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }),
-      ...(request.temperature !== undefined && { temperature: request.temperature }),
-      ...(request.topP !== undefined && { topP: request.topP }),
-      ...(request.seed !== undefined && { seed: request.seed }),
-    };
+    // What a trace records of the request; nothing is built when tracing is off.
+    const traced: GenerationTraceRequest = this.options.tracer
+      ? {
+          ...(input.model?.trim() && { model: input.model.trim() }),
+          ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }),
+          ...(request.temperature !== undefined && { temperature: request.temperature }),
+          ...(request.topP !== undefined && { topP: request.topP }),
+          ...(request.seed !== undefined && { seed: request.seed }),
+        }
+      : UNTRACED;
     await this.begin(
       chat,
       origin,
@@ -188,7 +194,7 @@ export class GenerationService implements GenerationAccess {
     await this.begin(
       images,
       origin,
-      { ...(input.model?.trim() && { model: input.model.trim() }) },
+      this.options.tracer && input.model?.trim() ? { model: input.model.trim() } : UNTRACED,
       (generationId, pairs) => ({ generationId, kind: 'image', candidates: pairs, request, responseFormat }),
       () => imageWork(candidates, request, responseFormat, this.workOptions),
     );
