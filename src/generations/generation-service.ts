@@ -9,7 +9,7 @@
 import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
 import type { ImageStore } from '../images/image-store.js';
 import type { GenerationObserver } from './generation-observer.js';
-import type { GenerationTraceRequest, GenerationTracer } from './generation-tracer.js';
+import { traceRequestOf, UNTRACED, type GenerationTraceRequest, type GenerationTracer } from './generation-tracer.js';
 import { defaultLogger, type Logger } from '../operations/logger.js';
 import type { ProviderRegistry } from '../providers/provider-registry.js';
 import { chatWork, type ChatRunOptions } from './chat-run.js';
@@ -77,9 +77,6 @@ export interface GenerationServiceOptions {
    */
   scaleOut?: ScaleOut;
 }
-
-/** The trace request of a generation when tracing is off (never read). */
-const UNTRACED: GenerationTraceRequest = Object.freeze({});
 
 /** How long a cancellation of a generation running on another instance waits for its terminal event, ms. */
 const REMOTE_CANCEL_WAIT_MS = 10_000;
@@ -161,20 +158,10 @@ export class GenerationService implements GenerationAccess {
       ...(options.tokenLimits && { tokenLimits: options.tokenLimits }),
     });
     const { candidates, request, newMessages } = chat;
-    // What a trace records of the request; nothing is built when tracing is off.
-    const traced: GenerationTraceRequest = this.options.tracer
-      ? {
-          ...(input.model?.trim() && { model: input.model.trim() }),
-          ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }),
-          ...(request.temperature !== undefined && { temperature: request.temperature }),
-          ...(request.topP !== undefined && { topP: request.topP }),
-          ...(request.seed !== undefined && { seed: request.seed }),
-        }
-      : UNTRACED;
     await this.begin(
       chat,
       origin,
-      traced,
+      this.options.tracer ? traceRequestOf(input.model, request) : UNTRACED,
       (generationId, pairs) => ({ generationId, kind: 'chat', candidates: pairs, request, newMessages }),
       () => chatWork(candidates, request, newMessages, this.workOptions),
     );
@@ -194,7 +181,7 @@ export class GenerationService implements GenerationAccess {
     await this.begin(
       images,
       origin,
-      this.options.tracer && input.model?.trim() ? { model: input.model.trim() } : UNTRACED,
+      this.options.tracer ? traceRequestOf(input.model) : UNTRACED,
       (generationId, pairs) => ({ generationId, kind: 'image', candidates: pairs, request, responseFormat }),
       () => imageWork(candidates, request, responseFormat, this.workOptions),
     );

@@ -4,6 +4,7 @@
  * `operations/tracing/` implements them with OpenTelemetry when tracing is configured, and a
  * service without a tracer skips every call (no cost when tracing is off).
  */
+import type { ChatRequest } from '../providers/provider.js';
 import type { GenerationRecord } from './generation-records.js';
 
 /** What a trace records of the request, beside the record (OpenTelemetry GenAI `gen_ai.request.*`). */
@@ -14,6 +15,20 @@ export interface GenerationTraceRequest {
   temperature?: number;
   topP?: number;
   seed?: number;
+}
+
+/** The trace request of a generation when tracing is off (never read; nothing is built for it). */
+export const UNTRACED: GenerationTraceRequest = Object.freeze({});
+
+/** What a trace records of a request: the model it named (trimmed; none when empty) and the chat parameters it set. */
+export function traceRequestOf(model: string | null | undefined, parameters: Pick<ChatRequest, 'maxTokens' | 'temperature' | 'topP' | 'seed'> = {}): GenerationTraceRequest {
+  return {
+    ...(model?.trim() && { model: model.trim() }),
+    ...(parameters.maxTokens !== undefined && { maxTokens: parameters.maxTokens }),
+    ...(parameters.temperature !== undefined && { temperature: parameters.temperature }),
+    ...(parameters.topP !== undefined && { topP: parameters.topP }),
+    ...(parameters.seed !== undefined && { seed: parameters.seed }),
+  };
 }
 
 /**
