@@ -69,25 +69,33 @@ export function topicChannel(topic: keyof GenerationPubSubTopics, generationId: 
  * `generation:event` here dispatches it in-process only, where subscribers that say so
  * (`{ local: true }`: the generation runs here) hear it — as soon as it is in the log, without a
  * round trip through Redis and without a channel subscription of their own. The others listen to
- * `sharedTarget` (`@graphql-yoga/redis-event-target`). `generation:cancel` goes through
- * `sharedTarget` both ways (a cancellation comes from whichever instance the caller reached).
+ * `sharedTarget` (`@graphql-yoga/redis-event-target`). `generation:cancel` is published through
+ * `sharedTarget` (a cancellation comes from whichever instance the caller reached) and heard on
+ * `cancellations`: an in-process target the instance feeds from one pattern subscription to every
+ * cancellation channel (see `scale-out/redis-state.ts`), so running a generation costs no
+ * `SUBSCRIBE` and `UNSUBSCRIBE` of its own.
  */
-export function createScaledGenerationPubSub(sharedTarget: EventTarget): GenerationPubSub {
+export function createScaledGenerationPubSub(sharedTarget: EventTarget, cancellations: EventTarget): GenerationPubSub {
   const local = createGenerationPubSub();
   const shared = createGenerationPubSub(sharedTarget);
+  const cancelRequests = createGenerationPubSub(cancellations);
   return {
     publish(topic, ...[generationId, payload]) {
       if (topic === 'generation:event') local.publish('generation:event', generationId, payload as GenerationEvent);
       else shared.publish(topic, ...([generationId, payload] as GenerationPubSubTopics[typeof topic]));
     },
     subscribe(topic, generationId, options) {
-      return options?.local && topic === 'generation:event' ? local.subscribe(topic, generationId) : shared.subscribe(topic, generationId);
+      if (topic === 'generation:cancel') return cancelRequests.subscribe(topic, generationId);
+      return options?.local ? local.subscribe(topic, generationId) : shared.subscribe(topic, generationId);
     },
   };
 }
 
-/** An in-process `EventTarget` that takes any number of listeners per event type without a warning. */
-function unlimitedEventTarget(): EventTarget {
+/**
+ * An in-process `EventTarget` that takes any number of listeners per event type without a warning
+ * (e.g. one per running generation listening for its cancellation).
+ */
+export function unlimitedEventTarget(): EventTarget {
   const target = new EventTarget();
   setMaxListeners(0, target);
   return target;

@@ -2,7 +2,12 @@
  * The shared state of scaled-out instances, in one Redis (`REDIS_URL`): the event log (Redis
  * Streams), the generation records, and the pub/sub (`@graphql-yoga/redis-event-target`, which needs
  * one client for publishing and one in subscriber mode). Gaps from lost publishes are filled from
- * the streams by the generation service's subscribers.
+ * the streams by the generation service's subscribers. Cancellation requests are heard through one
+ * pattern subscription per instance, `PSUBSCRIBE generation:cancel:*`, made when the instance
+ * connects (ioredis makes it again after a reconnection): an instance running a generation needs
+ * no channel of its own for it, and the channels stay those of earlier versions (each request is
+ * published on `generation:cancel:{generationId}`, which per-generation subscribers hear too).
+ * https://redis.io/docs/latest/develop/interact/pubsub/#pattern-matching-subscriptions
  *
  * When Redis goes away while running, ioredis reconnects by itself (`retryStrategy`); meanwhile:
  * - the command client fails fast (`enableOfflineQueue: false`: a command sent while disconnected
@@ -18,7 +23,7 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
 import { batchWrites } from '../batched-writes.js';
-import { createScaledGenerationPubSub, topicChannel, type GenerationPubSub } from '../generations/generation-pub-sub.js';
+import { createScaledGenerationPubSub, topicChannel, unlimitedEventTarget, type GenerationPubSub } from '../generations/generation-pub-sub.js';
 import { RedisEventLog } from './redis-event-log.js';
 import { RedisGenerationRecords } from './redis-generation-records.js';
 
@@ -40,6 +45,9 @@ export interface RedisState {
   /** Closes the clients (at once for those that are not connected). */
   close(): Promise<void>;
 }
+
+/** The pattern every instance subscribes to for cancellation requests: `generation:cancel:*`. */
+export const CANCELLATION_PATTERN = `${topicChannel('generation:cancel', '')}*`;
 
 /** `redis://user:secret@host:6379/0` → `redis://host:6379/0`, for messages. */
 export function redactRedisUrl(url: string): string {
@@ -90,6 +98,18 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     subscribe: (channel: string) => subscriber.subscribe(channel).catch(noteError),
     unsubscribe: (channel: string) => subscriber.unsubscribe(channel).catch(noteError),
   };
+  // Cancellation requests from the pattern subscription, dispatched in-process by channel.
+  const cancellations = unlimitedEventTarget();
+  subscriber.on('pmessage', (pattern: string, channel: string, message: string) => {
+    if (pattern !== CANCELLATION_PATTERN) return;
+    let reason: unknown;
+    try {
+      reason = message === '' ? null : JSON.parse(message);
+    } catch {
+      return; // not a request this gateway published
+    }
+    cancellations.dispatchEvent(new CustomEvent(channel, { detail: reason }));
+  });
   return {
     // The log publishes each event as it appends it, on the channel the shared pub/sub listens to.
     eventLog: new RedisEventLog(commands, retentionMs, (generationId) => topicChannel('generation:event', generationId)),
@@ -97,11 +117,12 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     commands,
     pubSub: createScaledGenerationPubSub(
       createRedisEventTarget({ publishClient: publishClient as unknown as Redis, subscribeClient: subscribeClient as unknown as Redis }) as unknown as EventTarget,
+      cancellations,
     ),
     async connect() {
       try {
         await Promise.all(Object.values(clients).map((client) => client.connect()));
-        await commands.ping();
+        await Promise.all([commands.ping(), subscriber.psubscribe(CANCELLATION_PATTERN)]);
         connected = true;
       } catch (error) {
         Object.values(clients).forEach((client) => client.disconnect());

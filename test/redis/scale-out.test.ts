@@ -1,7 +1,8 @@
 /**
  * Two app instances on one real Redis (127.0.0.1:6379, database 15): a generation started on A is
  * followed on B over graphql-ws with the same events A's own subscriber saw; `after` works across
- * instances; a cancellation sent to B stops the generation running on A; `generation(id)` answers on B.
+ * instances; a cancellation sent to B stops the generation running on A (heard on one pattern
+ * subscription per instance, also when published as earlier versions do); `generation(id)` answers on B.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,26 @@ describe('two instances on one Redis', () => {
     expect(cancelled.data.cancelGeneration).toMatchObject({ id, status: 'CANCELLED' });
     await upstream.waitForClientClose(closesBefore + 1);
     expect((await following).at(-1)).toMatchObject({ __typename: 'GenerationCancelled', reason: 'cancelled by request' });
+  });
+
+  it('hears cancellations on one pattern subscription, including one published as earlier versions do', async () => {
+    const admin = new Redis(REDIS_URL);
+    try {
+      const start = await graphqlRequest(first.graphqlUrl, START_CHAT_COMPLETION, {
+        input: { provider: 'fake', model: 'endless?gapMs=5', messages: [{ role: 'USER', content: 'go' }] },
+      });
+      const id = start.data.startChatCompletion.id as string;
+      const following = events(clientOfFirst, id);
+      // Running it subscribed no channel of its own; each instance's subscriber connection holds the one pattern.
+      expect(await admin.pubsub('CHANNELS', 'generation:cancel:*')).toEqual([]);
+      const clients = ((await admin.client('LIST')) as string).split('\n');
+      expect(clients.filter((line) => line.includes('name=graphql-ai-gateway') && / psub=1 /.test(line)).length).toBeGreaterThanOrEqual(2);
+      // An instance of an earlier version publishes the request on the generation's own channel, as JSON.
+      await admin.publish(`generation:cancel:${id}`, JSON.stringify('stopped by an older instance'));
+      expect((await following).at(-1)).toMatchObject({ __typename: 'GenerationCancelled', reason: 'stopped by an older instance' });
+    } finally {
+      await admin.quit();
+    }
   });
 
   it('loses nothing when Redis drops the pub/sub connections mid-stream (CLIENT KILL)', async () => {
