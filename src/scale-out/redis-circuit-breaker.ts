@@ -10,7 +10,7 @@
  * `lastProvider` (the last counted failure). Every change runs as one Lua script (ioredis
  * `defineCommand`, EVALSHA), so two instances cannot both take the trial slot or lose each other's
  * failures. A key expires `idleExpiryMs` after its last change (counted from the end of its open
- * period), so nothing leaks; a success deletes it.
+ * period), so nothing leaks; a success deletes it (see `recordSuccess`).
  *
  * Times are the instances' clocks (`now`), compared in Redis: keep the clocks in sync (NTP); a skew
  * shifts when a circuit half-opens by as much.
@@ -55,11 +55,12 @@ export interface RedisCircuitBreakerOptions extends CircuitBreakerOptions {
 }
 
 /**
- * `tryAcquire`. KEYS: circuit. ARGV: now, trial slot end (now + lease). Returns 1 (go) or 0 (skip).
- * Closed (or no key): go. Open and before `openUntil`: skip. Past it (half-open): go only when the
- * trial slot is free (or its lease ran out), taking it.
+ * `tryAcquire`. KEYS: circuit. ARGV: now, trial slot end (now + lease). Returns 2 (go; there is no
+ * circuit state at all), 1 (go) or 0 (skip). Closed: go. Open and before `openUntil`: skip. Past it
+ * (half-open): go only when the trial slot is free (or its lease ran out), taking it.
  */
 const ACQUIRE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end
 local openUntil = tonumber(redis.call('HGET', KEYS[1], 'openUntil') or '0')
 if openUntil == 0 then return 1 end
 local now = tonumber(ARGV[1])
@@ -120,6 +121,11 @@ export class RedisCircuitBreaker implements ProviderCircuitBreaker {
   private readonly redisTimeoutMs: number;
   /** Whether Redis is known to be unreachable (a warning was logged for this outage). */
   private unreachable = false;
+  /**
+   * Providers whose circuit had no state in Redis at this instance's last check, with no failure
+   * recorded here since: a success then has nothing to reset, and sends no `DEL`.
+   */
+  private readonly knownClean = new Set<string>();
 
   /**
    * @param redis a command client (`createRedisState(...).commands`); it may connect later: until it
@@ -149,16 +155,27 @@ export class RedisCircuitBreaker implements ProviderCircuitBreaker {
   async tryAcquire(providerId: string): Promise<boolean> {
     const now = this.now();
     const answer = await this.shared((scripts) => scripts.gatewayBreakerAcquire(this.keyOf(providerId), String(now), String(now + this.trialLeaseMs)));
-    return answer === UNREACHABLE ? this.local.tryAcquire(providerId) : answer === 1;
+    if (answer === UNREACHABLE) return this.local.tryAcquire(providerId);
+    if (answer === 2) this.knownClean.add(providerId);
+    else this.knownClean.delete(providerId);
+    return answer !== 0;
   }
 
+  /**
+   * A success closes the circuit for every instance (`DEL`), unless this instance's last check found
+   * no state to clear (and it recorded no failure since): most requests then cost one command, not
+   * two. A failure another instance counted between that check and this success stands until the
+   * next success whose check sees it — one success later than the in-memory breaker would reset it.
+   */
   async recordSuccess(providerId: string): Promise<void> {
     this.local.recordSuccess(providerId);
+    if (this.knownClean.has(providerId)) return;
     await this.shared(() => this.redis.del(this.keyOf(providerId)));
   }
 
   async recordFailure(providerId: string, error: CircuitFailure): Promise<void> {
     this.local.recordFailure(providerId, error);
+    this.knownClean.delete(providerId);
     const key = this.keyOf(providerId);
     if (!countsAgainstProvider(error.code)) {
       await this.shared((scripts) => scripts.gatewayBreakerNeutralFailure(key));

@@ -263,6 +263,21 @@ describe('RedisCircuitBreaker step by step (two instances, one clock)', () => {
     expect(await admin.exists(`${keyPrefix}beta`)).toBe(0);
   });
 
+  it('a success after a check that found no state sends nothing; one after a check that found state clears it for both', async () => {
+    expect(await first.tryAcquire('delta')).toBe(true); // no circuit state in Redis
+    await second.recordFailure('delta', upstreamError); // counted meanwhile by the other instance
+    await first.recordSuccess('delta'); // nothing to clear as far as the first instance knew: no DEL
+    expect(await second.state('delta')).toEqual({ state: 'closed', consecutiveFailures: 1, lastError: upstreamError });
+    expect(await first.tryAcquire('delta')).toBe(true); // this check sees the failure
+    await first.recordSuccess('delta');
+    expect(await admin.exists(`${keyPrefix}delta`)).toBe(0);
+    // A failure recorded here after a clean check is cleared by this instance's next success.
+    expect(await first.tryAcquire('delta')).toBe(true);
+    await first.recordFailure('delta', upstreamError);
+    await first.recordSuccess('delta');
+    expect(await second.state('delta')).toEqual({ state: 'closed', consecutiveFailures: 0 });
+  });
+
   it('a failure that is not the provider’s (or a cancellation) frees the trial without counting', async () => {
     await open('gamma');
     clock += 1_000;
