@@ -227,13 +227,14 @@ export class GenerationService implements GenerationAccess {
   /**
    * The generation with this id: this instance's own record, else (scaled out) the shared one (see
    * `ScaleOut.find`), else the stored one past its retention (with a history: its result, no
-   * events). Undefined when unknown, or expired and not stored.
+   * events). Undefined when unknown, or expired and not stored. `options.text: false`: a chat running
+   * on another instance comes without its text rebuilt from the shared log (see `ScaleOut.find`).
    * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared state (Redis) cannot be reached;
    *   `DATABASE_UNAVAILABLE` when the history cannot be read.
    */
-  async find(generationId: string): Promise<GenerationRecord | undefined> {
+  async find(generationId: string, options?: { text?: boolean }): Promise<GenerationRecord | undefined> {
     const { scaleOut, history } = this.options;
-    const held = this.records.get(generationId) ?? (await scaleOut?.find(generationId));
+    const held = this.records.get(generationId) ?? (await scaleOut?.find(generationId, options));
     return held ?? (history && (await findStoredGeneration(history, generationId)));
   }
 
@@ -305,7 +306,8 @@ export class GenerationService implements GenerationAccess {
    *   `EVENT_LOG_UNAVAILABLE` when the log cannot be read or could not store the generation's end.
    */
   async subscribe(generationId: string, after = 0, kind?: GenerationRecord['kind']): Promise<AsyncIterableIterator<GenerationEvent>> {
-    const record = await this.find(generationId);
+    // The follower reads the events itself: a running chat's text need not be rebuilt first.
+    const record = await this.find(generationId, { text: false });
     if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
     if (kind && record.kind !== kind) {
       throw new GatewayError(

@@ -54,11 +54,12 @@ export interface ScaleOut {
   /** Gives up a generation's owner lease (its end, kept for later, was written or given up). */
   releaseLease(generationId: string): void;
   /**
-   * Another instance's generation: its shared record (a running chat's `text` rebuilt from the shared
-   * log), ended first with `INSTANCE_LOST` when its owner lease is gone; undefined when unknown or expired.
+   * Another instance's generation: its shared record (a running chat's `text` and `lastSequence`
+   * rebuilt from the shared log, unless `options.text` is false: a subscriber reads the log itself),
+   * ended first with `INSTANCE_LOST` when its owner lease is gone; undefined when unknown or expired.
    * @throws GatewayError `EVENT_LOG_UNAVAILABLE` when the shared state cannot be reached.
    */
-  find(generationId: string): Promise<GenerationRecord | undefined>;
+  find(generationId: string, options?: { text?: boolean }): Promise<GenerationRecord | undefined>;
   /**
    * One page of every instance's generations (see generation-listing.ts).
    * @throws GatewayError `BAD_USER_INPUT` for a bad page size or cursor, `EVENT_LOG_UNAVAILABLE` when Redis cannot be reached.

@@ -86,14 +86,13 @@ export class RedisScaleOut implements ScaleOut {
     void this.options.leases?.release(generationId);
   }
 
-  async find(generationId: string): Promise<GenerationRecord | undefined> {
+  async find(generationId: string, options: { text?: boolean } = {}): Promise<GenerationRecord | undefined> {
     try {
-      const loaded = await this.options.sharedRecords.load(generationId);
       // A running generation whose instance is gone (its owner lease expired) is reported, and ended, as such.
-      const found = loaded && (await this.endIfOwnerLost(loaded));
+      const found = await this.loadChecked(generationId);
       if (!found) return undefined;
       const { lease: _lease, ...shared } = found;
-      if (shared.kind === 'chat' && !isFinalStatus(shared.status)) {
+      if (shared.kind === 'chat' && !isFinalStatus(shared.status) && options.text !== false) {
         const events = await this.options.eventLog.read(generationId, 0);
         shared.text = textOf(events);
         shared.lastSequence = events.at(-1)?.sequence ?? shared.lastSequence;
@@ -118,8 +117,7 @@ export class RedisScaleOut implements ScaleOut {
     let shared: GenerationRecord | undefined;
     try {
       // A generation whose instance is gone (its owner lease expired) is ended here: nobody else would.
-      const loaded = await this.options.sharedRecords.load(record.id);
-      shared = loaded && (await this.endIfOwnerLost(loaded));
+      shared = await this.loadChecked(record.id);
     } catch (error) {
       throw new GatewayError('EVENT_LOG_UNAVAILABLE', `Generation "${record.id}" cannot be looked up: the shared state is unreachable (${(error as Error).message}).`);
     }
@@ -227,17 +225,30 @@ export class RedisScaleOut implements ScaleOut {
   }
 
   /**
+   * The shared record, ended first (see {@link endIfOwnerLost}) when it runs under an owner lease
+   * that is gone. The record and its lease are read at once (one round trip, the two commands
+   * pipelined), not one after the other.
+   * @throws when Redis is unreachable.
+   */
+  private async loadChecked(generationId: string): Promise<SharedGenerationRecord | undefined> {
+    const { sharedRecords, leases } = this.options;
+    const [loaded, leaseHeld] = await Promise.all([sharedRecords.load(generationId), leases?.isHeld(generationId)]);
+    return loaded && this.endIfOwnerLost(loaded, leaseHeld);
+  }
+
+  /**
    * For another instance's generation whose shared record is running under an owner lease: ends it
    * with `INSTANCE_LOST` (see {@link endLost}) when the lease is gone — its instance stopped renewing it.
    * Returns the record as it is then: FAILED when this call ended it, re-loaded when another
    * instance or its owner ended it meanwhile, else `shared` unchanged (the lease is held, or none applies).
+   * @param leaseHeld whether the lease existed when (just after) the record was read; undefined: looked up here.
    * @throws when Redis is unreachable.
    */
-  private async endIfOwnerLost(shared: SharedGenerationRecord): Promise<SharedGenerationRecord | undefined> {
+  private async endIfOwnerLost(shared: SharedGenerationRecord, leaseHeld: boolean | undefined): Promise<SharedGenerationRecord | undefined> {
     const { leases, sharedRecords, logger } = this.options;
     const lease = shared.lease;
     if (!leases || !lease || isFinalStatus(shared.status)) return shared;
-    if (await leases.isHeld(shared.id)) return shared;
+    if (leaseHeld ?? (await leases.isHeld(shared.id))) return shared;
     const ended = await this.endLost(shared, {
       code: 'INSTANCE_LOST',
       message: `The instance running this generation stopped responding (no lease renewal for ${lease.durationMs} ms); it is not restarted, so no output is repeated.`,
