@@ -14,7 +14,7 @@ export class DeltaCoalescer {
   private lastSentAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   /** Sends run one after another; a failed send makes every later `flush` reject. */
-  private sending: Promise<void> = Promise.resolve();
+  private sending: Promise<unknown> = Promise.resolve();
 
   /**
    * @param windowMs the shortest time between two sends, ms; 0 sends every delta at once.
@@ -22,11 +22,11 @@ export class DeltaCoalescer {
    */
   constructor(
     private readonly windowMs: number,
-    private readonly send: (text: string) => Promise<void>,
+    private readonly send: (text: string) => Promise<unknown>,
   ) {}
 
   /** Adds text; sends it now when the window since the last send has passed, else at the window's end. */
-  add(text: string): Promise<void> {
+  add(text: string): Promise<unknown> {
     if (text.length === 0) return this.sending;
     this.pending += text;
     if (this.timer) return Promise.resolve();
@@ -40,7 +40,7 @@ export class DeltaCoalescer {
   }
 
   /** Sends what is pending now (before a terminal event) and resolves when every send is done. */
-  flush(): Promise<void> {
+  flush(): Promise<unknown> {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.length > 0) {

@@ -46,12 +46,18 @@ export interface FollowSource {
  * event that was heard live or that a final record counts — the stream ends with GatewayError
  * `EVENTS_EXPIRED` naming the missing sequences. A log that cannot be read ends it with
  * `EVENT_LOG_UNAVAILABLE`, as does the end of a generation of this instance that the log could not store.
+ *
+ * `next`: the event after `after` as stored, when the caller has it (a stream that started the
+ * generation here has event 1). When `record` — then this instance's own, live record — has
+ * numbered no event beyond it once the follower listens, every later event will be heard live, so
+ * the log is not read at the start (scaled out, one `XRANGE` less per generation); otherwise it is.
  */
 export async function* followEvents(
   source: FollowSource,
   record: GenerationRecord,
   after: number,
   control: FollowControl,
+  next?: GenerationEvent,
 ): AsyncGenerator<GenerationEvent, void, undefined> {
   const { pubSub } = source;
   if (isFinalStatus(record.status) && after >= record.lastSequence) return;
@@ -76,7 +82,12 @@ export async function* followEvents(
   })();
   const unregister = source.register(record.id, control);
   try {
-    if (yield* eventsFromLog(source.eventLog, record, position)) return;
+    // Listening now (the pump's first read added the listener): nothing numbered after `next` yet means nothing missed.
+    if (next && next.sequence === after + 1 && record.lastSequence === next.sequence) {
+      yield next;
+      position.last = next.sequence;
+      if (isTerminalEvent(next)) return;
+    } else if (yield* eventsFromLog(source.eventLog, record, position)) return;
     while (!control.closed) {
       if (overflowed) {
         overflowed = false;

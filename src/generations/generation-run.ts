@@ -62,7 +62,7 @@ export class GenerationRun {
   /** Settles when the terminal event is out (see {@link start}); settled until then for a run that is never started. */
   finished: Promise<void> = Promise.resolve();
   /** The last emission: the next one waits for it. */
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<unknown> = Promise.resolve();
   /** Sequence of the last event the log took. */
   private stored: number;
   /** Set once an append failed: later events are refused with it, and the terminal event follows `stored`. */
@@ -103,8 +103,9 @@ export class GenerationRun {
    * terminal event takes the sequence after the last one stored, so the log never has a hole. A
    * terminal event the log cannot take either is written once it is back (see {@link storeEndLater});
    * its emission resolves. Nothing is published that the log did not take.
+   * @returns the event as the log took it (numbered), or undefined for a terminal event it did not take (yet).
    */
-  emit(event: UnnumberedGenerationEvent): Promise<void> {
+  emit(event: UnnumberedGenerationEvent): Promise<GenerationEvent | undefined> {
     const record = this.record;
     record.lastSequence += 1;
     // Object.assign, not an object spread: every `{ ...event, … }` got a hidden class of its own on
@@ -192,14 +193,14 @@ export class GenerationRun {
     }
   }
 
-  /** Appends and publishes one numbered event of {@link emit}, or handles the log's failure. */
-  private async store(numbered: GenerationEvent): Promise<void> {
+  /** Appends and publishes one numbered event of {@link emit}, or handles the log's failure; resolves with the event stored, if it was. */
+  private async store(numbered: GenerationEvent): Promise<GenerationEvent | undefined> {
     const { record, context } = this;
     const terminal = isTerminalEvent(numbered);
     let event = numbered;
     if (this.failure) {
       if (!terminal) throw this.failure;
-      if (this.stored === 0) return; // nothing of it reached the log, so no one can be following it
+      if (this.stored === 0) return undefined; // nothing of it reached the log, so no one can be following it
       event = Object.assign({}, numbered, { sequence: this.stored + 1 });
       record.lastSequence = event.sequence;
     }
@@ -214,7 +215,7 @@ export class GenerationRun {
         );
         if (this.stored > 0) this.storeEndLater(event, ending);
         context.logger.error({ err: error, generationId: record.id, sequence: event.sequence }, 'cannot store the terminal event of a generation');
-        return;
+        return undefined;
       }
       const failure =
         this.failure ??
@@ -228,6 +229,7 @@ export class GenerationRun {
     }
     this.stored = event.sequence;
     context.pubSub.publish('generation:event', record.id, event);
+    return event;
   }
 
   /**

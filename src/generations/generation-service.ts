@@ -6,80 +6,38 @@
  * is `chat-run.ts` or `image-run.ts`, with fallback between providers (`provider-fallback.ts`).
  * Scaled out, the same calls go through one seam (`scale-out.ts`) that a single instance does not install.
  */
-import type { ConversationLimits, ConversationStore } from '../conversations/conversation-store.js';
-import type { ImageStore } from '../images/image-store.js';
 import type { GenerationObserver } from './generation-observer.js';
-import { traceRequestOf, UNTRACED, type GenerationTraceRequest, type GenerationTracer } from './generation-tracer.js';
+import { traceRequestOf, UNTRACED, type GenerationTraceRequest } from './generation-tracer.js';
 import { defaultLogger, type Logger } from '../operations/logger.js';
-import type { ProviderRegistry } from '../providers/provider-registry.js';
 import { chatWork, type ChatRunOptions } from './chat-run.js';
-import type { EventLog } from './event-log.js';
 import type { GenerationAccess } from './generation-access.js';
 import { GatewayError } from './gateway-error.js';
 import type { GenerationEvent, UnnumberedGenerationEvent } from './generation-events.js';
 import type { ChatCompletionInput, GenerationOrigin, ImageGenerationInput } from './generation-inputs.js';
 import { jobWork, type GenerationJobData } from './generation-job.js';
-import { findStoredGeneration, withStoredGenerations, type GenerationHistory } from './generation-history.js';
+import { findStoredGeneration, withStoredGenerations } from './generation-history.js';
 import { listRecords, type GenerationFilter, type GenerationPage } from './generation-listing.js';
-import type { GenerationPubSub } from './generation-pub-sub.js';
 import { isFinalStatus, type ChatGenerationRecord, type GenerationRecord, type ImageGenerationRecord } from './generation-records.js';
-import { prepareChat, prepareImages, type PreparedChat, type PreparedImages, type TokenLimits } from './generation-requests.js';
+import { prepareChat, prepareImages, type PreparedChat, type PreparedImages } from './generation-requests.js';
 import { GenerationRetention } from './generation-retention.js';
 import { GenerationRun, type GenerationRunContext, type GenerationWork, type UnstoredEnd } from './generation-run.js';
+import type { GenerationServiceOptions } from './generation-service-options.js';
 import { GenerationSubscriptions } from './generation-subscriptions.js';
 import { imageWork, type ImageRunOptions } from './image-run.js';
-import type { ScaleOut } from './scale-out.js';
 
 export { AllProvidersFailedError, GenerationCancellation, GenerationTimeout } from './generation-errors.js';
 export type { ChatCompletionInput, GenerationOrigin, ImageGenerationInput } from './generation-inputs.js';
 export type { ChatGenerationRecord, GenerationRecord, GenerationStatus, ImageGenerationRecord } from './generation-records.js';
-
-/** Dependencies and settings of the service. */
-export interface GenerationServiceOptions {
-  registry: ProviderRegistry;
-  eventLog: EventLog;
-  pubSub: GenerationPubSub;
-  /** Where image bytes are checked, stored and downloaded. */
-  imageStore: ImageStore;
-  /** How long a finished generation stays queryable and replayable, ms. */
-  retentionMs: number;
-  /** Most finished generations kept; beyond it the oldest are forgotten before their time. Default: no limit. */
-  maxRetained?: number;
-  /** Where conversations are kept. */
-  conversations: ConversationStore;
-  /** Limits of a conversation (the new messages of one request must fit them). */
-  conversationLimits?: Pick<ConversationLimits, 'maxMessages' | 'maxCharacters'>;
-  /** Shortest time between two `chat-token-delta` events of one generation, ms (see `DeltaCoalescer`); default 0. */
-  deltaCoalesceMs?: number;
-  /** Token limits of chat requests (see `TokenLimits`). Default: none. */
-  tokenLimits?: TokenLimits;
-  /**
-   * Longest time one generation may run, from its start (a wait for a free model sequence or a
-   * worker included) to its end, ms (`GENERATION_TIMEOUT_MS`); past it the generation ends FAILED
-   * with code `GENERATION_TIMEOUT`, keeping the text that streamed. Default: no limit.
-   */
-  generationTimeoutMs?: number;
-  /** Told about generations and subscribers (metrics, logs); see `GenerationObserver`. */
-  observer?: GenerationObserver;
-  /** Traces each generation run here and its provider attempts (OpenTelemetry); absent = no tracing. */
-  tracer?: GenerationTracer;
-  /** Where unexpected failures are logged; default: a JSON logger on standard output. */
-  logger?: Logger;
-  /**
-   * Where ended generations are kept after the retention (the database); `find` and
-   * `listGenerations` read it for what memory no longer holds. Absent = nothing past the retention.
-   */
-  history?: GenerationHistory;
-  /**
-   * Scaled out: the state shared with other instances (see `scale-out.ts`). With `enqueue` (role
-   * `api`), generations are queued for a worker (`runJob`) instead of run here, except one with a
-   * per-request API key, so the key never enters Redis. Absent = a single instance.
-   */
-  scaleOut?: ScaleOut;
-}
+export type { GenerationServiceOptions } from './generation-service-options.js';
 
 /** How long a cancellation of a generation running on another instance waits for its terminal event, ms. */
 const REMOTE_CANCEL_WAIT_MS = 10_000;
+
+/** A generation just started: its record, and event 1 as stored when it runs on this instance. */
+interface Begun<Record extends GenerationRecord> {
+  record: Record;
+  first: GenerationEvent | undefined;
+}
 
 /** Starts, cancels, looks up, lists and streams generations. */
 export class GenerationService implements GenerationAccess {
@@ -149,6 +107,11 @@ export class GenerationService implements GenerationAccess {
    *   `origin.restriction`); nothing is started then.
    */
   async startChat(input: ChatCompletionInput, origin: GenerationOrigin = {}): Promise<ChatGenerationRecord> {
+    return (await this.beginChat(input, origin)).record;
+  }
+
+  /** `startChat`, with event 1 as stored (undefined when the generation was queued for a worker). */
+  private async beginChat(input: ChatCompletionInput, origin: GenerationOrigin): Promise<Begun<ChatGenerationRecord>> {
     this.assertRunning();
     const { options } = this;
     const chat = await prepareChat(input, origin, {
@@ -158,14 +121,14 @@ export class GenerationService implements GenerationAccess {
       ...(options.tokenLimits && { tokenLimits: options.tokenLimits }),
     });
     const { candidates, request, newMessages } = chat;
-    await this.begin(
+    const first = await this.begin(
       chat,
       origin,
       this.options.tracer ? traceRequestOf(input.model, request) : UNTRACED,
       (generationId, pairs) => ({ generationId, kind: 'chat', candidates: pairs, request, newMessages }),
       () => chatWork(candidates, request, newMessages, this.workOptions),
     );
-    return chat.record;
+    return { record: chat.record, first };
   }
 
   /**
@@ -175,17 +138,22 @@ export class GenerationService implements GenerationAccess {
    *   `origin.restriction`); nothing is started then.
    */
   async startImages(input: ImageGenerationInput, origin: GenerationOrigin = {}): Promise<ImageGenerationRecord> {
+    return (await this.beginImages(input, origin)).record;
+  }
+
+  /** `startImages`, with event 1 as stored (undefined when the generation was queued for a worker). */
+  private async beginImages(input: ImageGenerationInput, origin: GenerationOrigin): Promise<Begun<ImageGenerationRecord>> {
     this.assertRunning();
     const images = await prepareImages(input, origin, this.options.registry);
     const { candidates, request, responseFormat } = images;
-    await this.begin(
+    const first = await this.begin(
       images,
       origin,
       this.options.tracer ? traceRequestOf(input.model) : UNTRACED,
       (generationId, pairs) => ({ generationId, kind: 'image', candidates: pairs, request, responseFormat }),
       () => imageWork(candidates, request, responseFormat, this.workOptions),
     );
-    return images.record;
+    return { record: images.record, first };
   }
 
   /**
@@ -325,12 +293,14 @@ export class GenerationService implements GenerationAccess {
    * @throws GatewayError as `startChat` does, before anything starts.
    */
   async startChatStream(input: ChatCompletionInput, origin: GenerationOrigin = {}): Promise<AsyncIterableIterator<GenerationEvent>> {
-    return this.owned(await this.startChat(input, origin));
+    const { record, first } = await this.beginChat(input, origin);
+    return this.owned(record, first);
   }
 
   /** Starts an image generation and streams all its events; closing the stream early cancels it. See `startChatStream`. */
   async startImageStream(input: ImageGenerationInput, origin: GenerationOrigin = {}): Promise<AsyncIterableIterator<GenerationEvent>> {
-    return this.owned(await this.startImages(input, origin));
+    const { record, first } = await this.beginImages(input, origin);
+    return this.owned(record, first);
   }
 
   /**
@@ -370,17 +340,26 @@ export class GenerationService implements GenerationAccess {
     if (this.stopped) throw new GatewayError('SERVICE_UNAVAILABLE', 'The server is shutting down and accepts no new generations; retry on another instance.');
   }
 
-  /** All events of a generation whose stream owns it: closing the stream before the end cancels it. */
-  private owned(record: GenerationRecord): AsyncIterableIterator<GenerationEvent> {
-    return this.subscriptions.follow(record, 0, async () => {
-      if (!isFinalStatus(record.status)) await this.cancel(record.id, 'subscription closed');
-    });
+  /**
+   * All events of a generation whose stream owns it: closing the stream before the end cancels it.
+   * @param first event 1 as stored, when the generation runs here (the follower need not read it back).
+   */
+  private owned(record: GenerationRecord, first: GenerationEvent | undefined): AsyncIterableIterator<GenerationEvent> {
+    return this.subscriptions.follow(
+      record,
+      0,
+      async () => {
+        if (!isFinalStatus(record.status)) await this.cancel(record.id, 'subscription closed');
+      },
+      first,
+    );
   }
 
   /**
    * Starts a prepared generation: queued for a worker (role `api`, see `ScaleOut.enqueue`) unless it
    * carries the caller's own provider key, else run here (see `launch`).
    * @param job the queued job, from the generation id and the candidates as ids.
+   * @returns event 1 as stored when the generation runs here; undefined when it was queued.
    */
   private async begin(
     prepared: PreparedChat | PreparedImages,
@@ -388,22 +367,22 @@ export class GenerationService implements GenerationAccess {
     traced: GenerationTraceRequest,
     job: (generationId: string, candidates: GenerationJobData['candidates']) => GenerationJobData,
     work: () => GenerationWork,
-  ): Promise<void> {
+  ): Promise<GenerationEvent | undefined> {
     const { record, started, candidates } = prepared;
     const { scaleOut, tracer } = this.options;
     if (scaleOut?.enqueue && !prepared.hasOwnKey) {
       const data = job(record.id, candidates.map(({ provider, model }) => ({ providerId: provider.id, model })));
       if (tracer && origin.trace) data.trace = { carrier: origin.trace, request: traced };
       await scaleOut.enqueue(new GenerationRun(record, this.runContext), started, data, this.subscriptions.source);
-    } else {
-      await this.launch(record, started, work(), origin, traced);
+      return undefined;
     }
+    return this.launch(record, started, work(), origin, traced);
   }
 
   /**
    * Records the generation, appends its first event, and runs `work` in the background. Resolves
    * one event-loop turn later (a `setImmediate`), after the check phase where undici writes a
-   * provider's request on a reused keep-alive connection.
+   * provider's request on a reused keep-alive connection, with event 1 as stored.
    */
   private async launch(
     record: GenerationRecord,
@@ -411,7 +390,7 @@ export class GenerationService implements GenerationAccess {
     work: GenerationWork,
     origin: GenerationOrigin,
     traced: GenerationTraceRequest,
-  ): Promise<void> {
+  ): Promise<GenerationEvent | undefined> {
     this.records.set(record.id, record);
     this.observe((observer) => observer.generationStarted?.(record, origin));
     const run = new GenerationRun(record, this.runContext);
@@ -426,7 +405,7 @@ export class GenerationService implements GenerationAccess {
     const shared = this.options.scaleOut?.share(record, adopted?.lease);
     this.running.set(record.id, run);
     void run.start(work);
-    await startedEmitted;
+    const first = await startedEmitted;
     await adopted?.leased;
     await shared;
     // The caller (a transport sending event 1, following the generation) goes on after the event
@@ -434,6 +413,7 @@ export class GenerationService implements GenerationAccess {
     // a reused keep-alive connection in a setImmediate, not at once (its idle-socket validation,
     // GHSA-35p6-xmwp-9g52; lib/dispatcher/client-h1.js), so without this yield the caller's work ran first.
     await new Promise<void>((resolve) => setImmediate(resolve));
+    return first;
   }
 
   /** A run ended (its terminal event is out, or kept for later): it is retained, and its lease goes unless its end waits to be stored. */

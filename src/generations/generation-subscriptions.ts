@@ -65,10 +65,11 @@ export class GenerationSubscriptions {
    * `return()` wakes a waiting reader and runs `onClose` first. A plain object rather than another
    * generator around `followEvents`: an idle subscription holds less, and each event takes one hop fewer.
    * A stream that ends with an error (`EVENTS_EXPIRED`, `EVENT_LOG_UNAVAILABLE`) is closed as if its reader had left.
+   * @param next the event after `after` when the caller has it as stored (see `followEvents`).
    */
-  follow(record: GenerationRecord, after: number, onClose?: () => Promise<void>): AsyncIterableIterator<GenerationEvent> {
+  follow(record: GenerationRecord, after: number, onClose?: () => Promise<void>, next?: GenerationEvent): AsyncIterableIterator<GenerationEvent> {
     const control: FollowControl = { closed: false };
-    const events = followEvents(this.source, record, after, control);
+    const events = followEvents(this.source, record, after, control, next);
     let following: { ended: Promise<void>; end: () => void } | undefined;
     let finished = false;
     const begin = (): void => {

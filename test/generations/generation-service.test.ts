@@ -6,7 +6,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { GenerationEvent } from '../../src/generations/generation-events.js';
 import { GenerationService } from '../../src/generations/generation-service.js';
-import type { ChatProvider } from '../../src/providers/provider.js';
 import { createInMemoryService, drain } from '../helpers/in-memory-service.js';
 import { scriptedProvider } from '../helpers/scripted-provider.js';
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CANCEL_GENERATION,
   CHAT_COMPLETION_EVENTS_SUBSCRIPTION,
+  CHAT_COMPLETION_SUBSCRIPTION,
   GENERATION_QUERY,
   START_CHAT_COMPLETION,
   expectWellFormedChatEvents,
@@ -87,6 +88,26 @@ describe('two instances on one Redis', () => {
 
     const onB = await graphqlRequest(second.graphqlUrl, GENERATION_QUERY, { id });
     expect(onB.data.generation).toMatchObject({ id, status: 'COMPLETED', provider: 'fake', text: onFirst.at(-1)!.text });
+  });
+
+  it('a stream that starts a generation gets every event without reading its stream back', async () => {
+    const monitor = await new Redis(REDIS_URL).monitor();
+    const commands: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => commands.push(args));
+    try {
+      const results = await collectWebSocket(clientOfFirst, CHAT_COMPLETION_SUBSCRIPTION, {
+        input: { provider: 'fake', model: 'stream?tokens=40&gapMs=2', messages: [{ role: 'USER', content: 'go' }] },
+      });
+      const streamed = results.map((result) => result.data!.chatCompletion as ChatEvent);
+      expectWellFormedChatEvents(streamed);
+      expect(streamed.at(-1)!.__typename).toBe('ChatCompletionCompleted');
+      const streamKey = `gateway:events:${streamed[0]!.generationId}`;
+      // Every event went into the stream; none was read back for this subscriber.
+      await expect.poll(() => commands.filter(([name, key]) => name?.toLowerCase() === 'xadd' && key === streamKey).length).toBe(streamed.length);
+      expect(commands.filter(([name, key]) => name?.toLowerCase() === 'xrange' && key === streamKey)).toEqual([]);
+    } finally {
+      monitor.disconnect();
+    }
   });
 
   it('a cancellation sent to B stops the generation running on A', async () => {
