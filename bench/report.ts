@@ -1,4 +1,5 @@
 /** The benchmark's result shapes and their Markdown rendering. */
+import { formatNonStreaming, type NonStreamingResult } from './non-streaming.js';
 import { formatRedisPhases, type RedisPhaseResult } from './redis-phases.js';
 import { formatRetentionCost, type RetentionCostResult } from './retention-cost.js';
 import { formatTracingOverhead, type TracingOverheadResult } from './tracing-overhead.js';
@@ -261,6 +262,8 @@ export interface BenchResult {
   settings: Record<string, string | number | boolean>;
   portkey: PortkeyStatus;
   sequential?: SequentialPathResult[];
+  /** Non-streaming requests at concurrency 1, direct beside Portkey and the REST API (`bench/non-streaming.ts`). */
+  nonStreaming?: NonStreamingResult;
   tokenGaps?: TokenGapPathResult[];
   concurrent?: ConcurrentPathResult[];
   ramp?: RampPathResult[];
@@ -517,6 +520,11 @@ export function formatMarkdown(result: BenchResult): string {
     lines.push('');
   }
 
+  if (result.nonStreaming) {
+    lines.push(formatNonStreaming(result.nonStreaming));
+    lines.push('');
+  }
+
   if (result.tokenGaps) {
     lines.push(`## Gaps between tokens (upstream: ${result.settings.gapTokens} tokens, one every ${result.settings.gapMs} ms)`);
     lines.push('');
@@ -656,6 +664,7 @@ export function formatMarkdown(result: BenchResult): string {
     ...(result.sequential ?? []).flatMap((path) => path.failures.examples.map((example) => `${path.path} (c=1): ${example}`)),
     ...(result.tokenGaps ?? []).flatMap((path) => path.failures.examples.map((example) => `${path.path} (gaps): ${example}`)),
     ...(result.concurrent ?? []).flatMap((path) => path.failures.examples.map((example) => `${path.path} (c=${result.settings.concurrency}): ${example}`)),
+    ...(result.nonStreaming?.paths ?? []).flatMap((path) => path.failures.examples.map((example) => `${path.path} (non-streaming): ${example}`)),
     ...(result.idleSubscriptions ?? []).flatMap((entry) => entry.failures.examples.map((example) => `idle subscriptions, ${entry.variant}: ${example}`)),
     ...(result.llama ? [...result.llama.raw.failures.examples.map((example) => `llama raw: ${example}`), ...result.llama.gateway.failures.examples.map((example) => `llama gateway: ${example}`)] : []),
     ...(result.llamaBatch

@@ -116,7 +116,8 @@ import { testModelsDir } from '../test/helpers/test-models-dir.js';
 import { formatNumber } from './statistics.js';
 import { connectWebSocketClient } from './stream-clients.js';
 import { measureTokenGaps } from './token-gaps.js';
-import { measureTracingOverhead } from './tracing-overhead.js';
+import { measureNonStreaming } from './non-streaming.js';
+import { measureTracingOverhead, startTracedProcesses } from './tracing-overhead.js';
 import { measureRetentionCost } from './retention-cost.js';
 import { formatSoak, runSoak, SOAK_MODEL, startSoakSpace } from './soak.js';
 import { measureRedisPhases, REDIS_TARGETS, redisTargetMet, startRedisGateways } from './redis-phases.js';
@@ -646,6 +647,12 @@ async function main(): Promise<number> {
     const startRetentionGateway = () => startExtraGateway('gateway-retention', {});
     const earlyRetentionGateway = options.mode === 'smoke' && options.retentionGenerations > 0 ? startRetentionGateway() : undefined;
     earlyRetentionGateway?.catch(() => {}); // reported by the retention phase
+    // Smoke mode traces graphql-ws only; the full run compares REST too.
+    const tracingPaths = GATEWAY_PATHS.filter((path) => (options.mode === 'smoke' ? path === 'graphql-ws' : path !== 'sse') && options.paths.includes(path));
+    const tracingPhase = options.tracingRounds > 0 && tracingPaths.length > 0;
+    const startTraced = () => startTracedProcesses((settings) => startExtraGateway('gateway-traced', settings));
+    const earlyTracedProcesses = options.mode === 'smoke' && tracingPhase ? startTraced() : undefined;
+    earlyTracedProcesses?.catch(() => {}); // reported by the tracing phase
     /** The gateway's garbage-collection pauses since the last call (see bench/gateway-process.ts). */
     const gatewayPauses = async (): Promise<{ young: GcPauseSummary; full: GcPauseSummary }> => {
       gateway.handle.send({ command: 'gc-pauses' });
@@ -740,6 +747,28 @@ async function main(): Promise<number> {
       phaseErrors.push(`concurrency 1: ${(error as Error).message}`);
     }
 
+    if (paths.includes('rest') || targets.portkeyBaseURL) {
+      try {
+        const iterations = Math.min(options.portkeyIterations, options.iterations);
+        log(`non-streaming: ${iterations} iterations each beside direct: ${targets.portkeyBaseURL ? 'Portkey, ' : ''}REST`);
+        result.nonStreaming = await withTimeout(
+          measureNonStreaming({
+            targets,
+            model: models.upstream,
+            expectedText: upstreamPhase.expectedText,
+            iterations,
+            warmupIterations: Math.min(options.warmupIterations, 10),
+            timeoutMs: options.requestTimeoutMs,
+            betweenIterations: upstreamPhase.betweenIterations,
+          }),
+          options.mode === 'smoke' ? 10_000 : 60_000,
+          'non-streaming phase',
+        );
+      } catch (error) {
+        phaseErrors.push(`non-streaming: ${(error as Error).message}`);
+      }
+    }
+
     try {
       log(`gaps between tokens: ${options.gapRounds} rounds × ${options.gapStreams} streams per path beside ${options.gapDirectStreams} direct, ${options.gapTokens} tokens ${options.gapMs} ms apart`);
       result.tokenGaps = await withTimeout(
@@ -774,9 +803,7 @@ async function main(): Promise<number> {
       phaseErrors.push(`concurrency ${options.concurrency}: ${(error as Error).message}`);
     }
 
-    // Smoke mode traces graphql-ws only; the full run compares REST too.
-    const tracingPaths = GATEWAY_PATHS.filter((path) => (options.mode === 'smoke' ? path === 'graphql-ws' : path !== 'sse') && paths.includes(path));
-    if (options.tracingRounds > 0 && tracingPaths.length > 0) {
+    if (tracingPhase) {
       try {
         log(`tracing: a traced gateway beside this one, ${options.tracingRounds} rounds × ${options.windowMs} ms per path and gateway, ${options.tracingIterations} iterations at concurrency 1`);
         result.tracing = await withTimeout(
@@ -785,13 +812,8 @@ async function main(): Promise<number> {
             paths: tracingPaths,
             rounds: options.tracingRounds,
             iterations: options.tracingIterations,
-            startGateway: async (settings) => {
-              const traced = await startGateway('gateway-traced', { ...gatewaySettings, ...settings }, false);
-              children.push(traced.handle);
-              return traced;
-            },
             untraced: { targets, client, concurrentClients },
-          }),
+          }, earlyTracedProcesses ?? startTraced()),
           options.mode === 'smoke' ? 30_000 : 120_000,
           'tracing phase',
         );
@@ -1058,6 +1080,7 @@ async function main(): Promise<number> {
     ...(result.sequential ?? []).filter((path) => counted(path.path)).map((path) => path.failures),
     ...(result.tokenGaps ?? []).filter((path) => counted(path.path)).map((path) => path.failures),
     ...(result.concurrent ?? []).filter((path) => counted(path.path)).map((path) => path.failures),
+    ...(result.nonStreaming?.paths ?? []).filter((path) => counted(path.path)).map((path) => path.failures),
     ...(result.idleSubscriptions ?? []).map((entry) => entry.failures),
     ...(result.llama ? [result.llama.raw.failures, result.llama.gateway.failures] : []),
     ...(result.llamaBatch ? [result.llamaBatch.gateway.failures, ...(result.llamaBatch.raw ? [result.llamaBatch.raw.failures] : [])] : []),
@@ -1086,6 +1109,7 @@ async function main(): Promise<number> {
 /** The issue's targets, each met or missed (`n/a` when not measured). */
 function addTargets(result: BenchResult, options: BenchOptions): void {
   const sequentialPath = (path: UpstreamPath) => result.sequential?.find((entry) => entry.path === path);
+  const portkeyNonStreaming = result.nonStreaming?.paths.find((entry) => entry.path === 'portkey');
   for (const path of ['graphql-ws', 'rest'] as const) {
     const entry = sequentialPath(path);
     const measured = entry && Number.isFinite(entry.addedFirstTokenP50) && Number.isFinite(entry.addedFirstTokenP99);
@@ -1098,7 +1122,7 @@ function addTargets(result: BenchResult, options: BenchOptions): void {
       ...(direct?.relayAddedFirstTokenP99 !== undefined && Number.isFinite(direct.relayAddedFirstTokenP99)
         ? [`a process that only relays bytes: ${formatNumber(direct.relayAddedFirstTokenP50 ?? Number.NaN, 2)} ms p50, ${formatNumber(direct.relayAddedFirstTokenP99, 2)} ms p99`]
         : []),
-      ...(portkey ? [`Portkey: ${formatNumber(portkey.addedFirstTokenP50, 1)} ms p50`] : []),
+      ...(portkey ? [`Portkey: ${formatNumber(portkey.addedFirstTokenP50, 1)} ms p50${portkeyNonStreaming ? ` (25 ms of it a fixed wait before a stream's first event; non-streaming it adds ${formatNumber(portkeyNonStreaming.addedP50, 1)} ms to the whole answer)` : ''}`] : []),
     ];
     result.targets.push({
       name: `added time to first token over ${path === 'rest' ? 'REST' : 'graphql-ws'}, concurrency 1`,

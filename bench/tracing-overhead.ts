@@ -30,8 +30,6 @@ export interface TracingOverheadOptions {
   paths: UpstreamPath[];
   rounds: number;
   iterations: number;
-  /** Starts the traced gateway with these extra settings; returns its URL and process. */
-  startGateway(settings: Record<string, string>): Promise<{ url: string; handle: ManagedProcess }>;
   /** The main (untraced) gateway, already warm. */
   untraced: MeasuredGateway;
 }
@@ -81,12 +79,33 @@ function failuresOf(results: Array<{ failures: FailureCounts }>): number {
   return results.reduce((sum, result) => sum + result.failures.errors + result.failures.wrongText, 0);
 }
 
-/** Runs the phase; stops the traced gateway and the sink before it returns. */
-export async function measureTracingOverhead(options: TracingOverheadOptions): Promise<TracingOverheadResult> {
-  const { upstreamPhase, untraced } = options;
+/** The phase's own processes: the stand-in collector and the gateway that exports traces to it. */
+export interface TracedProcesses {
+  sink: ManagedProcess;
+  traced: { url: string; handle: ManagedProcess };
+}
+
+/**
+ * Starts the sink, then the traced gateway pointed at it (`startGateway` adds the extra settings to
+ * the run's); a gateway that fails to start stops the sink.
+ */
+export async function startTracedProcesses(startGateway: (settings: Record<string, string>) => Promise<{ url: string; handle: ManagedProcess }>): Promise<TracedProcesses> {
   const sinkStart = await startTypeScriptProcess('otlp-sink', 'bench/otlp-sink-process.ts', { readyTimeoutMs: 20_000 });
-  const sink = sinkStart.handle;
-  const traced = await options.startGateway({ OTEL_EXPORTER_OTLP_ENDPOINT: String(sinkStart.ready.endpoint) });
+  try {
+    return { sink: sinkStart.handle, traced: await startGateway({ OTEL_EXPORTER_OTLP_ENDPOINT: String(sinkStart.ready.endpoint) }) };
+  } catch (error) {
+    await sinkStart.handle.stop();
+    throw error;
+  }
+}
+
+/**
+ * Runs the phase on `processes` (see {@link startTracedProcesses}; a smoke run starts them early);
+ * stops the traced gateway and the sink before it returns.
+ */
+export async function measureTracingOverhead(options: TracingOverheadOptions, processes: Promise<TracedProcesses>): Promise<TracingOverheadResult> {
+  const { upstreamPhase, untraced } = options;
+  const { sink, traced } = await processes;
   const tracedClients: Client[] = [];
   try {
     const targets: PathTargets = { ...untraced.targets, gatewayURL: traced.url, gatewayProcessId: traced.handle.child.pid };
