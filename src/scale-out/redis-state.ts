@@ -76,8 +76,11 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     retryStrategy: (attempt: number) => (connected ? Math.min(attempt * 200, 2_000) : null),
   };
   // Commands fail at once while Redis is away: requests get a clear error instead of waiting.
-  const commands = new Redis(url, { ...options, enableOfflineQueue: false, enableAutoPipelining: true });
-  const publisher = new Redis(url, { ...options, enableAutoPipelining: true });
+  // No ioredis auto-pipelining: the batched socket writes below already send what one turn of the
+  // event loop issues in one system call, and auto-pipelining only added its own work per command
+  // (a pipeline per tick, a deferred send) — `docs/performance.md`, "Scaled out over Redis".
+  const commands = new Redis(url, { ...options, enableOfflineQueue: false });
+  const publisher = new Redis(url, options);
   // SUBSCRIBE/UNSUBSCRIBE sent while Redis is away wait for the reconnection (then autoResubscribe applies).
   const subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
   const clients = { commands, publisher, subscriber };

@@ -20,7 +20,7 @@ import {
 } from '../helpers/chat-operations.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectWebSocket, createWebSocketClient, graphqlRequest } from '../helpers/graphql-clients.js';
-import { startApp, type StartedApp } from '../helpers/start-app.js';
+import { startApp, testAppDefaults, type StartedApp } from '../helpers/start-app.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 let upstream: FakeOpenAIUpstream;
@@ -204,7 +204,8 @@ describe('start-up without Redis', () => {
   it('stops with exit status 1 and one line when Redis cannot be reached', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      env: { ...process.env, PORT: '0', REDIS_URL: 'redis://127.0.0.1:1/0', HF_SPACES_ENABLED: 'false', POLLINATIONS_ENABLED: 'false' },
+      // A fresh data folder (testAppDefaults): a run stopped mid-start must not leave ./data/db half made for the next one.
+      env: { ...process.env, ...testAppDefaults(), PORT: '0', REDIS_URL: 'redis://127.0.0.1:1/0', HF_SPACES_ENABLED: 'false', POLLINATIONS_ENABLED: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
