@@ -12,12 +12,12 @@ import { defaultLogger, type Logger } from '../operations/logger.js';
 import { chatWork, type ChatRunOptions } from './chat-run.js';
 import type { GenerationAccess } from './generation-access.js';
 import { GatewayError } from './gateway-error.js';
-import type { GenerationEvent, UnnumberedGenerationEvent } from './generation-events.js';
+import { isTerminalEvent, type GenerationEvent, type UnnumberedGenerationEvent } from './generation-events.js';
 import type { ChatCompletionInput, GenerationOrigin, ImageGenerationInput } from './generation-inputs.js';
 import { jobWork, type GenerationJobData } from './generation-job.js';
 import { findStoredGeneration, withStoredGenerations } from './generation-history.js';
 import { listRecords, type GenerationFilter, type GenerationPage } from './generation-listing.js';
-import { isFinalStatus, type ChatGenerationRecord, type GenerationRecord, type ImageGenerationRecord } from './generation-records.js';
+import { applyTerminalEvent, isFinalStatus, type ChatGenerationRecord, type GenerationRecord, type ImageGenerationRecord } from './generation-records.js';
 import { prepareChat, prepareImages, type PreparedChat, type PreparedImages } from './generation-requests.js';
 import { GenerationRetention } from './generation-retention.js';
 import { GenerationRun, type GenerationRunContext, type GenerationWork, type UnstoredEnd } from './generation-run.js';
@@ -255,12 +255,20 @@ export class GenerationService implements GenerationAccess {
     const events = this.subscriptions.follow(record, record.lastSequence);
     const giveUp = setTimeout(() => void events.return?.(), REMOTE_CANCEL_WAIT_MS);
     scaleOut.requestCancel(generationId, reason);
+    let last: GenerationEvent | undefined;
     try {
-      for await (const event of events) void event;
+      for await (const event of events) last = event;
     } finally {
       clearTimeout(giveUp);
     }
-    return (await this.find(generationId)) ?? record;
+    const found = (await this.find(generationId)) ?? record;
+    // The instance that ran it saves the final record just after publishing its terminal event: the
+    // record read here may be a moment older than the event heard.
+    if (last && isTerminalEvent(last) && !isFinalStatus(found.status)) {
+      applyTerminalEvent(found, last);
+      found.lastSequence = last.sequence;
+    }
+    return found;
   }
 
   /**
