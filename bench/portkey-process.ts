@@ -5,9 +5,13 @@
  * process with `--port=N --headless`, and spoken to in OpenAI's chat-completions format with
  * `x-portkey-provider: openai` and `x-portkey-custom-host: <fake upstream>/v1`.
  *
- * `bench/package.json` pins `@hono/node-server` to 1.13.5 through `overrides`: Portkey 1.15.2 breaks
- * on streaming with versions above 1.14.2 (`TypeError: immutable`);
- * {@link ensurePortkeyInstalled} checks the installed version.
+ * `bench/package.json` pins `@hono/node-server` to 1.13.5 through `overrides`, the version Portkey's
+ * own lock file ships: Portkey declares `^1.3.3`, which resolves to the latest 1.x, and from 1.14.2
+ * on every request fails with `TypeError: immutable` (Portkey appends to the headers of the
+ * upstream's fetched response, which newer versions keep read-only); 1.14.1 is the newest 1.x that
+ * works. {@link ensurePortkeyInstalled} checks the installed version. No version changes Portkey's
+ * streaming time to first token: it waits 25 ms before forwarding a stream's first event
+ * (`readStream` in its `src/handlers/streamHandler.ts`), whatever serves it (`docs/performance.md`).
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
