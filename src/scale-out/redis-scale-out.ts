@@ -129,9 +129,9 @@ export class RedisScaleOut implements ScaleOut {
   }
 
   async loadJob(data: GenerationJobData): Promise<LoadedJob | undefined> {
-    const shared = await this.options.sharedRecords.load(data.generationId);
+    // The record and the stream in one round trip (the two commands pipelined).
+    const [shared, events] = await Promise.all([this.options.sharedRecords.load(data.generationId), this.options.eventLog.read(data.generationId, 0)]);
     if (!shared || isFinalStatus(shared.status)) return undefined;
-    const events = await this.options.eventLog.read(data.generationId, 0);
     if (events.length === 0 || events.some((event) => isTerminalEvent(event))) return undefined;
     const { lease: _lease, ...rest } = shared;
     const record = { ...rest, status: 'running', lastSequence: events.at(-1)!.sequence } as GenerationRecord;
@@ -167,8 +167,12 @@ export class RedisScaleOut implements ScaleOut {
     source: FollowSource,
   ): Promise<void> {
     const { record } = run;
-    await run.emit(started);
-    await this.share(record);
+    // Event 1 and the shared record go out together (one round trip, as `launch` does for a
+    // generation run here); the job only once both are stored, for the worker loads them.
+    const emitted = run.emit(started);
+    const shared = this.share(record);
+    await emitted;
+    await shared;
     try {
       await queue.enqueue(data);
     } catch (error) {
