@@ -38,6 +38,19 @@ export interface FollowSource {
 }
 
 /**
+ * A follower started before its generation's record was read (see
+ * `GenerationSubscriptions.startAhead`): the live subscription, already listening, and the log's
+ * first read, sent after it.
+ */
+export interface FollowStart {
+  live: AsyncIterator<GenerationEvent>;
+  /** The live subscription's first `next()` (the call that made it listen). */
+  firstLive: Promise<IteratorResult<GenerationEvent>>;
+  /** The log's events after `after`, as read right after the subscription was sent. */
+  firstRead: Promise<GenerationEvent[]>;
+}
+
+/**
  * The events of a generation with `sequence > after`, for one subscriber (see
  * `GenerationService.subscribe`): first those in the log, then live ones, ending after the terminal
  * event. Live events are buffered from before the log is read, and any gap in sequence is filled
@@ -51,6 +64,8 @@ export interface FollowSource {
  * generation here has event 1). When `record` — then this instance's own, live record — has
  * numbered no event beyond it once the follower listens, every later event will be heard live, so
  * the log is not read at the start (scaled out, one `XRANGE` less per generation); otherwise it is.
+ * `start`: the live subscription and the first read, begun before the record was looked up (they
+ * replace the ones this function would begin).
  */
 export async function* followEvents(
   source: FollowSource,
@@ -58,9 +73,13 @@ export async function* followEvents(
   after: number,
   control: FollowControl,
   next?: GenerationEvent,
+  start?: FollowStart,
 ): AsyncGenerator<GenerationEvent, void, undefined> {
   const { pubSub } = source;
-  if (isFinalStatus(record.status) && after >= record.lastSequence) return;
+  if (isFinalStatus(record.status) && after >= record.lastSequence) {
+    await start?.live.return?.();
+    return;
+  }
   const position: FollowPosition = { last: after, heard: 0 };
 
   // Listen before reading the log, so nothing published in between is missed.
@@ -70,10 +89,9 @@ export async function* followEvents(
   let rechecking = false;
   /** The last sequence of another instance's generation seen final in the shared record on a recheck. */
   let sharedEnd: number | undefined;
-  const subscription = pubSub.subscribe('generation:event', record.id, { local: source.runsHere(record.id) });
-  const iterator = subscription[Symbol.asyncIterator]();
+  const iterator = start?.live ?? pubSub.subscribe('generation:event', record.id, { local: source.runsHere(record.id) })[Symbol.asyncIterator]();
   const pump = (async () => {
-    for (let result = await iterator.next(); !result.done; result = await iterator.next()) {
+    for (let result = await (start?.firstLive ?? iterator.next()); !result.done; result = await iterator.next()) {
       position.heard = Math.max(position.heard, result.value.sequence);
       if (live.length < LIVE_BUFFER_LIMIT) live.push(result.value);
       else overflowed = true; // the log still has it; the reader catches up from there
@@ -87,7 +105,7 @@ export async function* followEvents(
       yield next;
       position.last = next.sequence;
       if (isTerminalEvent(next)) return;
-    } else if (yield* eventsFromLog(source.eventLog, record, position)) return;
+    } else if (yield* eventsFromLog(source.eventLog, record, position, Infinity, start?.firstRead)) return;
     while (!control.closed) {
       if (overflowed) {
         overflowed = false;
@@ -149,17 +167,20 @@ interface FollowPosition {
  * class each such closure gets for its generator objects; `docs/performance.md`).
  * @throws GatewayError `EVENTS_EXPIRED` when the log lacks an event before `until` that the follower
  * needs (or one it heard live), `EVENT_LOG_UNAVAILABLE` when the log cannot be read.
+ * @param read the read of the events after `position.last`, when it was already sent.
  */
 async function* eventsFromLog(
   eventLog: EventLog,
   record: GenerationRecord,
   position: FollowPosition,
   until = Infinity,
+  read?: Promise<GenerationEvent[]>,
 ): AsyncGenerator<GenerationEvent, boolean> {
-  const mustReach = Math.min(position.heard, until); // heard before the read: the log must still hold it
+  // Heard before the read was sent: the log must still hold it (nothing was heard yet when a read sent ahead left).
+  const mustReach = read ? 0 : Math.min(position.heard, until);
   let events: GenerationEvent[];
   try {
-    events = await eventLog.read(record.id, position.last);
+    events = await (read ?? eventLog.read(record.id, position.last));
   } catch (error) {
     throw new GatewayError(
       'EVENT_LOG_UNAVAILABLE',

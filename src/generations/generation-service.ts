@@ -282,17 +282,28 @@ export class GenerationService implements GenerationAccess {
    *   `EVENT_LOG_UNAVAILABLE` when the log cannot be read or could not store the generation's end.
    */
   async subscribe(generationId: string, after = 0, kind?: GenerationRecord['kind']): Promise<AsyncIterableIterator<GenerationEvent>> {
-    // The follower reads the events itself: a running chat's text need not be rebuilt first.
-    const record = await this.find(generationId, { text: false });
-    if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
-    if (kind && record.kind !== kind) {
-      throw new GatewayError(
-        'BAD_USER_INPUT',
-        `Generation "${generationId}" is an ${record.kind === 'chat' ? 'chat' : 'image'} generation; subscribe with ${record.kind === 'chat' ? 'chatCompletionEvents' : 'imageGenerationEvents'}.`,
-      );
+    // Another instance's generation: listening and the first read go out with the lookup (one round trip, not two).
+    const ahead =
+      this.options.scaleOut && !this.records.has(generationId) && Number.isInteger(after) && after >= 0
+        ? this.subscriptions.startAhead(generationId, after)
+        : undefined;
+    let record: GenerationRecord | undefined;
+    try {
+      // The follower reads the events itself: a running chat's text need not be rebuilt first.
+      record = await this.find(generationId, { text: false });
+      if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
+      if (kind && record.kind !== kind) {
+        throw new GatewayError(
+          'BAD_USER_INPUT',
+          `Generation "${generationId}" is an ${record.kind === 'chat' ? 'chat' : 'image'} generation; subscribe with ${record.kind === 'chat' ? 'chatCompletionEvents' : 'imageGenerationEvents'}.`,
+        );
+      }
+      if (!Number.isInteger(after) || after < 0) throw new GatewayError('BAD_USER_INPUT', 'after must be a whole number, 0 or more');
+    } catch (error) {
+      ahead?.cancel();
+      throw error;
     }
-    if (!Number.isInteger(after) || after < 0) throw new GatewayError('BAD_USER_INPUT', 'after must be a whole number, 0 or more');
-    return this.subscriptions.follow(record, after);
+    return this.subscriptions.follow(record, after, undefined, undefined, ahead);
   }
 
   /**

@@ -6,7 +6,7 @@
  * (when its end could not be stored, for one).
  */
 import type { EventLog } from './event-log.js';
-import { followEvents, type FollowControl, type FollowSource } from './event-follower.js';
+import { followEvents, type FollowControl, type FollowSource, type FollowStart } from './event-follower.js';
 import type { GatewayError } from './gateway-error.js';
 import type { GenerationEvent } from './generation-events.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
@@ -67,9 +67,15 @@ export class GenerationSubscriptions {
    * A stream that ends with an error (`EVENTS_EXPIRED`, `EVENT_LOG_UNAVAILABLE`) is closed as if its reader had left.
    * @param next the event after `after` when the caller has it as stored (see `followEvents`).
    */
-  follow(record: GenerationRecord, after: number, onClose?: () => Promise<void>, next?: GenerationEvent): AsyncIterableIterator<GenerationEvent> {
+  follow(
+    record: GenerationRecord,
+    after: number,
+    onClose?: () => Promise<void>,
+    next?: GenerationEvent,
+    start?: FollowStart,
+  ): AsyncIterableIterator<GenerationEvent> {
     const control: FollowControl = { closed: false };
-    const events = followEvents(this.source, record, after, control, next);
+    const events = followEvents(this.source, record, after, control, next, start);
     let following: { ended: Promise<void>; end: () => void } | undefined;
     let finished = false;
     const begin = (): void => {
@@ -122,6 +128,20 @@ export class GenerationSubscriptions {
         return this;
       },
     };
+  }
+
+  /**
+   * Begins following another instance's generation before its record is looked up, so that the
+   * lookup and the log's first read share one round trip: the live subscription is sent first (so
+   * nothing published after the read is missed), then the read. Pass the result to `follow` with
+   * the record found, or `cancel` it when the lookup fails.
+   */
+  startAhead(generationId: string, after: number): FollowStart & { cancel(): void } {
+    const live = this.source.pubSub.subscribe('generation:event', generationId)[Symbol.asyncIterator]();
+    const firstLive = live.next();
+    const firstRead = this.source.eventLog.read(generationId, after);
+    firstRead.catch(() => {}); // a failed read is reported by the follower, or dropped with a cancelled start
+    return { live, firstLive, firstRead, cancel: () => void live.return?.() };
   }
 
   /** Wakes the subscribers following the generation here. */

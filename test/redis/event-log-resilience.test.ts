@@ -23,10 +23,13 @@ import {
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectServerSentEvents, createWebSocketClient, graphqlRequest, type GraphQLResponse } from '../helpers/graphql-clients.js';
 import { dataLines, postJson } from '../helpers/rest-clients.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { startApp, type StartedApp } from '../helpers/start-app.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
+// A server of this file's own: its tests kill the gateways' Redis connections (see private-redis.ts).
+let privateRedis: PrivateRedis;
+let REDIS_URL: string;
 const STREAM_PREFIX = 'gateway:events:';
 
 /** How one subscription ended: its events, and the GraphQL errors or the socket close code that ended it (none = completed). */
@@ -73,6 +76,8 @@ let admin: Redis;
 let settings: Record<string, string>;
 
 beforeAll(async () => {
+  privateRedis = await startPrivateRedis();
+  REDIS_URL = privateRedis.url;
   upstream = await startFakeOpenAIUpstream();
   admin = new Redis(REDIS_URL);
   settings = {
@@ -93,6 +98,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await admin?.quit();
   await upstream?.close();
+  await privateRedis?.stop();
 });
 
 async function startChat(app: StartedApp, model: string): Promise<string> {

@@ -20,9 +20,12 @@ import {
 } from '../helpers/chat-operations.js';
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from '../helpers/fake-openai-upstream.js';
 import { collectWebSocket, createWebSocketClient, graphqlRequest } from '../helpers/graphql-clients.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { startApp, testAppDefaults, type StartedApp } from '../helpers/start-app.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
+// A server of this file's own: its tests kill the gateways' Redis connections (see private-redis.ts).
+let privateRedis: PrivateRedis;
+let REDIS_URL: string;
 let upstream: FakeOpenAIUpstream;
 let first: StartedApp;
 let second: StartedApp;
@@ -30,6 +33,8 @@ let clientOfFirst: Client;
 let clientOfSecond: Client;
 
 beforeAll(async () => {
+  privateRedis = await startPrivateRedis();
+  REDIS_URL = privateRedis.url;
   upstream = await startFakeOpenAIUpstream();
   const settings = {
     REDIS_URL,
@@ -47,6 +52,7 @@ afterAll(async () => {
   await Promise.all([clientOfFirst?.dispose(), clientOfSecond?.dispose()]);
   await Promise.all([first?.stop(), second?.stop()]);
   await upstream?.close();
+  await privateRedis?.stop();
 });
 
 /** Follows a generation, calling `onEvent` for each event as it arrives; resolves with all of them. */
