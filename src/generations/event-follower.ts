@@ -89,7 +89,8 @@ export async function* followEvents(
   let rechecking = false;
   /** The last sequence of another instance's generation seen final in the shared record on a recheck. */
   let sharedEnd: number | undefined;
-  const iterator = start?.live ?? pubSub.subscribe('generation:event', record.id, { local: source.runsHere(record.id) })[Symbol.asyncIterator]();
+  const local = !start && source.runsHere(record.id);
+  const iterator = start?.live ?? pubSub.subscribe('generation:event', record.id, { local })[Symbol.asyncIterator]();
   const pump = (async () => {
     for (let result = await (start?.firstLive ?? iterator.next()); !result.done; result = await iterator.next()) {
       position.heard = Math.max(position.heard, result.value.sequence);
@@ -98,6 +99,14 @@ export async function* followEvents(
       control.wake?.();
     }
   })();
+  // Scaled out, the live subscription and the log's first read leave on different connections, and
+  // Redis may run the read first: events published in between reach neither. Once the subscription
+  // is confirmed, the log is read once more (as after an overflow), which closes that gap.
+  const listening = local ? undefined : pubSub.whenListening?.('generation:event', record.id);
+  void listening?.then(() => {
+    overflowed = true;
+    control.wake?.();
+  });
   const unregister = source.register(record.id, control);
   try {
     // Listening now (the pump's first read added the listener): nothing numbered after `next` yet means nothing missed.

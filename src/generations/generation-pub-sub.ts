@@ -38,6 +38,12 @@ export interface GenerationPubSub {
     generationId: string,
     options?: { local?: boolean },
   ): AsyncIterable<GenerationPubSubTopics[Topic][1]>;
+  /**
+   * Scaled out: resolves once subscriptions made so far to the topic and generation across
+   * instances are in force (Redis confirmed the `SUBSCRIBE`): a payload published after that
+   * reaches them, one published before may not. Absent when subscriptions are in force at once.
+   */
+  whenListening?(topic: keyof GenerationPubSubTopics, generationId: string): Promise<void>;
 }
 
 /**
@@ -73,13 +79,19 @@ export function topicChannel(topic: keyof GenerationPubSubTopics, generationId: 
  * `sharedTarget` (a cancellation comes from whichever instance the caller reached) and heard on
  * `cancellations`: an in-process target the instance feeds from one pattern subscription to every
  * cancellation channel (see `scale-out/redis-state.ts`), so running a generation costs no
- * `SUBSCRIBE` and `UNSUBSCRIBE` of its own.
+ * `SUBSCRIBE` and `UNSUBSCRIBE` of its own. `whenListening(channel)` tells when the shared
+ * target's subscription to a channel is in force.
  */
-export function createScaledGenerationPubSub(sharedTarget: EventTarget, cancellations: EventTarget): GenerationPubSub {
+export function createScaledGenerationPubSub(
+  sharedTarget: EventTarget,
+  cancellations: EventTarget,
+  whenListening: (channel: string) => Promise<void>,
+): GenerationPubSub {
   const local = createGenerationPubSub();
   const shared = createGenerationPubSub(sharedTarget);
   const cancelRequests = createGenerationPubSub(cancellations);
   return {
+    whenListening: (topic, generationId) => whenListening(topicChannel(topic, generationId)),
     publish(topic, ...[generationId, payload]) {
       if (topic === 'generation:event') local.publish('generation:event', generationId, payload as GenerationEvent);
       else shared.publish(topic, ...([generationId, payload] as GenerationPubSubTopics[typeof topic]));

@@ -96,9 +96,16 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
   const publishClient = {
     publish: (channel: string, message: string) => publisher.publish(channel, message).catch(noteError),
   };
+  // SUBSCRIBEs not yet confirmed by Redis, by channel: a follower re-reads the log once its own is (see event-follower.ts).
+  const pendingSubscriptions = new Map<string, Promise<unknown>>();
   const subscribeClient = {
     on: (event: 'message', listener: (channel: string, message: string) => void) => subscriber.on(event, listener),
-    subscribe: (channel: string) => subscriber.subscribe(channel).catch(noteError),
+    subscribe: (channel: string) => {
+      const confirmed = subscriber.subscribe(channel).catch(noteError);
+      pendingSubscriptions.set(channel, confirmed);
+      void confirmed.then(() => pendingSubscriptions.get(channel) === confirmed && pendingSubscriptions.delete(channel));
+      return confirmed;
+    },
     unsubscribe: (channel: string) => subscriber.unsubscribe(channel).catch(noteError),
   };
   // Cancellation requests from the pattern subscription, dispatched in-process by channel.
@@ -121,6 +128,7 @@ export function createRedisState(url: string, retentionMs: number): RedisState {
     pubSub: createScaledGenerationPubSub(
       createRedisEventTarget({ publishClient: publishClient as unknown as Redis, subscribeClient: subscribeClient as unknown as Redis }) as unknown as EventTarget,
       cancellations,
+      async (channel) => void (await pendingSubscriptions.get(channel)),
     ),
     async connect() {
       try {
