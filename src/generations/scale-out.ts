@@ -43,13 +43,17 @@ export interface ScaleOut {
    */
   share(record: GenerationRecord, lease?: SharedLease): Promise<void>;
   /**
-   * A generation starts running here: with `lease`, its owner lease is taken (sent before any
-   * command issued after this call, so before its first event) and kept; in any case this instance
-   * listens for cancellations of it from other instances until {@link disown}.
-   * @returns `leased`, settled once the lease is written (never rejects), and the lease to share with the record.
+   * A generation starts running here: with `lease`, its owner lease is taken and kept (its key is
+   * written by the next {@link share} given the returned lease, which the caller sends before the
+   * first event's append); in any case this instance listens for cancellations of it from other
+   * instances until {@link disown}.
+   * @returns `leased`, settled once the lease is taken (never rejects), and the lease to share with the record.
    */
   adopt(run: GenerationRun, options: { lease: boolean }): { leased: Promise<void>; lease?: SharedLease };
-  /** The run ended: stop listening for cancellations, and give up its lease unless `keepLease` (its end is not stored yet). */
+  /**
+   * The run ended (its final record was shared, which deletes the lease's key): stop listening for
+   * cancellations, and stop renewing its lease unless `keepLease` (its end is not stored yet).
+   */
   disown(generationId: string, options: { keepLease: boolean }): void;
   /** Gives up a generation's owner lease (its end, kept for later, was written or given up). */
   releaseLease(generationId: string): void;

@@ -3,8 +3,10 @@
  * role `api` for a request with its own provider key): one key per running generation,
  * `gateway:generation-owner:{generationId}` = the instance id, with a time to live (`SET … PX`).
  * While the instance lives, ONE timer refreshes the leases of all its running generations every
- * `leaseMs / 3`, in one pipelined round trip; a generation's lease is set when it starts (sent before
- * its first event, on the same connection) and deleted once its terminal event is stored. An
+ * `leaseMs / 3`, in one pipelined round trip; a generation's lease is set when it starts (by the save
+ * of its shared record, sent before its first event on the same connection; see
+ * redis-generation-records.ts) and deleted once its terminal event is stored (by the save of its
+ * final record). An
  * instance that dies (SIGKILL, power loss) stops refreshing, so its leases expire after at most
  * `leaseMs`; a subscriber or lookup on another instance that finds a running generation without a
  * lease ends it with `INSTANCE_LOST` (see `GenerationService`). Queued generations (roles `api` and
@@ -64,16 +66,19 @@ export class GenerationLeases {
   }
 
   /**
-   * Takes the lease of a generation this instance starts running: `SET key instanceId PX leaseMs`,
-   * written to the connection before this call returns (so before any command issued after it), and
-   * keeps it refreshed until `release`. Never rejects: a failure is logged and the next refresh retries.
+   * Takes the lease of a generation this instance starts running and keeps it refreshed until
+   * `release`. With `write` (default), `SET key instanceId PX leaseMs` is written to the connection
+   * before this call returns (so before any command issued after it); `write: false` when the
+   * caller's next command writes the key itself (the shared record's save, given the lease). Never
+   * rejects: a failure is logged and the next refresh retries.
    */
-  hold(generationId: string): Promise<void> {
+  hold(generationId: string, { write = true }: { write?: boolean } = {}): Promise<void> {
     this.held.add(generationId);
     if (!this.timer && !this.closed) {
       this.timer = setInterval(() => void this.refresh(), Math.max(1, Math.floor(this.leaseMs / 3)));
       this.timer.unref();
     }
+    if (!write) return Promise.resolve();
     return this.redis.set(GENERATION_OWNER_PREFIX + generationId, this.instanceId, 'PX', this.leaseMs).then(
       () => undefined,
       (error: unknown) => this.logger.warn({ err: error, generationId }, 'cannot take the lease of a generation; the next refresh retries'),
@@ -81,12 +86,15 @@ export class GenerationLeases {
   }
 
   /**
-   * Gives the lease up once the generation's terminal event is stored (`DEL key`). Never rejects: a
-   * lease that cannot be deleted expires after `leaseMs` (harmless: the generation has ended).
+   * Gives the lease up once the generation's terminal event is stored: stops refreshing it and, with
+   * `write` (default), deletes it (`DEL key`); `write: false` when the save of the final record
+   * already did. Never rejects: a lease that cannot be deleted expires after `leaseMs` (harmless:
+   * the generation has ended).
    */
-  release(generationId: string): Promise<void> {
+  release(generationId: string, { write = true }: { write?: boolean } = {}): Promise<void> {
     if (!this.held.delete(generationId)) return Promise.resolve();
     if (this.held.size === 0) this.stopTimer();
+    if (!write) return Promise.resolve();
     return this.redis.del(GENERATION_OWNER_PREFIX + generationId).then(
       () => undefined,
       () => undefined,

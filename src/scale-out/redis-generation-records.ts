@@ -4,7 +4,9 @@
  * JSON string at `gateway:generation:{id}`, written when the generation starts and when it ends,
  * and kept for the retention time. The running instance's own copy stays authoritative while it runs.
  * A generation run under an owner lease (see generation-leases.ts) is saved with `lease` while it
- * runs, so other instances know that a missing lease means its instance is gone.
+ * runs, so other instances know that a missing lease means its instance is gone; the same save
+ * writes the lease's key (`SET … PX`), and the save of a final record deletes it — one command
+ * where the lease took two of its own.
  *
  * Two sorted sets list them newest first (score: `createdAt` in ms, member: the id, so equal scores
  * order by id as the listing does): `gateway:generations:all` and one per caller,
@@ -13,7 +15,8 @@
  */
 import type { Redis } from 'ioredis';
 import { isAfter, matchesFilter, pageSizeOf, positionOf, type GenerationFilter, type GenerationPage } from '../generations/generation-listing.js';
-import type { GenerationRecord } from '../generations/generation-records.js';
+import { isFinalStatus, type GenerationRecord } from '../generations/generation-records.js';
+import { GENERATION_OWNER_PREFIX } from './generation-leases.js';
 
 /** Key prefix of the records. */
 export const GENERATION_RECORD_PREFIX = 'gateway:generation:';
@@ -51,13 +54,17 @@ export interface SharedGenerationRecords {
 }
 
 /**
- * The save script, atomic: KEYS[1] the record, KEYS[2…] its indexes; ARGV the record's JSON, the
- * retention (ms), its creation time (ms, the index score), its id, and the score below which index
- * entries are past the retention (dropped). A ZADD of a member already there only rewrites its score.
+ * The save script, atomic: KEYS[1] the record, KEYS[2] its owner lease's key, KEYS[3…] its indexes;
+ * ARGV the record's JSON, the retention (ms), its creation time (ms, the index score), its id, the
+ * score below which index entries are past the retention (dropped), the lease's owner ('' for none:
+ * the key is left alone), the lease's time to live (ms), and '1' when the record is final (the
+ * lease's key is deleted). A ZADD of a member already there only rewrites its score.
  */
 const SAVE_SCRIPT = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-for index = 2, #KEYS do
+if ARGV[6] ~= '' then redis.call('SET', KEYS[2], ARGV[6], 'PX', ARGV[7]) end
+if ARGV[8] == '1' then redis.call('DEL', KEYS[2]) end
+for index = 3, #KEYS do
   redis.call('ZADD', KEYS[index], ARGV[3], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[index], '-inf', ARGV[5])
   redis.call('PEXPIRE', KEYS[index], ARGV[2])
@@ -80,19 +87,26 @@ export class RedisGenerationRecords implements SharedGenerationRecords {
     this.redis = redis as ScriptedRedis;
   }
 
-  /** Saves the record and its index entries with one script (one command, atomic). */
+  /**
+   * Saves the record and its index entries with one script (one command, atomic); with `lease`, it
+   * also sets the lease's key, and a final record's save deletes that key.
+   */
   async save(record: GenerationRecord, lease?: SharedGenerationRecord['lease']): Promise<void> {
     const { lease: _previous, ...saved } = record as SharedGenerationRecord;
     const indexes = [GENERATION_INDEX_KEY, ...(record.owner === undefined ? [] : [GENERATION_OWNER_INDEX_PREFIX + record.owner])];
     await this.redis.gatewaySaveRecord(
-      1 + indexes.length,
+      2 + indexes.length,
       GENERATION_RECORD_PREFIX + record.id,
+      GENERATION_OWNER_PREFIX + record.id,
       ...indexes,
       JSON.stringify(lease ? { ...saved, lease } : saved),
       this.retentionMs,
       record.createdAt.getTime(),
       record.id,
       `(${Date.now() - this.retentionMs}`,
+      lease?.owner ?? '',
+      lease?.durationMs ?? 0,
+      isFinalStatus(record.status) ? '1' : '0',
     );
   }
 

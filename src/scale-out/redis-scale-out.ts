@@ -64,8 +64,9 @@ export class RedisScaleOut implements ScaleOut {
 
   adopt(run: GenerationRun, { lease }: { lease: boolean }): { leased: Promise<void>; lease?: SharedLease } {
     const { leases, pubSub } = this.options;
-    // The lease first, on the connection that then appends event 1: whoever sees the generation sees its lease.
-    const leased = lease && leases ? leases.hold(run.record.id) : Promise.resolve();
+    // The lease's key goes out with the shared record's first save (`share` with the lease returned
+    // here), on the connection that then appends event 1: whoever sees the generation sees its lease.
+    const leased = lease && leases ? leases.hold(run.record.id, { write: false }) : Promise.resolve();
     const requests = pubSub.subscribe('generation:cancel', run.record.id)[Symbol.asyncIterator]();
     void (async () => {
       for (let request = await requests.next(); !request.done; request = await requests.next()) {
@@ -79,7 +80,8 @@ export class RedisScaleOut implements ScaleOut {
   disown(generationId: string, { keepLease }: { keepLease: boolean }): void {
     this.cancelListeners.get(generationId)?.();
     this.cancelListeners.delete(generationId);
-    if (!keepLease) this.releaseLease(generationId);
+    // The save of the final record (before the run ended) deleted the lease's key.
+    if (!keepLease) void this.options.leases?.release(generationId, { write: false });
   }
 
   releaseLease(generationId: string): void {

@@ -99,7 +99,12 @@ describe('two instances on one Redis', () => {
   it('a stream that starts a generation gets every event without reading its stream back', async () => {
     const monitor = await new Redis(REDIS_URL).monitor();
     const commands: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => commands.push(args));
+    /** Commands a client sent itself (not run by a script: MONITOR's source is then `lua`). */
+    const sent: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      commands.push(args);
+      if (source !== 'lua') sent.push(args);
+    });
     try {
       const results = await collectWebSocket(clientOfFirst, CHAT_COMPLETION_SUBSCRIPTION, {
         input: { provider: 'fake', model: 'stream?tokens=40&gapMs=2', messages: [{ role: 'USER', content: 'go' }] },
@@ -111,6 +116,12 @@ describe('two instances on one Redis', () => {
       // Every event went into the stream; none was read back for this subscriber.
       await expect.poll(() => commands.filter(([name, key]) => name?.toLowerCase() === 'xadd' && key === streamKey).length).toBe(streamed.length);
       expect(commands.filter(([name, key]) => name?.toLowerCase() === 'xrange' && key === streamKey)).toEqual([]);
+      // The owner lease rode in the record's saves (set by the first, deleted by the final one): no command of its own.
+      const leaseKey = `gateway:generation-owner:${streamed[0]!.generationId}`;
+      const onLease = (list: string[][]) => list.filter(([, key]) => key === leaseKey).map(([name]) => name!.toLowerCase());
+      // The final save follows the terminal event, which the client may have first.
+      await expect.poll(() => onLease(commands)).toEqual(['set', 'del']);
+      expect(onLease(sent)).toEqual([]);
     } finally {
       monitor.disconnect();
     }
