@@ -414,18 +414,17 @@ export class GenerationService implements GenerationAccess {
     this.observe((observer) => observer.generationStarted?.(record, origin));
     const run = new GenerationRun(record, this.runContext);
     if (this.options.tracer) run.trace = this.options.tracer.startGeneration(record, traced, origin.trace);
-    // Scaled out, the owner lease is sent first, on the connection that then appends event 1.
+    // Scaled out, the owner lease is taken here; its key goes out with the shared record's save below.
     const adopted = this.options.scaleOut?.adopt(run, { lease: true });
     // The first event takes sequence 1 now, but the provider starts before it is published, so the
     // upstream request leaves before the subscriber's work for event 1 (time to first token).
     const startedEmitted = run.emit(started);
-    // Scaled out, the shared record goes out now too, behind the lease on the same connection: the
-    // three are pipelined, one round trip instead of two in a row before the caller hears back.
+    // Scaled out, the shared record (with the lease's key) goes out now too, ahead of event 1's append
+    // on the same connection: the two are pipelined, one round trip before the caller hears back.
     const shared = this.options.scaleOut?.share(record, adopted?.lease);
     this.running.set(record.id, run);
     void run.start(work);
     const first = await startedEmitted;
-    await adopted?.leased;
     await shared;
     // The caller (a transport sending event 1, following the generation) goes on after the event
     // loop's I/O and check phases, where the provider's request leaves: undici writes a request on

@@ -47,9 +47,9 @@ export interface ScaleOut {
    * written by the next {@link share} given the returned lease, which the caller sends before the
    * first event's append); in any case this instance listens for cancellations of it from other
    * instances until {@link disown}.
-   * @returns `leased`, settled once the lease is taken (never rejects), and the lease to share with the record.
+   * @returns the lease to share with the record, when it runs under one.
    */
-  adopt(run: GenerationRun, options: { lease: boolean }): { leased: Promise<void>; lease?: SharedLease };
+  adopt(run: GenerationRun, options: { lease: boolean }): { lease?: SharedLease };
   /**
    * The run ended (its final record was shared, which deletes the lease's key): stop listening for
    * cancellations, and stop renewing its lease unless `keepLease` (its end is not stored yet).

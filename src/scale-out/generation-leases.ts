@@ -67,22 +67,15 @@ export class GenerationLeases {
 
   /**
    * Takes the lease of a generation this instance starts running and keeps it refreshed until
-   * `release`. With `write` (default), `SET key instanceId PX leaseMs` is written to the connection
-   * before this call returns (so before any command issued after it); `write: false` when the
-   * caller's next command writes the key itself (the shared record's save, given the lease). Never
-   * rejects: a failure is logged and the next refresh retries.
+   * `release`. Its key is first written by the save of the generation's shared record (given the
+   * lease, see redis-generation-records.ts), then by every refresh.
    */
-  hold(generationId: string, { write = true }: { write?: boolean } = {}): Promise<void> {
+  hold(generationId: string): void {
     this.held.add(generationId);
     if (!this.timer && !this.closed) {
       this.timer = setInterval(() => void this.refresh(), Math.max(1, Math.floor(this.leaseMs / 3)));
       this.timer.unref();
     }
-    if (!write) return Promise.resolve();
-    return this.redis.set(GENERATION_OWNER_PREFIX + generationId, this.instanceId, 'PX', this.leaseMs).then(
-      () => undefined,
-      (error: unknown) => this.logger.warn({ err: error, generationId }, 'cannot take the lease of a generation; the next refresh retries'),
-    );
   }
 
   /**

@@ -62,11 +62,11 @@ export class RedisScaleOut implements ScaleOut {
     }
   }
 
-  adopt(run: GenerationRun, { lease }: { lease: boolean }): { leased: Promise<void>; lease?: SharedLease } {
+  adopt(run: GenerationRun, { lease }: { lease: boolean }): { lease?: SharedLease } {
     const { leases, pubSub } = this.options;
     // The lease's key goes out with the shared record's first save (`share` with the lease returned
     // here), on the connection that then appends event 1: whoever sees the generation sees its lease.
-    const leased = lease && leases ? leases.hold(run.record.id, { write: false }) : Promise.resolve();
+    if (lease && leases) leases.hold(run.record.id);
     const requests = pubSub.subscribe('generation:cancel', run.record.id)[Symbol.asyncIterator]();
     void (async () => {
       for (let request = await requests.next(); !request.done; request = await requests.next()) {
@@ -74,7 +74,7 @@ export class RedisScaleOut implements ScaleOut {
       }
     })();
     this.cancelListeners.set(run.record.id, () => void requests.return?.());
-    return { leased, ...(lease && leases && { lease: { owner: leases.instanceId, durationMs: leases.leaseMs } }) };
+    return lease && leases ? { lease: { owner: leases.instanceId, durationMs: leases.leaseMs } } : {};
   }
 
   disown(generationId: string, { keepLease }: { keepLease: boolean }): void {
@@ -247,14 +247,13 @@ export class RedisScaleOut implements ScaleOut {
    * with `INSTANCE_LOST` (see {@link endLost}) when the lease is gone — its instance stopped renewing it.
    * Returns the record as it is then: FAILED when this call ended it, re-loaded when another
    * instance or its owner ended it meanwhile, else `shared` unchanged (the lease is held, or none applies).
-   * @param leaseHeld whether the lease existed when (just after) the record was read; undefined: looked up here.
+   * @param leaseHeld whether the lease existed when (just after) the record was read (undefined without leases).
    * @throws when Redis is unreachable.
    */
   private async endIfOwnerLost(shared: SharedGenerationRecord, leaseHeld: boolean | undefined): Promise<SharedGenerationRecord | undefined> {
     const { leases, sharedRecords, logger } = this.options;
     const lease = shared.lease;
-    if (!leases || !lease || isFinalStatus(shared.status)) return shared;
-    if (leaseHeld ?? (await leases.isHeld(shared.id))) return shared;
+    if (!leases || !lease || isFinalStatus(shared.status) || leaseHeld) return shared;
     const ended = await this.endLost(shared, {
       code: 'INSTANCE_LOST',
       message: `The instance running this generation stopped responding (no lease renewal for ${lease.durationMs} ms); it is not restarted, so no output is repeated.`,
