@@ -22,8 +22,9 @@ import { prepareChat, prepareImages, type PreparedChat, type PreparedImages } fr
 import { GenerationRetention } from './generation-retention.js';
 import { GenerationRun, type GenerationRunContext, type GenerationWork, type UnstoredEnd } from './generation-run.js';
 import type { GenerationServiceOptions } from './generation-service-options.js';
-import { GenerationSubscriptions } from './generation-subscriptions.js';
+import { GenerationSubscriptions, subscribable } from './generation-subscriptions.js';
 import { imageWork, type ImageRunOptions } from './image-run.js';
+import type { ScaleOut } from './scale-out.js';
 
 export { AllProvidersFailedError, GenerationCancellation, GenerationTimeout } from './generation-errors.js';
 export type { ChatCompletionInput, GenerationOrigin, ImageGenerationInput } from './generation-inputs.js';
@@ -169,12 +170,7 @@ export class GenerationService implements GenerationAccess {
     if (!job || this.running.has(job.record.id)) return;
     const { record } = job;
     const work = jobWork(data, record, registry, this.workOptions);
-    this.records.set(record.id, record);
-    this.observe((observer) => observer.generationStarted?.(record, {}));
-    const run = new GenerationRun(record, this.runContext);
-    if (this.options.tracer) run.trace = this.options.tracer.startGeneration(record, data.trace?.request ?? {}, data.trace?.carrier);
-    scaleOut.adopt(run, { lease: false });
-    this.running.set(record.id, run);
+    const { run } = this.enrol(record, {}, data.trace, { lease: false });
     await run.start(work);
   }
 
@@ -282,28 +278,11 @@ export class GenerationService implements GenerationAccess {
    *   `EVENT_LOG_UNAVAILABLE` when the log cannot be read or could not store the generation's end.
    */
   async subscribe(generationId: string, after = 0, kind?: GenerationRecord['kind']): Promise<AsyncIterableIterator<GenerationEvent>> {
+    // The follower reads the events itself: a running chat's text need not be rebuilt first.
+    const lookup = async () => subscribable(await this.find(generationId, { text: false }), generationId, after, kind);
     // Another instance's generation: listening and the first read go out with the lookup (one round trip, not two).
-    const ahead =
-      this.options.scaleOut && !this.records.has(generationId) && Number.isInteger(after) && after >= 0
-        ? this.subscriptions.startAhead(generationId, after)
-        : undefined;
-    let record: GenerationRecord | undefined;
-    try {
-      // The follower reads the events itself: a running chat's text need not be rebuilt first.
-      record = await this.find(generationId, { text: false });
-      if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
-      if (kind && record.kind !== kind) {
-        throw new GatewayError(
-          'BAD_USER_INPUT',
-          `Generation "${generationId}" is an ${record.kind === 'chat' ? 'chat' : 'image'} generation; subscribe with ${record.kind === 'chat' ? 'chatCompletionEvents' : 'imageGenerationEvents'}.`,
-        );
-      }
-      if (!Number.isInteger(after) || after < 0) throw new GatewayError('BAD_USER_INPUT', 'after must be a whole number, 0 or more');
-    } catch (error) {
-      ahead?.cancel();
-      throw error;
-    }
-    return this.subscriptions.follow(record, after, undefined, undefined, ahead);
+    if (this.options.scaleOut && !this.records.has(generationId)) return this.subscriptions.followAhead(generationId, after, lookup);
+    return this.subscriptions.follow(await lookup(), after);
   }
 
   /**
@@ -410,19 +389,14 @@ export class GenerationService implements GenerationAccess {
     origin: GenerationOrigin,
     traced: GenerationTraceRequest,
   ): Promise<GenerationEvent | undefined> {
-    this.records.set(record.id, record);
-    this.observe((observer) => observer.generationStarted?.(record, origin));
-    const run = new GenerationRun(record, this.runContext);
-    if (this.options.tracer) run.trace = this.options.tracer.startGeneration(record, traced, origin.trace);
     // Scaled out, the owner lease is taken here; its key goes out with the shared record's save below.
-    const adopted = this.options.scaleOut?.adopt(run, { lease: true });
+    const { run, adopted } = this.enrol(record, origin, { request: traced, ...(origin.trace && { carrier: origin.trace }) }, { lease: true });
     // The first event takes sequence 1 now, but the provider starts before it is published, so the
     // upstream request leaves before the subscriber's work for event 1 (time to first token).
     const startedEmitted = run.emit(started);
     // Scaled out, the shared record (with the lease's key) goes out now too, ahead of event 1's append
     // on the same connection: the two are pipelined, one round trip before the caller hears back.
     const shared = this.options.scaleOut?.share(record, adopted?.lease);
-    this.running.set(record.id, run);
     void run.start(work);
     const first = await startedEmitted;
     await shared;
@@ -432,6 +406,25 @@ export class GenerationService implements GenerationAccess {
     // GHSA-35p6-xmwp-9g52; lib/dispatcher/client-h1.js), so without this yield the caller's work ran first.
     await new Promise<void>((resolve) => setImmediate(resolve));
     return first;
+  }
+
+  /**
+   * A generation starts running here (launched, or a worker's job): its record is kept, the observer
+   * told, its trace begun (tracing on), the run adopted (scaled out; `ScaleOut.adopt`) and returned.
+   */
+  private enrol(
+    record: GenerationRecord,
+    origin: GenerationOrigin,
+    trace: Partial<GenerationJobData['trace']> | undefined,
+    adoption: { lease: boolean },
+  ): { run: GenerationRun; adopted: ReturnType<ScaleOut['adopt']> | undefined } {
+    this.records.set(record.id, record);
+    this.observe((observer) => observer.generationStarted?.(record, origin));
+    const run = new GenerationRun(record, this.runContext);
+    if (this.options.tracer) run.trace = this.options.tracer.startGeneration(record, trace?.request ?? {}, trace?.carrier);
+    const adopted = this.options.scaleOut?.adopt(run, adoption);
+    this.running.set(record.id, run);
+    return { run, adopted };
   }
 
   /** A run ended (its terminal event is out, or kept for later): it is retained, and its lease goes unless its end waits to be stored. */

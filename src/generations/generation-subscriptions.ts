@@ -7,10 +7,27 @@
  */
 import type { EventLog } from './event-log.js';
 import { followEvents, type FollowControl, type FollowSource, type FollowStart } from './event-follower.js';
-import type { GatewayError } from './gateway-error.js';
+import { GatewayError } from './gateway-error.js';
 import type { GenerationEvent } from './generation-events.js';
 import type { GenerationPubSub } from './generation-pub-sub.js';
 import type { GenerationRecord } from './generation-records.js';
+
+/**
+ * The record a subscription may follow: `record` when it exists, is of `kind` (when given), and
+ * `after` is a whole number, 0 or more.
+ * @throws GatewayError `GENERATION_NOT_FOUND`, or `BAD_USER_INPUT` for the wrong kind or a bad `after`.
+ */
+export function subscribable(record: GenerationRecord | undefined, generationId: string, after: number, kind?: GenerationRecord['kind']): GenerationRecord {
+  if (!record) throw new GatewayError('GENERATION_NOT_FOUND', `Unknown generation "${generationId}".`);
+  if (kind && record.kind !== kind) {
+    throw new GatewayError(
+      'BAD_USER_INPUT',
+      `Generation "${generationId}" is an ${record.kind === 'chat' ? 'chat' : 'image'} generation; subscribe with ${record.kind === 'chat' ? 'chatCompletionEvents' : 'imageGenerationEvents'}.`,
+    );
+  }
+  if (!Number.isInteger(after) || after < 0) throw new GatewayError('BAD_USER_INPUT', 'after must be a whole number, 0 or more');
+  return record;
+}
 
 /** What following needs of the service. */
 export interface GenerationSubscriptionsOptions {
@@ -131,17 +148,27 @@ export class GenerationSubscriptions {
   }
 
   /**
-   * Begins following another instance's generation before its record is looked up, so that the
+   * `follow` for another instance's generation, begun before its record is looked up, so that the
    * lookup and the log's first read share one round trip: the live subscription is sent first (so
-   * nothing published after the read is missed), then the read. Pass the result to `follow` with
-   * the record found, or `cancel` it when the lookup fails.
+   * nothing published after the read is missed), then the read, then `lookup` runs; when it throws,
+   * both are dropped and its error is thrown.
+   * @param lookup the generation's record, checked (see {@link subscribable}).
    */
-  startAhead(generationId: string, after: number): FollowStart & { cancel(): void } {
+  async followAhead(generationId: string, after: number, lookup: () => Promise<GenerationRecord>): Promise<AsyncIterableIterator<GenerationEvent>> {
+    // A bad `after` is the lookup's to report: nothing to read ahead for it.
+    if (!Number.isInteger(after) || after < 0) return this.follow(await lookup(), after);
     const live = this.source.pubSub.subscribe('generation:event', generationId)[Symbol.asyncIterator]();
     const firstLive = live.next();
     const firstRead = this.source.eventLog.read(generationId, after);
-    firstRead.catch(() => {}); // a failed read is reported by the follower, or dropped with a cancelled start
-    return { live, firstLive, firstRead, cancel: () => void live.return?.() };
+    firstRead.catch(() => {}); // a failed read is reported by the follower, or dropped with a failed lookup
+    let record: GenerationRecord;
+    try {
+      record = await lookup();
+    } catch (error) {
+      void live.return?.();
+      throw error;
+    }
+    return this.follow(record, after, undefined, undefined, { live, firstLive, firstRead });
   }
 
   /** Wakes the subscribers following the generation here. */
