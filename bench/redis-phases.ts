@@ -4,7 +4,8 @@
  * (a) `one-instance`: one instance, the subscriber on the instance that runs the generation
  *     (graphql-ws `chatCompletion`);
  * (b) `two-instances`: two instances, started on A with the `startChatCompletion` mutation and
- *     followed on B with `chatCompletionEvents` (graphql-ws);
+ *     followed on B with `chatCompletionEvents` (graphql-ws); B is (c)'s api instance, which
+ *     follows a generation as any instance does (its role only sends its own starts to the queue);
  * (c) `api-and-worker`: roles `api` and `worker`, the subscriber on the api instance, the
  *     generation queued (BullMQ) and run on the worker.
  * Each variant: a warm-up window, a concurrency-1 block paired with direct (added time to first
@@ -26,6 +27,9 @@ import { webSocketURL, type PathTargets } from './upstream-paths.js';
 
 /** The three ways of scaling out measured. */
 export type RedisVariant = 'one-instance' | 'two-instances' | 'api-and-worker';
+
+/** Every variant, in the order they are measured. */
+export const REDIS_VARIANTS: readonly RedisVariant[] = ['one-instance', 'two-instances', 'api-and-worker'];
 
 /** What each variant must reach on this machine (the issue's targets). */
 export const REDIS_TARGETS: Record<RedisVariant, { addedFirstTokenP50Ms: number; ratioToDirect?: number }> = {
@@ -76,6 +80,8 @@ export interface RedisPhaseOptions {
   /** Where the fake upstream and direct are (the gateway fields are replaced per variant). */
   targets: PathTargets;
   redisUrl: string;
+  /** The variants measured, in order (those {@link startRedisGateways} started processes for). */
+  variants: readonly RedisVariant[];
   rounds: number;
   iterations: number;
   /** Starts a gateway process with the run's settings plus `settings`. */
@@ -120,40 +126,40 @@ interface VariantInstances {
   all: ManagedProcess[];
 }
 
-/** The four processes of the three variants: instances A and B (role `all`), and roles `api` and `worker`. */
+/** The processes of the three variants: instance A (role `all`), and roles `api` (also (b)'s B) and `worker` (only for (c)). */
 export interface RedisGateways {
   a: Gateway;
-  b: Gateway;
   api: Gateway;
-  worker: Gateway;
+  worker?: Gateway;
 }
 
 /**
- * Starts the phase's four gateway processes at once (the run may start them early, while other
- * phases run, to save time in smoke mode). Variants (a) and (b) share A; (c) has its own queue prefix.
+ * Starts the phase's gateway processes at once (the run may start them early, while other phases
+ * run, to save time in smoke mode): A and the api instance, and the worker when `variants` has (c).
+ * Variants (a) and (b) share A, (b) and (c) the api instance.
  * @throws the first start failure (the processes that did start are stopped).
  */
-export async function startRedisGateways(options: Pick<RedisPhaseOptions, 'redisUrl' | 'startGateway'> & { concurrency: number }): Promise<RedisGateways> {
+export async function startRedisGateways(options: Pick<RedisPhaseOptions, 'redisUrl' | 'startGateway' | 'variants'> & { concurrency: number }): Promise<RedisGateways> {
   const shared = { REDIS_URL: options.redisUrl, QUEUE_PREFIX: `bench-${process.pid}`, WORKER_CONCURRENCY: String(options.concurrency + 10) };
   const outcomes = await Promise.allSettled([
     options.startGateway('gateway-redis-a', { ...shared, ROLE: 'all' }),
-    options.startGateway('gateway-redis-b', { ...shared, ROLE: 'all' }),
     options.startGateway('gateway-api', { ...shared, ROLE: 'api' }),
-    options.startGateway('gateway-worker', { ...shared, ROLE: 'worker' }),
+    ...(options.variants.includes('api-and-worker') ? [options.startGateway('gateway-worker', { ...shared, ROLE: 'worker' })] : []),
   ]);
   const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failed) {
     await Promise.all(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.handle.stop() : undefined)));
     throw failed.reason;
   }
-  const [a, b, api, worker] = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<Gateway>).value) as [Gateway, Gateway, Gateway, Gateway];
-  return { a, b, api, worker };
+  const [a, api, worker] = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<Gateway>).value) as [Gateway, Gateway, Gateway?];
+  return { a, api, ...(worker && { worker }) };
 }
 
 /** The processes of `variant` among `gateways`. */
 function instancesOf(variant: RedisVariant, gateways: RedisGateways): VariantInstances {
   if (variant === 'one-instance') return { start: gateways.a, follow: gateways.a, all: [gateways.a.handle] };
-  if (variant === 'two-instances') return { start: gateways.a, follow: gateways.b, all: [gateways.a.handle, gateways.b.handle] };
+  if (variant === 'two-instances') return { start: gateways.a, follow: gateways.api, all: [gateways.a.handle, gateways.api.handle] };
+  if (!gateways.worker) throw new Error('variant (c) needs the worker, which was not started');
   return { start: gateways.api, follow: gateways.api, all: [gateways.api.handle, gateways.worker.handle] };
 }
 
@@ -217,8 +223,6 @@ async function measureVariant(variant: RedisVariant, instances: VariantInstances
   }
 }
 
-const VARIANTS = ['one-instance', 'two-instances', 'api-and-worker'] as const;
-
 /**
  * Measures the variants in turn on `gateways` (started by {@link startRedisGateways}; the others
  * idle meanwhile), then stops them all.
@@ -231,7 +235,7 @@ export async function measureRedisPhases(options: RedisPhaseOptions, gateways: P
     const version = /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1] ?? 'unknown';
     const started = await gateways;
     const variants: RedisVariantResult[] = [];
-    for (const variant of VARIANTS) {
+    for (const variant of options.variants) {
       options.upstreamPhase.log(`redis: ${variant}`);
       variants.push(await measureVariant(variant, instancesOf(variant, started), options, redis));
     }
@@ -239,7 +243,7 @@ export async function measureRedisPhases(options: RedisPhaseOptions, gateways: P
   } finally {
     redis.disconnect();
     const started = await gateways.catch(() => undefined);
-    if (started) await Promise.all(Object.values(started).map((gateway: Gateway) => gateway.handle.stop()));
+    if (started) await Promise.all(Object.values(started).map((gateway: Gateway | undefined) => gateway?.handle.stop()));
   }
 }
 

@@ -120,7 +120,7 @@ import { measureNonStreaming } from './non-streaming.js';
 import { measureTracingOverhead, startTracedProcesses } from './tracing-overhead.js';
 import { measureRetentionCost } from './retention-cost.js';
 import { formatSoak, runSoak, SOAK_MODEL, startSoakSpace } from './soak.js';
-import { measureRedisPhases, REDIS_TARGETS, redisTargetMet, startRedisGateways } from './redis-phases.js';
+import { measureRedisPhases, REDIS_TARGETS, REDIS_VARIANTS, redisTargetMet, startRedisGateways, type RedisVariant } from './redis-phases.js';
 import { createUpstreamControl } from './upstream-control.js';
 import { measureConcurrent, measureSequential, warmUpConcurrent, type UpstreamPhaseOptions } from './upstream-phases.js';
 import { BENCH_PROVIDER, graphqlURL, runPath, webSocketURL, type PathTargets } from './upstream-paths.js';
@@ -188,6 +188,8 @@ interface BenchOptions {
   redisRounds: number;
   redisIterations: number;
   redisUrl: string;
+  /** The variants measured: all three; smoke mode leaves (c) out, and so the worker's start (the tests run that role). */
+  redisVariants: readonly RedisVariant[];
   /** Retention phase: generations measured (0: skipped), and the concurrency they run at. */
   retentionGenerations: number;
   retentionConcurrency: number;
@@ -294,6 +296,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     redisRounds: isOn(environment.BENCH_SKIP_REDIS) ? 0 : smoke || profile ? 1 : 2,
     redisIterations: smoke ? 4 : 200,
     redisUrl: environment.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13',
+    redisVariants: smoke ? REDIS_VARIANTS.filter((variant) => variant !== 'api-and-worker') : REDIS_VARIANTS,
     retentionGenerations: isOn(environment.BENCH_SKIP_RETENTION) ? 0 : smoke ? 40 : 2_000,
     retentionConcurrency: smoke ? 40 : 200,
     retentionTokens: smoke ? 8 : 64,
@@ -638,15 +641,14 @@ async function main(): Promise<number> {
       return started;
     };
     const redisPhase = options.redisRounds > 0 && options.paths.includes('graphql-ws');
-    const startRedis = () => startRedisGateways({ redisUrl: options.redisUrl, startGateway: startExtraGateway, concurrency: options.concurrency });
+    const startRedis = () => startRedisGateways({ redisUrl: options.redisUrl, variants: options.redisVariants, startGateway: startExtraGateway, concurrency: options.concurrency });
     const gateway = await startGateway('gateway', gatewaySettings, options.mode === 'profile');
-    // A smoke run has seconds, not enough to start the Redis phase's four processes when it comes: they start now, while the first phases run.
+    // A smoke run has seconds, not enough to start the Redis phase's three processes when it comes: they start now, while the first phases run.
     const earlyRedisGateways = options.mode === 'smoke' && redisPhase ? startRedis() : undefined;
     earlyRedisGateways?.catch(() => {}); // reported by the Redis phase
     // The retention phase's gateway is a fresh one: the main one already keeps thousands of generations.
+    // A smoke run, which only checks that the phase runs, measures on the main one and saves a process's start.
     const startRetentionGateway = () => startExtraGateway('gateway-retention', {});
-    const earlyRetentionGateway = options.mode === 'smoke' && options.retentionGenerations > 0 ? startRetentionGateway() : undefined;
-    earlyRetentionGateway?.catch(() => {}); // reported by the retention phase
     // Smoke mode traces graphql-ws only; the full run compares REST too.
     const tracingPaths = GATEWAY_PATHS.filter((path) => (options.mode === 'smoke' ? path === 'graphql-ws' : path !== 'sse') && options.paths.includes(path));
     const tracingPhase = options.tracingRounds > 0 && tracingPaths.length > 0;
@@ -824,12 +826,13 @@ async function main(): Promise<number> {
 
     if (redisPhase && paths.includes('graphql-ws')) {
       try {
-        log(`redis: three variants on ${options.redisUrl}, ${options.redisRounds} rounds × ${options.windowMs} ms, ${options.redisIterations} iterations at concurrency 1`);
+        log(`redis: ${options.redisVariants.join(', ')} on ${options.redisUrl}, ${options.redisRounds} rounds × ${options.windowMs} ms, ${options.redisIterations} iterations at concurrency 1`);
         result.redis = await withTimeout(
           measureRedisPhases({
             upstreamPhase,
             targets,
             redisUrl: options.redisUrl,
+            variants: options.redisVariants,
             rounds: options.redisRounds,
             iterations: options.redisIterations,
             startGateway: startExtraGateway,
@@ -845,8 +848,9 @@ async function main(): Promise<number> {
 
     if (options.retentionGenerations > 0) {
       try {
-        log(`retention: ${options.retentionGenerations} paced generations at concurrency ${options.retentionConcurrency} on a fresh gateway`);
-        const retentionGateway = await (earlyRetentionGateway ?? startRetentionGateway());
+        const fresh = options.mode !== 'smoke';
+        log(`retention: ${options.retentionGenerations} paced generations at concurrency ${options.retentionConcurrency} on ${fresh ? 'a fresh' : 'the main'} gateway`);
+        const retentionGateway = fresh ? await startRetentionGateway() : gateway;
         try {
           result.retention = await withTimeout(
             measureRetentionCost({
@@ -862,7 +866,7 @@ async function main(): Promise<number> {
             'retention phase',
           );
         } finally {
-          await retentionGateway.handle.stop();
+          if (fresh) await retentionGateway.handle.stop();
         }
       } catch (error) {
         phaseErrors.push(`retention: ${(error as Error).message}`);
