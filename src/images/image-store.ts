@@ -8,7 +8,6 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
-import { fileTypeFromBuffer } from 'file-type';
 import { BodyTooLargeError, describeError, readBoundedBytes } from '../providers/http-errors.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { assertPublicHost, PrivateAddressError, publicOnlyLookup, type HostLookup } from './network-address.js';
@@ -111,6 +110,8 @@ export class ImageStore {
    * @throws ImageStoreError `INVALID_IMAGE` when they are not a PNG, JPEG, WebP, GIF or AVIF image.
    */
   async check(bytes: Uint8Array, origin: string): Promise<CheckedImage> {
+    // file-type and its readers load with the first image: a gateway that never stores one starts without them.
+    const { fileTypeFromBuffer } = await import('file-type');
     const type = await fileTypeFromBuffer(bytes);
     const extension = type ? IMAGE_EXTENSIONS[type.mime] : undefined;
     if (!type || !extension) {
