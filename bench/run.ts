@@ -255,7 +255,7 @@ function readOptions(argumentsList: string[], environment: NodeJS.ProcessEnv): B
     portkeyIterations: integerSetting(environment, 'BENCH_PORTKEY_ITERATIONS', 200),
     warmupIterations: integerSetting(environment, 'BENCH_WARMUP_ITERATIONS', smoke ? 2 : 30),
     concurrency: integerSetting(environment, 'BENCH_CONCURRENCY', smoke ? 10 : 50),
-    windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 200 : profile ? 5_000 : 2_000),
+    windowMs: integerSetting(environment, 'BENCH_WINDOW_MS', smoke ? 100 : profile ? 5_000 : 2_000),
     warmupWindowMs: smoke ? 0 : integerSetting(environment, 'BENCH_WARMUP_WINDOW_MS', 4_000),
     rounds: integerSetting(environment, 'BENCH_ROUNDS', smoke || profile ? 1 : 3),
     requestTimeoutMs: smoke ? 10_000 : 20_000,
