@@ -3,7 +3,7 @@
  *
  * ```
  * npm run bench                      # full run (about 6 minutes), writes bench/results/latest.{md,json}
- * npm run bench -- --smoke           # every phase briefly (about 10 s), for CI; writes bench/results/smoke.json
+ * npm run bench -- --smoke           # every phase briefly (under 15 s), for CI; writes bench/results/smoke.json
  * npm run bench -- --soak            # 10 minutes of mixed load, memory and event-loop delay per minute
  *                                    # (bench/soak.ts; --soak-minutes N; writes bench/results/soak.{md,json})
  * npm run bench -- --profile         # one 5 s round, with V8 CPU profiles of the gateway per phase
@@ -47,10 +47,10 @@
  *    `bench/otlp-sink-process.ts`) beside the main one, concurrency-N windows alternating between
  *    them, then a concurrency-1 block each (`bench/tracing-overhead.ts`).
  * 4c. Scaled out over Redis (`BENCH_REDIS_URL`, default `redis://127.0.0.1:6379/13`): one instance,
- *    two instances (start on A, follow on B), roles api + worker, each on fresh processes
- *    (`bench/redis-phases.ts`).
+ *    two instances (start on A, follow on B), roles api + worker, on three fresh processes (B is
+ *    the api instance; smoke mode leaves api + worker out) (`bench/redis-phases.ts`).
  * 4d. Retained finished generations: heap and resident memory per generation kept for replay, on a
- *    fresh gateway (`bench/retention-cost.ts`).
+ *    fresh gateway (smoke mode: the main one) (`bench/retention-cost.ts`).
  * 5. llama-cpp: raw node-llama-cpp versus the subscription, alternating one at a time
  *    (`bench/llama-comparison.ts`); then 4 generations one at a time versus all at once, through
  *    the gateway and raw (`bench/llama-batch.ts`).
@@ -368,7 +368,7 @@ function packageScripts(): { serve: string; build: string } {
 
 /**
  * Runs package.json's `build` script as `npm run build` does (in a shell, with node_modules/.bin
- * first on PATH), without npm's own start-up: 0.16 s instead of 0.53 s here.
+ * first on PATH), without npm's own start-up.
  * @throws Error when the build fails (its errors are on stderr).
  */
 function buildGateway(): void {
