@@ -57,6 +57,16 @@ export interface RedisVariantResult {
   commandsPerDelta: number;
   /** `EVALSHA`s per generation: the gateway's scripts (an event's append, a record's save), one command each; `commandstats` counts the commands they run too. */
   scriptsPerGeneration: number;
+  /**
+   * Round trips per generation at concurrency N, and per delta event there: the socket reads Redis
+   * made (`INFO stats` `total_reads_processed`), one for each batch of commands that reached it
+   * however many it held, from every client (the instances' background commands and blocking
+   * reads too). At concurrency N one batch carries several generations' commands.
+   */
+  roundTripsPerGeneration: number;
+  roundTripsPerDelta: number;
+  /** The same at concurrency 1 (the concurrency-1 block, its warm-up included): the round trips one generation waits on, in turn or side by side. */
+  roundTripsPerGenerationAlone: number;
   /** The most frequent commands, per generation. */
   topCommands: Array<[command: string, perGeneration: number]>;
   /** Redis's CPU (user + system) per streamed token, µs. */
@@ -90,13 +100,14 @@ export interface RedisPhaseOptions {
   profileDirectory?: string;
 }
 
-/** `INFO commandstats` → calls by command name; `INFO cpu` → seconds. */
-async function redisCounters(redis: Redis): Promise<{ calls: Map<string, number>; cpuSeconds: number }> {
-  const [commandstats, cpu] = await Promise.all([redis.info('commandstats'), redis.info('cpu')]);
+/** `INFO commandstats` → calls by command name; `INFO cpu` → seconds; `INFO stats` → socket reads (one per batch of commands received). */
+async function redisCounters(redis: Redis): Promise<{ calls: Map<string, number>; cpuSeconds: number; reads: number }> {
+  const [commandstats, cpu, stats] = await Promise.all([redis.info('commandstats'), redis.info('cpu'), redis.info('stats')]);
   const calls = new Map<string, number>();
   for (const match of commandstats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1]!, Number(match[2]));
   const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN);
-  return { calls, cpuSeconds: seconds('used_cpu_user') + seconds('used_cpu_sys') };
+  const reads = Number(/^total_reads_processed:(\d+)/m.exec(stats)?.[1] ?? Number.NaN);
+  return { calls, cpuSeconds: seconds('used_cpu_user') + seconds('used_cpu_sys'), reads };
 }
 
 /** `after − before` per command; the commands the bench itself sends to read them are left out. */
@@ -177,7 +188,9 @@ async function measureVariant(variant: RedisVariant, instances: VariantInstances
     const path: UpstreamPath = variant === 'two-instances' ? 'start-and-follow' : 'graphql-ws';
     const phase: UpstreamPhaseOptions = { ...upstreamPhase, paths: ['direct', path], rounds: 1, iterations: options.iterations };
     if (phase.warmupWindowMs > 0) await warmUpConcurrent({ ...phase, paths: [path] }, targets, concurrentClients);
+    const sequentialBefore = await redisCounters(redis);
     const sequential = await measureSequential(phase, targets, client);
+    const sequentialAfter = await redisCounters(redis);
 
     const redisBefore = await redisCounters(redis);
     const cpuBefore = instances.all.map((handle) => processCpuMs(handle.child.pid));
@@ -209,6 +222,10 @@ async function measureVariant(variant: RedisVariant, instances: VariantInstances
       commandsPerGeneration: totalCommands / generations,
       commandsPerDelta: totalCommands / (generations * deltasPerGeneration),
       scriptsPerGeneration: (commands.get('evalsha') ?? 0) / generations,
+      // The readings' own INFO commands (a socket read or a few) are left in: a rounding error here.
+      roundTripsPerGeneration: (redisAfter.reads - redisBefore.reads) / generations,
+      roundTripsPerDelta: (redisAfter.reads - redisBefore.reads) / (generations * deltasPerGeneration),
+      roundTripsPerGenerationAlone: (sequentialAfter.reads - sequentialBefore.reads) / (phase.warmupIterations + phase.iterations),
       topCommands: [...commands]
         .sort((first, second) => second[1] - first[1])
         .slice(0, 8)
@@ -264,15 +281,15 @@ export function formatRedisPhases(result: RedisPhaseResult): string {
   const lines = [
     '## Scaled out over Redis',
     '',
-    `Redis ${result.redisVersion} on this machine. Each variant on fresh gateway processes with \`REDIS_URL\`: a concurrency-1 block paired with direct, then concurrency-N rounds (medians); Redis commands (\`INFO commandstats\`) and CPU (\`INFO cpu\`, /proc for the gateways) counted over the concurrency-N rounds, direct's windows included (background commands: lease renewals, queue polling), and divided by the variant's generations there.`,
+    `Redis ${result.redisVersion} on this machine. Each variant on fresh gateway processes with \`REDIS_URL\`: a concurrency-1 block paired with direct, then concurrency-N rounds (medians); Redis commands (\`INFO commandstats\`), round trips (Redis's socket reads, \`INFO stats\` \`total_reads_processed\`: one per batch of commands that reaches it) and CPU (\`INFO cpu\`, /proc for the gateways) counted over the concurrency-N rounds, direct's windows included (background commands: lease renewals, queue polling), and divided by the variant's generations there.`,
     '',
-    '| variant | added TTFT p50 / p99 | target p50 | tokens/s ÷ direct | Redis commands per generation (inside scripts too) | per delta | scripts (EVALSHA) per generation | top commands per generation | Redis CPU per token | gateway CPU per token | errors / wrong text |',
-    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
+    '| variant | added TTFT p50 / p99 | target p50 | tokens/s ÷ direct | Redis commands per generation (inside scripts too) | per delta | scripts (EVALSHA) per generation | round trips per generation, concurrency 1 / N | per delta (N) | top commands per generation | Redis CPU per token | gateway CPU per token | errors / wrong text |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
   ];
   for (const variant of result.variants) {
     const target = REDIS_TARGETS[variant.variant];
     lines.push(
-      `| ${VARIANT_LABELS[variant.variant]} | ${formatNumber(variant.addedFirstTokenP50, 2)} / ${formatNumber(variant.addedFirstTokenP99, 2)} ms | ≤ ${target.addedFirstTokenP50Ms} ms | ${formatNumber(variant.ratioToDirect, 2)}${target.ratioToDirect === undefined ? '' : ` (≥ ${target.ratioToDirect})`} | ${formatNumber(variant.commandsPerGeneration, 1)} | ${formatNumber(variant.commandsPerDelta, 2)} | ${formatNumber(variant.scriptsPerGeneration, 1)} | ${variant.topCommands.map(([command, calls]) => `${command} ${formatNumber(calls, 1)}`).join(', ')} | ${formatNumber(variant.redisCpuMicrosecondsPerToken, 1)} µs | ${formatNumber(variant.gatewayCpuMicrosecondsPerToken, 1)} µs | ${variant.failures.errors} / ${variant.failures.wrongText} |`,
+      `| ${VARIANT_LABELS[variant.variant]} | ${formatNumber(variant.addedFirstTokenP50, 2)} / ${formatNumber(variant.addedFirstTokenP99, 2)} ms | ≤ ${target.addedFirstTokenP50Ms} ms | ${formatNumber(variant.ratioToDirect, 2)}${target.ratioToDirect === undefined ? '' : ` (≥ ${target.ratioToDirect})`} | ${formatNumber(variant.commandsPerGeneration, 1)} | ${formatNumber(variant.commandsPerDelta, 2)} | ${formatNumber(variant.scriptsPerGeneration, 1)} | ${formatNumber(variant.roundTripsPerGenerationAlone, 1)} / ${formatNumber(variant.roundTripsPerGeneration, 1)} | ${formatNumber(variant.roundTripsPerDelta, 2)} | ${variant.topCommands.map(([command, calls]) => `${command} ${formatNumber(calls, 1)}`).join(', ')} | ${formatNumber(variant.redisCpuMicrosecondsPerToken, 1)} µs | ${formatNumber(variant.gatewayCpuMicrosecondsPerToken, 1)} µs | ${variant.failures.errors} / ${variant.failures.wrongText} |`,
     );
   }
   lines.push('', `Delta events per generation (median): ${result.variants.map((variant) => `${variant.variant} ${formatNumber(variant.deltasPerGeneration, 0)}`).join(', ')}.`);
