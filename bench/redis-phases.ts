@@ -281,7 +281,7 @@ export function formatRedisPhases(result: RedisPhaseResult): string {
   const lines = [
     '## Scaled out over Redis',
     '',
-    `Redis ${result.redisVersion} on this machine. Each variant on fresh gateway processes with \`REDIS_URL\`: a concurrency-1 block paired with direct, then concurrency-N rounds (medians); Redis commands (\`INFO commandstats\`), round trips (Redis's socket reads, \`INFO stats\` \`total_reads_processed\`: one per batch of commands that reaches it) and CPU (\`INFO cpu\`, /proc for the gateways) counted over the concurrency-N rounds, direct's windows included (background commands: lease renewals, queue polling), and divided by the variant's generations there.`,
+    `Redis ${result.redisVersion} on this machine. Each variant on fresh gateway processes with \`REDIS_URL\`: a concurrency-1 block paired with direct, then concurrency-N rounds (medians); Redis commands (\`INFO commandstats\`), round trips (Redis's socket reads, \`INFO stats\` \`total_reads_processed\`: one per batch of commands that reaches it) and CPU (\`INFO cpu\`, /proc for the gateways) counted over the concurrency-N rounds (round trips at concurrency 1 over the concurrency-1 block), direct's windows included (background commands: lease renewals, queue polling), and divided by the variant's generations there.`,
     '',
     '| variant | added TTFT p50 / p99 | target p50 | tokens/s ÷ direct | Redis commands per generation (inside scripts too) | per delta | scripts (EVALSHA) per generation | round trips per generation, concurrency 1 / N | per delta (N) | top commands per generation | Redis CPU per token | gateway CPU per token | errors / wrong text |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
