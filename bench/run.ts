@@ -643,7 +643,7 @@ async function main(): Promise<number> {
     const redisPhase = options.redisRounds > 0 && options.paths.includes('graphql-ws');
     const startRedis = () => startRedisGateways({ redisUrl: options.redisUrl, variants: options.redisVariants, startGateway: startExtraGateway, concurrency: options.concurrency });
     const gateway = await startGateway('gateway', gatewaySettings, options.mode === 'profile');
-    // A smoke run has seconds, not enough to start the Redis phase's three processes when it comes: they start now, while the first phases run.
+    // A smoke run has seconds, not enough to start the Redis phase's processes when it comes: they start now, while the first phases run.
     const earlyRedisGateways = options.mode === 'smoke' && redisPhase ? startRedis() : undefined;
     earlyRedisGateways?.catch(() => {}); // reported by the Redis phase
     // The retention phase's gateway is a fresh one: the main one already keeps thousands of generations.
