@@ -7,10 +7,10 @@ export class FailureTally {
   readonly counts: FailureCounts = { errors: 0, wrongText: 0, examples: [] };
 
   /**
-   * Records a result; returns true when it is a clean stream with the expected text
-   * (`expectedText` undefined: any text).
+   * Records a result (a stream's, or any request's with its text); returns true when it is clean,
+   * with the expected text (`expectedText` undefined: any text).
    */
-  check(result: StreamResult, expectedText: string | undefined): boolean {
+  check(result: Pick<StreamResult, 'error' | 'text'>, expectedText: string | undefined): boolean {
     if (result.error !== undefined) {
       this.counts.errors += 1;
       this.example(result.error);

@@ -10,6 +10,7 @@
  * non-streaming answer, so its streaming figure alone would hide what its request handling costs
  * (`docs/performance.md`, "The reference peer").
  */
+import { FailureTally } from './failure-tally.js';
 import { portkeyHeaders } from './portkey-process.js';
 import type { FailureCounts } from './report.js';
 import { formatNumber, quantile } from './statistics.js';
@@ -38,18 +39,18 @@ export interface NonStreamingResult {
   paths: NonStreamingPathResult[];
 }
 
-/** One request's outcome: its whole time, ms, and what went wrong (an error, or text other than expected). */
+/** One request's outcome: its whole time, ms, the answer's text (`choices[0].message.content`), or its error. */
 interface Completion {
   totalMs: number;
+  text: string;
   error?: string;
-  wrongText?: boolean;
 }
 
 /**
  * Sends one chat completion without streaming to `POST {baseURL}/chat/completions` and reads the
- * whole answer (`choices[0].message.content` must be `expectedText`). Never rejects.
+ * whole answer. Never rejects.
  */
-async function complete(baseURL: string, body: Record<string, unknown>, headers: Record<string, string>, expectedText: string, timeoutMs: number): Promise<Completion> {
+async function complete(baseURL: string, body: Record<string, unknown>, headers: Record<string, string>, timeoutMs: number): Promise<Completion> {
   const startedAt = performance.now();
   try {
     const response = await fetch(`${baseURL}/chat/completions`, {
@@ -60,11 +61,11 @@ async function complete(baseURL: string, body: Record<string, unknown>, headers:
     });
     const text = await response.text();
     const totalMs = performance.now() - startedAt;
-    if (!response.ok) return { totalMs, error: `HTTP ${response.status}: ${text.slice(0, 200)}` };
+    if (!response.ok) return { totalMs, text: '', error: `HTTP ${response.status}: ${text.slice(0, 200)}` };
     const content = (JSON.parse(text) as { choices?: Array<{ message?: { content?: string | null } }> }).choices?.[0]?.message?.content;
-    return content === expectedText ? { totalMs } : { totalMs, wrongText: true };
+    return { totalMs, text: content ?? '' };
   } catch (error) {
-    return { totalMs: performance.now() - startedAt, error: (error as Error).message };
+    return { totalMs: performance.now() - startedAt, text: '', error: (error as Error).message };
   }
 }
 
@@ -85,19 +86,19 @@ export async function measureNonStreaming(options: {
 }): Promise<NonStreamingResult> {
   const { targets, model, expectedText, timeoutMs } = options;
   const messages = [{ role: 'user', content: 'Tell me a story.' }];
-  const direct = () => complete(targets.upstreamBaseURL, { model, messages }, {}, expectedText, timeoutMs);
+  const direct = () => complete(targets.upstreamBaseURL, { model, messages }, {}, timeoutMs);
   const through: Partial<Record<NonStreamingPath, () => Promise<Completion>>> = {
     ...(targets.portkeyBaseURL && {
-      portkey: () => complete(targets.portkeyBaseURL!, { model, messages }, portkeyHeaders(targets.upstreamBaseURL), expectedText, timeoutMs),
+      portkey: () => complete(targets.portkeyBaseURL!, { model, messages }, portkeyHeaders(targets.upstreamBaseURL), timeoutMs),
     }),
-    rest: () => complete(`${targets.gatewayURL}/v1`, { model, provider: BENCH_PROVIDER, messages }, {}, expectedText, timeoutMs),
+    rest: () => complete(`${targets.gatewayURL}/v1`, { model, provider: BENCH_PROVIDER, messages }, {}, timeoutMs),
   };
   const directTotals: number[] = [];
   const paths: NonStreamingPathResult[] = [];
   for (const [path, viaPath] of Object.entries(through) as Array<[NonStreamingPath, () => Promise<Completion>]>) {
     const added: number[] = [];
     const totals: number[] = [];
-    const failures: FailureCounts = { errors: 0, wrongText: 0, examples: [] };
+    const tally = new FailureTally();
     for (let iteration = -options.warmupIterations; iteration < options.iterations; iteration++) {
       await options.betweenIterations?.();
       const pathFirst = iteration % 2 === 0;
@@ -105,20 +106,13 @@ export async function measureNonStreaming(options: {
       const second = await (pathFirst ? direct() : viaPath());
       const [viaResult, directResult] = pathFirst ? [first, second] : [second, first];
       if (iteration < 0) continue;
-      if (viaResult.error !== undefined || viaResult.wrongText) {
-        if (viaResult.error === undefined) failures.wrongText += 1;
-        else {
-          failures.errors += 1;
-          if (failures.examples.length < 3 && !failures.examples.includes(viaResult.error)) failures.examples.push(viaResult.error);
-        }
-        continue;
-      }
-      if (directResult.error !== undefined || directResult.wrongText) continue;
+      if (!tally.check(viaResult, expectedText)) continue;
+      if (directResult.error !== undefined || directResult.text !== expectedText) continue;
       totals.push(viaResult.totalMs);
       directTotals.push(directResult.totalMs);
       added.push(viaResult.totalMs - directResult.totalMs);
     }
-    paths.push({ path, requests: totals.length, totalP50: quantile(totals, 0.5), addedP50: quantile(added, 0.5), addedP99: quantile(added, 0.99), failures });
+    paths.push({ path, requests: totals.length, totalP50: quantile(totals, 0.5), addedP50: quantile(added, 0.5), addedP99: quantile(added, 0.99), failures: tally.counts });
   }
   return { iterations: options.iterations, directTotalP50: quantile(directTotals, 0.5), paths };
 }
