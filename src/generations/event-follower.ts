@@ -39,7 +39,7 @@ export interface FollowSource {
 
 /**
  * A follower started before its generation's record was read (see
- * `GenerationSubscriptions.startAhead`): the live subscription, already listening, and the log's
+ * `GenerationSubscriptions.followAhead`): the live subscription, already listening, and the log's
  * first read, sent after it.
  */
 export interface FollowStart {
